@@ -1,0 +1,269 @@
+//! The blocks that describe one member in GNU tar format: long-name records, the header itself
+//! and sparse-map extension blocks. Pure: metadata in, bytes out.
+
+use tar::{EntryType, GnuExtSparseHeader, Header};
+
+pub const BLOCK: usize = 512;
+/// Sparse map entries that fit in the main header and in each extension block.
+const SPARSE_IN_HEADER: usize = 4;
+const SPARSE_IN_EXTENSION: usize = 21;
+
+/// A run of data in a sparse file: `(offset, length)`.
+pub type Extent = (u64, u64);
+
+/// What a member is, with what each kind needs beyond the common metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file whose data (this many bytes) follows the header.
+    File {
+        size: u64,
+    },
+    /// A file stored as its data extents; `real_size` includes the holes.
+    Sparse {
+        real_size: u64,
+        extents: Vec<Extent>,
+    },
+    Directory,
+    Symlink {
+        target: Vec<u8>,
+    },
+    Fifo,
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
+}
+
+impl Kind {
+    /// Bytes of data that follow the header (before padding to a block).
+    pub fn data_size(&self) -> u64 {
+        match self {
+            Kind::File { size } => *size,
+            Kind::Sparse { extents, .. } => extents.iter().map(|(_, len)| len).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// Ownership, permissions and time of a member.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    /// Seconds since the epoch; times before 1970 are stored as 0.
+    pub mtime: i64,
+    pub uname: Vec<u8>,
+    pub gname: Vec<u8>,
+}
+
+/// Appends the header blocks of member `name` to `out`. Names and link targets of any length
+/// and any bytes are kept exactly, through GNU `././@LongLink` records as GNU tar does.
+pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
+    let mut header = Header::new_gnu();
+    if name.len() > 100 {
+        encode_long_record(EntryType::GNULongName, name, out);
+    }
+    copy_truncated(&mut header.as_old_mut().name, name);
+    header.set_mode(meta.mode & 0o7777);
+    header.set_uid(meta.uid);
+    header.set_gid(meta.gid);
+    header.set_mtime(u64::try_from(meta.mtime).unwrap_or(0));
+    header.set_size(kind.data_size());
+    if let Some(gnu) = header.as_gnu_mut() {
+        copy_truncated(&mut gnu.uname, &meta.uname);
+        copy_truncated(&mut gnu.gname, &meta.gname);
+    }
+    let mut extension_extents: &[Extent] = &[];
+    match kind {
+        Kind::File { .. } => header.set_entry_type(EntryType::Regular),
+        Kind::Directory => header.set_entry_type(EntryType::Directory),
+        Kind::Fifo => header.set_entry_type(EntryType::Fifo),
+        Kind::Symlink { target } => {
+            if target.len() > 100 {
+                encode_long_record(EntryType::GNULongLink, target, out);
+            }
+            header.set_entry_type(EntryType::Symlink);
+            copy_truncated(&mut header.as_old_mut().linkname, target);
+        }
+        Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => {
+            let is_char = matches!(kind, Kind::CharDevice { .. });
+            header.set_entry_type(if is_char {
+                EntryType::Char
+            } else {
+                EntryType::Block
+            });
+            let _ = header.set_device_major(*major);
+            let _ = header.set_device_minor(*minor);
+        }
+        Kind::Sparse { real_size, extents } => {
+            header.set_entry_type(EntryType::GNUSparse);
+            let gnu = header.as_gnu_mut().expect("a GNU header");
+            gnu.set_real_size(*real_size);
+            let (in_header, rest) = extents.split_at(extents.len().min(SPARSE_IN_HEADER));
+            for (slot, &(offset, length)) in gnu.sparse.iter_mut().zip(in_header) {
+                slot.set_offset(offset);
+                slot.set_length(length);
+            }
+            gnu.set_is_extended(!rest.is_empty());
+            extension_extents = rest;
+        }
+    }
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    let mut chunks = extension_extents.chunks(SPARSE_IN_EXTENSION).peekable();
+    while let Some(chunk) = chunks.next() {
+        let mut extension = GnuExtSparseHeader::new();
+        for (slot, &(offset, length)) in extension.sparse.iter_mut().zip(chunk) {
+            slot.set_offset(offset);
+            slot.set_length(length);
+        }
+        extension.isextended[0] = u8::from(chunks.peek().is_some());
+        out.extend_from_slice(extension.as_bytes());
+    }
+}
+
+/// A `././@LongLink` record carrying a long name or link target (NUL-terminated, padded).
+fn encode_long_record(kind: EntryType, text: &[u8], out: &mut Vec<u8>) {
+    let mut header = Header::new_gnu();
+    copy_truncated(&mut header.as_old_mut().name, b"././@LongLink");
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(text.len() as u64 + 1);
+    header.set_entry_type(kind);
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(text);
+    out.push(0);
+    out.resize(out.len() + padding(text.len() as u64 + 1), 0);
+}
+
+/// Zero bytes needed after `len` bytes of data to reach a block boundary.
+pub fn padding(len: u64) -> usize {
+    ((BLOCK as u64 - len % BLOCK as u64) % BLOCK as u64) as usize
+}
+
+fn copy_truncated(field: &mut [u8], value: &[u8]) {
+    let n = value.len().min(field.len());
+    field[..n].copy_from_slice(&value[..n]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Meta {
+        Meta {
+            mode: 0o100644,
+            uid: 1000,
+            gid: 1000,
+            mtime: 1_769_699_250,
+            uname: b"u".to_vec(),
+            gname: b"g".to_vec(),
+        }
+    }
+
+    fn headers(bytes: &[u8]) -> Vec<Header> {
+        bytes
+            .chunks(BLOCK)
+            .map(|b| Header::from_byte_slice(b).clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_short_file_is_one_block() {
+        let mut out = Vec::new();
+        encode(b"test/a", &Kind::File { size: 3 }, &meta(), &mut out);
+        assert_eq!(out.len(), BLOCK);
+        let h = &headers(&out)[0];
+        assert_eq!(&*h.path_bytes(), b"test/a");
+        assert_eq!(h.size().unwrap(), 3);
+        assert_eq!(h.mode().unwrap(), 0o644);
+        assert_eq!(h.mtime().unwrap(), 1_769_699_250);
+        assert_eq!(h.username_bytes(), Some(&b"u"[..]));
+        assert_eq!(h.cksum().unwrap(), {
+            let mut copy = h.clone();
+            copy.set_cksum();
+            copy.cksum().unwrap()
+        });
+    }
+
+    #[test]
+    fn long_and_non_utf8_names_go_through_long_link_records() {
+        let name: Vec<u8> = [&b"d/"[..], &[b'x'; 150], b"\xff\xfe"].concat();
+        let target = vec![b'y'; 300];
+        let mut out = Vec::new();
+        encode(
+            &name,
+            &Kind::Symlink {
+                target: target.clone(),
+            },
+            &meta(),
+            &mut out,
+        );
+        // L record + 1 data block, K record + 1 data block, then the header.
+        assert_eq!(out.len(), 5 * BLOCK);
+        let blocks = headers(&out);
+        assert_eq!(blocks[0].entry_type(), EntryType::GNULongName);
+        assert_eq!(blocks[0].size().unwrap(), name.len() as u64 + 1);
+        assert_eq!(&out[BLOCK..BLOCK + name.len()], &name[..]);
+        assert_eq!(out[BLOCK + name.len()], 0);
+        assert_eq!(blocks[2].entry_type(), EntryType::GNULongLink);
+        assert_eq!(&out[3 * BLOCK..3 * BLOCK + 300], &target[..]);
+        assert_eq!(blocks[4].entry_type(), EntryType::Symlink);
+    }
+
+    #[test]
+    fn sizes_of_8_gib_and_more_use_base_256() {
+        let mut out = Vec::new();
+        let size = 9 << 30;
+        encode(b"big", &Kind::File { size }, &meta(), &mut out);
+        let h = &headers(&out)[0];
+        assert_eq!(h.as_old().size[0] & 0x80, 0x80);
+        assert_eq!(h.size().unwrap(), size);
+    }
+
+    #[test]
+    fn sparse_maps_spill_into_extension_blocks() {
+        let extents: Vec<Extent> = (0..30).map(|i| (i * 8192, 512)).collect();
+        let kind = Kind::Sparse {
+            real_size: 1 << 40,
+            extents,
+        };
+        let mut out = Vec::new();
+        encode(b"s", &kind, &meta(), &mut out);
+        // 4 in the header, 21 in the first extension, 5 in the second.
+        assert_eq!(out.len(), 3 * BLOCK);
+        let h = &headers(&out)[0];
+        assert_eq!(h.entry_type(), EntryType::GNUSparse);
+        assert_eq!(
+            h.entry_size().unwrap(),
+            30 * 512,
+            "stored bytes, not the real size"
+        );
+        let gnu = h.as_gnu().unwrap();
+        assert_eq!(gnu.real_size().unwrap(), 1 << 40);
+        assert!(gnu.is_extended());
+        assert_eq!(gnu.sparse[3].offset().unwrap(), 3 * 8192);
+        assert_eq!(
+            out[2 * BLOCK - 512 + 504],
+            1,
+            "first extension says another follows"
+        );
+        assert_eq!(out[3 * BLOCK - 512 + 504], 0, "last extension ends the map");
+    }
+
+    #[test]
+    fn padding_reaches_the_next_block() {
+        assert_eq!(padding(0), 0);
+        assert_eq!(padding(1), 511);
+        assert_eq!(padding(512), 0);
+        assert_eq!(padding(513), 511);
+    }
+}

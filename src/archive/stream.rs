@@ -1,0 +1,190 @@
+//! Buffered output of a tar archive: large writes, and file data copied so that exactly the
+//! size promised in the header is written, whatever the file does meanwhile.
+
+use super::header::{self, BLOCK, Extent, Kind, Meta};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+
+/// Size of the output buffer: big writes, flat memory.
+const BUFFER: usize = 1 << 20;
+/// GNU tar pads the archive to a multiple of its default record size.
+const RECORD: u64 = 20 * BLOCK as u64;
+
+/// What happened while reading a file's data.
+#[derive(Debug, Default)]
+pub struct ReadOutcome {
+    /// Zero bytes written in place of data the file no longer had (it shrank, or reading failed).
+    pub zeros_padded: u64,
+    /// The read error that stopped the copy, if any.
+    pub read_error: Option<io::Error>,
+}
+
+/// Writes archive bytes to `out` through one reused buffer.
+pub struct TarStream<'a> {
+    out: &'a File,
+    buffer: Box<[u8]>,
+    filled: usize,
+    written: u64,
+    scratch: Vec<u8>,
+}
+
+impl<'a> TarStream<'a> {
+    pub fn new(out: &'a File) -> TarStream<'a> {
+        TarStream {
+            out,
+            buffer: vec![0; BUFFER].into_boxed_slice(),
+            filled: 0,
+            written: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Appends the header blocks of one member.
+    pub fn header(&mut self, name: &[u8], kind: &Kind, meta: &Meta) -> io::Result<()> {
+        let mut blocks = std::mem::take(&mut self.scratch);
+        blocks.clear();
+        header::encode(name, kind, meta, &mut blocks);
+        let result = self.push(&blocks);
+        self.scratch = blocks;
+        result
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            if self.filled == self.buffer.len() {
+                self.flush()?;
+            }
+            let n = bytes.len().min(self.buffer.len() - self.filled);
+            self.buffer[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    fn zeros(&mut self, mut count: u64) -> io::Result<()> {
+        while count > 0 {
+            if self.filled == self.buffer.len() {
+                self.flush()?;
+            }
+            let n = count.min((self.buffer.len() - self.filled) as u64) as usize;
+            self.buffer[self.filled..self.filled + n].fill(0);
+            self.filled += n;
+            count -= n as u64;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buffer[..self.filled])?;
+        self.written += self.filled as u64;
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Copies the `extents` of `src` and pads to a block. Exactly the sum of the extent lengths
+    /// is written: data the file no longer has becomes zeros, data it gained is left out.
+    /// Only a failure to write the archive is an `Err`; trouble reading `src` is reported in
+    /// the outcome.
+    pub fn file_data(&mut self, src: &File, extents: &[Extent]) -> io::Result<ReadOutcome> {
+        let mut outcome = ReadOutcome::default();
+        let total: u64 = extents.iter().map(|(_, len)| len).sum();
+        let mut copied = 0;
+        'extents: for &(offset, length) in extents {
+            let mut done = 0;
+            while done < length {
+                if self.filled == self.buffer.len() {
+                    self.flush()?;
+                }
+                let want = (length - done).min((self.buffer.len() - self.filled) as u64) as usize;
+                match src.read_at(
+                    &mut self.buffer[self.filled..self.filled + want],
+                    offset + done,
+                ) {
+                    Ok(0) => break 'extents,
+                    Ok(n) => {
+                        self.filled += n;
+                        done += n as u64;
+                        copied += n as u64;
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => {
+                        outcome.read_error = Some(err);
+                        break 'extents;
+                    }
+                }
+            }
+        }
+        outcome.zeros_padded = total - copied;
+        self.zeros(outcome.zeros_padded)?;
+        self.zeros(header::padding(total) as u64)?;
+        Ok(outcome)
+    }
+
+    /// Writes the end-of-archive marker and record padding, and flushes. Returns the archive size.
+    pub fn finish(mut self) -> io::Result<u64> {
+        self.zeros(2 * BLOCK as u64)?;
+        let size = self.written + self.filled as u64;
+        self.zeros((RECORD - size % RECORD) % RECORD)?;
+        self.flush()?;
+        Ok(self.written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek};
+
+    fn stream_file_data(src: &File, extents: &[Extent]) -> (Vec<u8>, ReadOutcome) {
+        let out = tempfile::tempfile().unwrap();
+        let mut stream = TarStream::new(&out);
+        let outcome = stream.file_data(src, extents).unwrap();
+        stream.flush().unwrap();
+        let mut bytes = Vec::new();
+        (&out).rewind().unwrap();
+        (&out).read_to_end(&mut bytes).unwrap();
+        (bytes, outcome)
+    }
+
+    #[test]
+    fn a_file_shorter_than_promised_is_padded_with_zeros() {
+        let mut src = tempfile::tempfile().unwrap();
+        src.write_all(b"abc").unwrap();
+        let (bytes, outcome) = stream_file_data(&src, &[(0, 10)]);
+        assert_eq!(outcome.zeros_padded, 7);
+        assert_eq!(bytes.len(), BLOCK);
+        assert_eq!(&bytes[..10], b"abc\0\0\0\0\0\0\0");
+    }
+
+    #[test]
+    fn a_file_longer_than_promised_is_cut() {
+        let mut src = tempfile::tempfile().unwrap();
+        src.write_all(&[7u8; 3 * BUFFER]).unwrap();
+        let (bytes, outcome) = stream_file_data(&src, &[(0, 2 * BUFFER as u64 + 1)]);
+        assert_eq!(outcome.zeros_padded, 0);
+        assert_eq!(bytes.len(), 2 * BUFFER + BLOCK);
+        assert!(bytes[..2 * BUFFER + 1].iter().all(|&b| b == 7));
+        assert!(bytes[2 * BUFFER + 1..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn extents_are_read_from_their_offsets() {
+        let mut src = tempfile::tempfile().unwrap();
+        src.write_all(b"0123456789").unwrap();
+        let (bytes, _) = stream_file_data(&src, &[(2, 3), (8, 2)]);
+        assert_eq!(&bytes[..5], b"23489");
+    }
+
+    #[test]
+    fn finish_pads_to_a_record() {
+        let out = tempfile::tempfile().unwrap();
+        let mut stream = TarStream::new(&out);
+        stream
+            .header(b"x", &Kind::Directory, &Meta::default())
+            .unwrap();
+        assert_eq!(stream.finish().unwrap(), RECORD);
+        assert_eq!(out.metadata().unwrap().len(), RECORD);
+    }
+}

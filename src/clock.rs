@@ -1,0 +1,148 @@
+//! Local wall-clock time: the one place that asks the C library for the zone offset (TZ honoured).
+//!
+//! Everything else works on [`LocalTime`] values, so the scheduling core and the log format
+//! can be tested with any instant and any offset.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+use time::{OffsetDateTime, UtcOffset};
+
+/// An instant together with the local zone offset in force at that instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Seconds since the Unix epoch (UTC).
+    pub unix: i64,
+    /// Nanoseconds within that second.
+    pub nanos: u32,
+    /// Offset of local time from UTC, in seconds (east positive).
+    pub offset: i32,
+}
+
+impl LocalTime {
+    /// Reads the system clock and the local zone offset for that instant.
+    pub fn now() -> LocalTime {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let unix = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+        LocalTime {
+            unix,
+            nanos: since_epoch.subsec_nanos(),
+            offset: local_offset_at(unix),
+        }
+    }
+
+    /// Local wall-clock seconds since the epoch: what a clock on the wall would show, as a number.
+    pub fn wall_seconds(&self) -> i64 {
+        self.unix.saturating_add(i64::from(self.offset))
+    }
+
+    /// The local wall-clock minute, counted from the epoch. Consecutive minutes differ by one;
+    /// a DST change or a clock step shows up as a jump.
+    pub fn wall_minute(&self) -> i64 {
+        self.wall_seconds().div_euclid(60)
+    }
+
+    /// Milliseconds from this instant until the next local minute boundary (1..=60_000).
+    pub fn millis_to_next_minute(&self) -> u64 {
+        let into_minute =
+            self.wall_seconds().rem_euclid(60) as u64 * 1000 + u64::from(self.nanos) / 1_000_000;
+        60_000 - into_minute.min(59_999)
+    }
+
+    /// The local date and time as a calendar value.
+    pub fn to_datetime(&self) -> OffsetDateTime {
+        let offset = UtcOffset::from_whole_seconds(self.offset).unwrap_or(UtcOffset::UTC);
+        OffsetDateTime::from_unix_timestamp(self.unix)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+            .to_offset(offset)
+    }
+
+    /// `dd/mm/yyyy hh:mm`, the stamp the spec's log lines carry.
+    pub fn log_stamp(&self) -> String {
+        let t = self.to_datetime();
+        format!(
+            "{:02}/{:02}/{:04} {:02}:{:02}",
+            t.day(),
+            u8::from(t.month()),
+            t.year(),
+            t.hour(),
+            t.minute()
+        )
+    }
+}
+
+/// Minute of the day (0..1440) of a wall-clock minute number.
+pub fn minute_of_day(wall_minute: i64) -> u16 {
+    wall_minute.rem_euclid(24 * 60) as u16
+}
+
+/// The zone offset at `unix`, from the C library so that TZ and /etc/localtime are honoured.
+///
+/// The `time` crate refuses to read the local offset in a multi-threaded process; glibc's
+/// `localtime_r` is safe there as long as nobody calls `setenv`, which backupbox never does.
+fn local_offset_at(unix: i64) -> i32 {
+    use nix::libc;
+    let t: libc::time_t = unix as libc::time_t;
+    // SAFETY: `tm` is plain data that localtime_r fills in; both pointers are valid for the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let filled = unsafe { libc::localtime_r(&t, &mut tm) };
+    if filled.is_null() {
+        0
+    } else {
+        tm.tm_gmtoff as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_stamp_uses_the_offset() {
+        // 2026-01-29 15:07:30 UTC, seen from UTC+1 (Paris winter) and UTC+5:30 (India).
+        let paris = LocalTime {
+            unix: 1_769_699_250,
+            nanos: 0,
+            offset: 3600,
+        };
+        assert_eq!(paris.log_stamp(), "29/01/2026 16:07");
+        let india = LocalTime {
+            offset: 5 * 3600 + 1800,
+            ..paris
+        };
+        assert_eq!(india.log_stamp(), "29/01/2026 20:37");
+    }
+
+    #[test]
+    fn wall_minute_and_minute_of_day() {
+        let t = LocalTime {
+            unix: 1_769_699_250,
+            nanos: 0,
+            offset: 3600,
+        };
+        assert_eq!(minute_of_day(t.wall_minute()), 16 * 60 + 7);
+        let before_epoch = LocalTime {
+            unix: -30,
+            nanos: 0,
+            offset: 0,
+        };
+        assert_eq!(before_epoch.wall_minute(), -1);
+        assert_eq!(minute_of_day(before_epoch.wall_minute()), 23 * 60 + 59);
+    }
+
+    #[test]
+    fn millis_to_next_minute_counts_from_the_local_boundary() {
+        let t = LocalTime {
+            unix: 1_769_699_250,
+            nanos: 250_000_000,
+            offset: 1800,
+        };
+        assert_eq!(t.millis_to_next_minute(), 29_750);
+        let on_boundary = LocalTime {
+            unix: 1_769_699_220,
+            nanos: 0,
+            offset: 0,
+        };
+        assert_eq!(on_boundary.millis_to_next_minute(), 60_000);
+    }
+}

@@ -1,0 +1,106 @@
+//! Where every file of a backup system lives, relative to its base directory.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub const PLAN_FILE: &str = "backup_schedules.txt";
+pub const LOGS_DIR: &str = "logs";
+pub const BACKUPS_DIR: &str = "backups";
+pub const MANAGER_LOG: &str = "backup_manager.log";
+pub const SERVICE_LOG: &str = "backup_service.log";
+pub const PID_FILE: &str = "backup_service.pid";
+/// Lock file in `backups/` that keeps two jobs from writing the same archive at once.
+pub const NAME_LOCK_FILE: &str = ".backupbox.lock";
+
+/// Whether an entry of `backups/` is backupbox's own working file rather than an archive:
+/// never listed by `backups`, never put into an archive.
+pub fn is_internal_backups_entry(name: &[u8]) -> bool {
+    crate::atomic_file::is_temp_name(name) || name == NAME_LOCK_FILE.as_bytes()
+}
+
+/// The files of one backup system, all below one base directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    base: PathBuf,
+}
+
+impl Layout {
+    /// `base` should be absolute for a daemon, which must not depend on its working directory.
+    pub fn new(base: PathBuf) -> Layout {
+        Layout { base }
+    }
+
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    pub fn plan(&self) -> PathBuf {
+        self.base.join(PLAN_FILE)
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.base.join(LOGS_DIR)
+    }
+
+    pub fn manager_log(&self) -> PathBuf {
+        self.logs_dir().join(MANAGER_LOG)
+    }
+
+    pub fn service_log(&self) -> PathBuf {
+        self.logs_dir().join(SERVICE_LOG)
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.logs_dir().join(PID_FILE)
+    }
+
+    pub fn backups_dir(&self) -> PathBuf {
+        self.base.join(BACKUPS_DIR)
+    }
+
+    pub fn name_lock(&self) -> PathBuf {
+        self.backups_dir().join(NAME_LOCK_FILE)
+    }
+
+    /// `backups/<name>.tar` as the log lines spell it.
+    pub fn archive_display(name: &[u8]) -> String {
+        format!("{BACKUPS_DIR}/{}.tar", crate::log::show_bytes(name))
+    }
+
+    /// The file name of the archive for a schedule name.
+    pub fn archive_file_name(name: &[u8]) -> Vec<u8> {
+        let mut file = name.to_vec();
+        file.extend_from_slice(b".tar");
+        file
+    }
+
+    /// A plan folder as a path on disk: relative folders resolve against the base directory.
+    pub fn resolve_folder(&self, folder: &[u8]) -> PathBuf {
+        // join() keeps an absolute folder as it is.
+        self.base.join(OsStr::from_bytes(folder))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_folders_resolve_against_the_base() {
+        let layout = Layout::new(PathBuf::from("/srv/box"));
+        assert_eq!(
+            layout.resolve_folder(b"test"),
+            PathBuf::from("/srv/box/test")
+        );
+        assert_eq!(layout.resolve_folder(b"/etc"), PathBuf::from("/etc"));
+        assert_eq!(
+            layout.pid_file(),
+            PathBuf::from("/srv/box/logs/backup_service.pid")
+        );
+        assert_eq!(
+            Layout::archive_display(b"backup_test"),
+            "backups/backup_test.tar"
+        );
+    }
+}

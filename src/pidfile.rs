@@ -1,0 +1,171 @@
+//! `logs/backup_service.pid`: the service holds an exclusive flock on it for its whole life,
+//! and that lock, not the PID written in it, is what says the service runs.
+
+use crate::layout::Layout;
+use fs2::FileExt;
+use nix::unistd::Pid;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::time::{Duration, Instant};
+
+/// How long a lock must stay held before it counts as held: managers probe the lock for a few
+/// microseconds, and a starting service must not mistake a probe for a running service.
+const PROBE_GRACE: Duration = Duration::from_millis(500);
+
+/// The service's hold on the PID file. Dropping it ends the hold.
+#[derive(Debug)]
+pub struct PidLock {
+    file: File,
+}
+
+/// Why the PID file could not be taken.
+#[derive(Debug)]
+pub enum LockError {
+    AlreadyRunning,
+    Io(io::Error),
+}
+
+/// Takes the PID file for this process and writes its PID in it.
+pub fn acquire(layout: &Layout) -> Result<PidLock, LockError> {
+    fs::create_dir_all(layout.logs_dir()).map_err(LockError::Io)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(layout.pid_file())
+        .map_err(LockError::Io)?;
+    let deadline = Instant::now() + PROBE_GRACE;
+    loop {
+        match FileExt::try_lock_exclusive(&file) {
+            Ok(()) => break,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                return Err(LockError::AlreadyRunning);
+            }
+            Err(err) => return Err(LockError::Io(err)),
+        }
+    }
+    let pid = format!("{}\n", std::process::id());
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(pid.as_bytes()))
+        .map_err(LockError::Io)?;
+    Ok(PidLock { file })
+}
+
+impl PidLock {
+    /// Empties the PID file before letting go, so no stale PID is left behind after a clean stop.
+    pub fn release(self) {
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// What the manager finds when it looks for the service.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// Nobody holds the lock: not running, whatever PID the file names.
+    None,
+    /// The service with this PID holds the lock.
+    Service(Pid),
+    /// The lock is held, but the holder could not be identified (another user's process, or
+    /// a service that has not written its PID yet). It must not be signalled.
+    Unknown,
+}
+
+/// Finds the process that holds the PID file's lock, without ever trusting the PID alone.
+pub fn holder(layout: &Layout) -> io::Result<Holder> {
+    let mut file = match File::open(layout.pid_file()) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Holder::None),
+        Err(err) => return Err(err),
+    };
+    let id = file.metadata()?;
+    let deadline = Instant::now() + PROBE_GRACE;
+    loop {
+        match FileExt::try_lock_shared(&file) {
+            Ok(()) => {
+                let _ = FileExt::unlock(&file);
+                return Ok(Holder::None);
+            }
+            Err(err) if err.kind() != io::ErrorKind::WouldBlock => return Err(err),
+            Err(_) => {}
+        }
+        if let Some(pid) = read_pid(&mut file) {
+            if has_open(pid, id.dev(), id.ino()) {
+                return Ok(Holder::Service(pid));
+            }
+        }
+        if Instant::now() > deadline {
+            return Ok(Holder::Unknown);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until nobody holds the PID file's lock, up to `timeout`. True if it was released.
+pub fn wait_released(layout: &Layout, timeout: Duration) -> io::Result<bool> {
+    let file = File::open(layout.pid_file())?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match FileExt::try_lock_shared(&file) {
+            Ok(()) => {
+                let _ = FileExt::unlock(&file);
+                return Ok(true);
+            }
+            Err(err) if err.kind() != io::ErrorKind::WouldBlock => return Err(err),
+            Err(_) if Instant::now() > deadline => return Ok(false),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn read_pid(file: &mut File) -> Option<Pid> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.take(32).read_to_string(&mut text).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    (pid > 0).then(|| Pid::from_raw(pid))
+}
+
+/// Whether process `pid` has the file `(dev, ino)` open: proof that it is the lock holder
+/// and not an unrelated process that inherited a stale PID.
+fn has_open(pid: Pid, dev: u64, ino: u64) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| fs::metadata(fd.path()).is_ok_and(|meta| meta.dev() == dev && meta.ino() == ino))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_is_this_process_while_locked_and_none_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        assert_eq!(holder(&layout).unwrap(), Holder::None);
+        let lock = acquire(&layout).unwrap();
+        assert_eq!(holder(&layout).unwrap(), Holder::Service(Pid::this()));
+        assert!(matches!(acquire(&layout), Err(LockError::AlreadyRunning)));
+        lock.release();
+        assert_eq!(holder(&layout).unwrap(), Holder::None);
+        assert_eq!(fs::read(layout.pid_file()).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_stale_pid_is_not_a_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        fs::create_dir_all(layout.logs_dir()).unwrap();
+        // PID 1 exists, but holds no lock on this file.
+        fs::write(layout.pid_file(), b"1\n").unwrap();
+        assert_eq!(holder(&layout).unwrap(), Holder::None);
+    }
+}

@@ -1,0 +1,175 @@
+//! Reading and editing `backup_schedules.txt` on disk: flock-guarded read-modify-write, replaced atomically.
+
+use crate::atomic_file::TempFile;
+use crate::error::{Error, Result};
+use crate::layout::{Layout, PLAN_FILE};
+use fs2::FileExt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::time::{Duration, Instant};
+
+/// How long an edit waits for another editor before giving up instead of hanging.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+fn cant_find() -> Error {
+    Error::failed(format!("can't find {PLAN_FILE}"))
+}
+
+/// The plan's bytes. Writers replace the file by rename, so a reader needs no lock.
+pub fn read(layout: &Layout) -> Result<Vec<u8>> {
+    fs::read(layout.plan()).map_err(|err| cant_find().because(err))
+}
+
+/// Whether a missing plan may be created by this edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Create,
+    Fail,
+}
+
+/// Applies `change` to the plan under an exclusive lock and writes the result atomically.
+///
+/// `change` gets the current bytes and returns the new bytes, or an error that leaves the
+/// plan untouched.
+pub fn edit<T>(
+    layout: &Layout,
+    missing: Missing,
+    change: impl FnOnce(&[u8]) -> Result<(Vec<u8>, T)>,
+) -> Result<T> {
+    let mut locked = lock_current(layout, missing)?;
+    let mut current = Vec::new();
+    locked
+        .read_to_end(&mut current)
+        .map_err(|err| cant_write().because(err))?;
+    let (edited, outcome) = change(&current)?;
+    replace(layout, &locked, &edited).map_err(|err| cant_write().because(err))?;
+    Ok(outcome)
+}
+
+fn cant_write() -> Error {
+    Error::failed(format!("can't write {PLAN_FILE}"))
+}
+
+/// Opens the plan and locks it, making sure the lock is on the file that is in place now:
+/// an editor that waited may hold the lock of a file that a rename has already replaced.
+fn lock_current(layout: &Layout, missing: Missing) -> Result<File> {
+    let path = layout.plan();
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(missing == Missing::Create)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|err| {
+                if err.kind() == io::ErrorKind::NotFound {
+                    cant_find()
+                } else {
+                    cant_write()
+                }
+                .because(err)
+            })?;
+        while let Err(err) = FileExt::try_lock_exclusive(&file) {
+            if err.kind() != io::ErrorKind::WouldBlock || Instant::now() > deadline {
+                return Err(
+                    cant_write().because(format!("plan is locked by another editor: {err}"))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let open = file.metadata().map_err(|err| cant_write().because(err))?;
+        match fs::metadata(&path) {
+            Ok(now) if now.ino() == open.ino() && now.dev() == open.dev() => return Ok(file),
+            Ok(_) => continue,
+            Err(err) if err.kind() == io::ErrorKind::NotFound && missing == Missing::Create => {
+                continue;
+            }
+            Err(err) => return Err(cant_find().because(err)),
+        }
+    }
+}
+
+fn replace(layout: &Layout, old: &File, edited: &[u8]) -> io::Result<()> {
+    let old_meta = old.metadata()?;
+    let mut temp = TempFile::create_in(layout.base(), 0o600)?;
+    temp.file().write_all(edited)?;
+    // Keep the plan's owner and permissions: root editing a user's plan must not take it over.
+    temp.file()
+        .set_permissions(fs::Permissions::from_mode(old_meta.mode() & 0o7777))?;
+    let _ = std::os::unix::fs::fchown(temp.file(), Some(old_meta.uid()), Some(old_meta.gid()));
+    temp.commit(&layout.plan())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn edit_keeps_mode_and_replaces_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        fs::write(layout.plan(), b"# c\n").unwrap();
+        fs::set_permissions(layout.plan(), fs::Permissions::from_mode(0o640)).unwrap();
+        edit(&layout, Missing::Fail, |old| {
+            Ok((crate::plan::with_line_appended(old, b"a;00:00;n"), ()))
+        })
+        .unwrap();
+        assert_eq!(fs::read(layout.plan()).unwrap(), b"# c\na;00:00;n\n");
+        assert_eq!(fs::metadata(layout.plan()).unwrap().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn a_failed_change_leaves_the_plan_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        fs::write(layout.plan(), b"keep\n").unwrap();
+        let err = edit(&layout, Missing::Fail, |_| -> Result<(Vec<u8>, ())> {
+            Err(Error::failed("nope"))
+        })
+        .unwrap_err();
+        assert_eq!(err.message, "nope");
+        assert_eq!(fs::read(layout.plan()).unwrap(), b"keep\n");
+        let names: Vec<PathBuf> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(names, vec![layout.plan()]);
+    }
+
+    #[test]
+    fn missing_plan_is_reported_or_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        let err = edit(&layout, Missing::Fail, |old| Ok((old.to_vec(), ()))).unwrap_err();
+        assert_eq!(err.message, "can't find backup_schedules.txt");
+        assert!(read(&layout).is_err());
+        edit(&layout, Missing::Create, |old| {
+            Ok((crate::plan::with_line_appended(old, b"a;00:00;n"), ()))
+        })
+        .unwrap();
+        assert_eq!(read(&layout).unwrap(), b"a;00:00;n\n");
+    }
+
+    #[test]
+    fn concurrent_edits_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        std::thread::scope(|scope| {
+            for i in 0..16 {
+                let layout = &layout;
+                scope.spawn(move || {
+                    let line = format!("f{i};00:00;n{i}");
+                    edit(layout, Missing::Create, |old| {
+                        Ok((crate::plan::with_line_appended(old, line.as_bytes()), ()))
+                    })
+                    .unwrap();
+                });
+            }
+        });
+        let plan = read(&layout).unwrap();
+        assert_eq!(crate::plan::entries(&plan).len(), 16);
+    }
+}

@@ -1,0 +1,222 @@
+//! The backup service: wakes at each minute boundary, reads the plan, and runs the schedules
+//! that are due, each in its own thread, until SIGTERM or SIGINT.
+
+use crate::atomic_file;
+use crate::backup;
+use crate::clock::LocalTime;
+use crate::error::{Context, Error, Result};
+use crate::layout::{Layout, PLAN_FILE};
+use crate::log::{Log, show_bytes};
+use crate::pidfile::{self, LockError};
+use crate::plan::{self, Schedule};
+use crate::scheduler::{Scheduler, Step};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::thread::JoinHandle;
+
+/// Where the service tells `start` how its start-up went: one line, then the pipe is closed.
+pub struct Readiness(Option<OwnedFd>);
+
+impl Readiness {
+    pub fn none() -> Readiness {
+        Readiness(None)
+    }
+
+    pub fn pipe(fd: OwnedFd) -> Readiness {
+        Readiness(Some(fd))
+    }
+
+    fn report(&mut self, line: &str) {
+        if let Some(fd) = self.0.take() {
+            let _ = fs::File::from(fd).write_all(format!("{line}\n").as_bytes());
+        }
+    }
+}
+
+/// Messages on the readiness pipe.
+pub const READY: &str = "ready";
+pub const ALREADY_RUNNING: &str = "running";
+
+/// Runs the service in this process until it is told to stop.
+pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
+    let lock = match pidfile::acquire(layout) {
+        Ok(lock) => lock,
+        Err(LockError::AlreadyRunning) => {
+            readiness.report(ALREADY_RUNNING);
+            return Err(Error::failed("backup_service already running"));
+        }
+        Err(LockError::Io(err)) => {
+            readiness.report(&format!(
+                "error: can't lock {}: {err}",
+                layout.pid_file().display()
+            ));
+            return Err(Error::failed("can't start backup_service").because(err));
+        }
+    };
+    // Signals arrive through a descriptor, so waiting for the next minute and for a stop
+    // request is one poll; blocking them before any thread starts keeps every thread clear.
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals
+        .thread_block()
+        .context("can't start backup_service")?;
+    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("can't start backup_service")?;
+
+    let log = Log::new(layout.service_log());
+    remove_unfinished_archives(layout, &log);
+    let mut service = Service {
+        layout,
+        log,
+        scheduler: Scheduler::new(),
+        plan: PlanWatch::default(),
+        jobs: Vec::new(),
+    };
+    service.check(LocalTime::now());
+    // The first minute's jobs are running before `start` returns, so an immediate `stop`
+    // waits for them instead of preventing them.
+    readiness.report(READY);
+    loop {
+        let wait = LocalTime::now().millis_to_next_minute() + 2;
+        let mut fds = [PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) => {
+                if let Ok(Some(info)) = signal_fd.read_signal() {
+                    if info.ssi_signo != Signal::SIGHUP as u32 {
+                        break;
+                    }
+                }
+            }
+            Err(err) => {
+                service
+                    .log
+                    .write(&format!("Error: can't wait for the next minute ({err})"));
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+        service.check(LocalTime::now());
+    }
+    service.finish_jobs();
+    lock.release();
+    Ok(())
+}
+
+struct Service<'a> {
+    layout: &'a Layout,
+    log: Log,
+    scheduler: Scheduler,
+    plan: PlanWatch,
+    jobs: Vec<JoinHandle<()>>,
+}
+
+impl Service<'_> {
+    /// Runs every schedule due at `now`.
+    fn check(&mut self, now: LocalTime) {
+        self.jobs.retain(|job| !job.is_finished());
+        let due = self.scheduler.wake(now.wall_minute());
+        match due.step {
+            Step::Late(minutes) => self.log.write(&format!(
+                "Warning: {minutes} minutes passed since the last check (busy system, suspend or clock change); schedules due meanwhile run now"
+            )),
+            Step::Back(minutes) => self.log.write(&format!(
+                "Warning: clock went back {minutes} minutes; times already run are not run again"
+            )),
+            Step::Resync(minutes) => self.log.write(&format!(
+                "Warning: clock jumped {minutes} minutes; schedules in between are not run"
+            )),
+            Step::Start | Step::Tick | Step::Same => {}
+        }
+        if due.minutes.is_empty() {
+            return;
+        }
+        for schedule in self.plan.read(self.layout, &self.log) {
+            if due.minutes.contains(&schedule.minute_of_day) {
+                let (layout, log) = (self.layout.clone(), self.log.clone());
+                let folder = show_bytes(&schedule.folder);
+                let job = std::thread::Builder::new()
+                    .name(format!("backup {}", show_bytes(&schedule.name)))
+                    .spawn(move || {
+                        backup::run(&layout, &schedule, &log);
+                    });
+                match job {
+                    Ok(job) => self.jobs.push(job),
+                    Err(err) => self
+                        .log
+                        .write(&format!("Error: can't start backup of {folder} ({err})")),
+                }
+            }
+        }
+    }
+
+    /// Lets running backups finish: a stop must never leave a half-made archive behind.
+    fn finish_jobs(&mut self) {
+        for job in self.jobs.drain(..) {
+            let _ = job.join();
+        }
+    }
+}
+
+/// Reads the plan each minute and reports each problem once, not every minute.
+#[derive(Default)]
+struct PlanWatch {
+    unreadable: bool,
+    malformed: HashSet<Vec<u8>>,
+}
+
+impl PlanWatch {
+    fn read(&mut self, layout: &Layout, log: &Log) -> Vec<Schedule> {
+        let Ok(text) = fs::read(layout.plan()) else {
+            if !self.unreadable {
+                log.write(&format!("Error: can't read {PLAN_FILE}"));
+                self.unreadable = true;
+            }
+            return Vec::new();
+        };
+        self.unreadable = false;
+        let mut schedules = Vec::new();
+        let mut malformed = HashSet::new();
+        for entry in plan::entries(&text) {
+            match entry.schedule() {
+                Some(schedule) => schedules.push(schedule),
+                None => {
+                    if !self.malformed.contains(entry.text) {
+                        log.write(&format!(
+                            "Error: malformed schedule: {}",
+                            show_bytes(entry.text)
+                        ));
+                    }
+                    malformed.insert(entry.text.to_vec());
+                }
+            }
+        }
+        self.malformed = malformed;
+        schedules
+    }
+}
+
+/// Removes the temporary files of archives whose writer died (kill -9, power loss).
+fn remove_unfinished_archives(layout: &Layout, log: &Log) {
+    let Ok(removed) = atomic_file::remove_stale_temps(&layout.backups_dir()) else {
+        return;
+    };
+    for path in removed {
+        let name = path
+            .file_name()
+            .map(|n| show_bytes(std::os::unix::ffi::OsStrExt::as_bytes(n)))
+            .unwrap_or_default();
+        log.write(&format!(
+            "Warning: removed backups/{name}, left by a backup that was interrupted"
+        ));
+    }
+}
