@@ -1,0 +1,225 @@
+//! Test harness: a backup system in a temporary directory, driven through the real binary
+//! by its two role links, as a user would.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_backupbox");
+
+/// A base directory with `backup_manager` and `backup_service` links to the binary under test.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("backupbox-test-")
+            .tempdir()
+            .expect("temp dir");
+        for role in ["backup_manager", "backup_service"] {
+            symlink(BIN, dir.path().join(role)).expect("role link");
+        }
+        Sandbox { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// `./backup_manager ARGS...` run in the base directory.
+    pub fn manager<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        self.command("backup_manager", args)
+            .output()
+            .expect("run backup_manager")
+    }
+
+    pub fn command<S: AsRef<OsStr>>(&self, role: &str, args: &[S]) -> Command {
+        let mut command = Command::new(self.join(role));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn write(&self, relative: &str, bytes: impl AsRef<[u8]>) {
+        let path = self.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(path, bytes).unwrap();
+    }
+
+    pub fn read(&self, relative: &str) -> Vec<u8> {
+        fs::read(self.join(relative)).unwrap_or_default()
+    }
+
+    /// The messages of a log, without their `[dd/mm/yyyy hh:mm] ` stamps.
+    pub fn log_messages(&self, log: &str) -> Vec<String> {
+        let text = String::from_utf8(self.read(&format!("logs/{log}"))).expect("logs are UTF-8");
+        text.lines()
+            .map(|line| {
+                let (stamp, message) = line.split_at(19);
+                assert_stamp(stamp);
+                message.to_owned()
+            })
+            .collect()
+    }
+
+    pub fn manager_log(&self) -> Vec<String> {
+        self.log_messages("backup_manager.log")
+    }
+
+    pub fn service_log(&self) -> Vec<String> {
+        self.log_messages("backup_service.log")
+    }
+
+    /// The PID written in the PID file, if any.
+    pub fn service_pid(&self) -> Option<i32> {
+        String::from_utf8(self.read("logs/backup_service.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Never leave a daemon behind, whatever the test did.
+        if self.join("logs/backup_service.pid").exists() {
+            let _ = self.manager(&["stop", "--timeout", "20"]);
+        }
+    }
+}
+
+/// `[dd/mm/yyyy hh:mm] `
+pub fn assert_stamp(stamp: &str) {
+    let b = stamp.as_bytes();
+    let digits = [1, 2, 4, 5, 7, 8, 9, 10, 12, 13, 15, 16];
+    assert!(
+        b.len() == 19
+            && b[0] == b'['
+            && b[3] == b'/'
+            && b[6] == b'/'
+            && b[11] == b' '
+            && b[14] == b':'
+            && &b[17..] == b"] "
+            && digits.iter().all(|&i| b[i].is_ascii_digit()),
+        "bad stamp {stamp:?}"
+    );
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited, not signalled")
+}
+
+/// Polls `condition` every few milliseconds until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The local `hh:mm` now, with at least ten seconds left in the minute, so that a service
+/// started right after sees the same minute. Waits for the next minute when too close.
+pub fn current_minute() -> String {
+    loop {
+        let out = Command::new("date")
+            .arg("+%H:%M %S")
+            .output()
+            .expect("date");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (hh_mm, seconds) = text.trim().split_once(' ').unwrap();
+        let seconds: u64 = seconds.parse().unwrap();
+        if seconds < 50 {
+            return hh_mm.to_owned();
+        }
+        std::thread::sleep(Duration::from_secs(61 - seconds));
+    }
+}
+
+/// GNU tar's own verdict: `tar --compare` run in `cwd` against `archive`.
+pub fn gnu_tar_compare(archive: &Path, cwd: &Path) -> Output {
+    Command::new("tar")
+        .arg("--compare")
+        .arg("-f")
+        .arg(archive)
+        .current_dir(cwd)
+        .output()
+        .expect("GNU tar")
+}
+
+pub fn assert_gnu_tar_compare_clean(archive: &Path, cwd: &Path) {
+    let out = gnu_tar_compare(archive, cwd);
+    assert!(
+        out.status.success(),
+        "tar --compare: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "", "tar --compare lists differences");
+}
+
+/// `tar -tvf` lines.
+pub fn gnu_tar_list(archive: &Path) -> Vec<String> {
+    let out = Command::new("tar")
+        .arg("-tvf")
+        .arg(archive)
+        .output()
+        .expect("GNU tar");
+    assert!(out.status.success(), "tar -tvf: {}", stderr(&out));
+    stdout(&out).lines().map(str::to_owned).collect()
+}
+
+/// `tar -tf` member names, as bytes.
+pub fn gnu_tar_names(archive: &Path) -> Vec<Vec<u8>> {
+    let out = Command::new("tar")
+        .arg("--quoting-style=literal")
+        .arg("-tf")
+        .arg(archive)
+        .output()
+        .expect("GNU tar");
+    assert!(out.status.success(), "tar -tf: {}", stderr(&out));
+    out.stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Whether the process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}

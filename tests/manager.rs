@@ -1,0 +1,388 @@
+//! The manager's commands through `backup_manager`: stdout bytes, log lines, exit codes, and
+//! what the plan file holds afterwards.
+
+mod common;
+
+use common::*;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+#[test]
+fn create_list_delete_follow_the_spec() {
+    let sb = Sandbox::new();
+    let out = sb.manager(&["create", "test;16:07;backup_test"]);
+    assert_eq!(
+        (code(&out), stdout(&out), stderr(&out)),
+        (0, String::new(), String::new())
+    );
+    assert_eq!(
+        code(&sb.manager(&["create", "test1;16:07;personal_data"])),
+        0
+    );
+    assert_eq!(
+        sb.read("backup_schedules.txt"),
+        b"test;16:07;backup_test\ntest1;16:07;personal_data\n"
+    );
+
+    let out = sb.manager(&["list"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        stdout(&out),
+        "0: test;16:07;backup_test\n1: test1;16:07;personal_data\n"
+    );
+
+    let out = sb.manager(&["delete", "1"]);
+    assert_eq!((code(&out), stdout(&out)), (0, String::new()));
+    assert_eq!(
+        stdout(&sb.manager(&["list"])),
+        "0: test;16:07;backup_test\n"
+    );
+
+    assert_eq!(
+        sb.manager_log(),
+        [
+            "New schedule added: test;16:07;backup_test",
+            "New schedule added: test1;16:07;personal_data",
+            "Show schedules list",
+            "Schedule at index 1 deleted",
+            "Show schedules list",
+        ]
+    );
+}
+
+#[test]
+fn malformed_schedules_are_refused_and_the_plan_untouched() {
+    let sb = Sandbox::new();
+    sb.write("backup_schedules.txt", "# mine\n");
+    let hostile = [
+        "test;",
+        "test;16:07",
+        "test;25:00;x",
+        "test;16:7;x",
+        "test;16:07;../../x",
+        "test;16:07;a/b",
+        "test;16:07;..",
+        ";16:07;x",
+        "a;16:07;x;y",
+        "a\nb;16:07;x",
+        "a;16:07;x\n",
+        "#a;16:07;x",
+    ];
+    for line in hostile {
+        let out = sb.manager(&["create", line]);
+        assert_eq!(code(&out), 1, "{line:?}");
+        assert!(
+            stderr(&out).starts_with("Error: malformed schedule: "),
+            "{line:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(sb.read("backup_schedules.txt"), b"# mine\n");
+    let log = sb.manager_log();
+    assert_eq!(
+        log.len(),
+        hostile.len(),
+        "one line per event, even with a newline inside: {log:?}"
+    );
+    assert_eq!(log[0], "Error: malformed schedule: test;");
+    assert_eq!(log[9], "Error: malformed schedule: a\\nb;16:07;x");
+}
+
+#[test]
+fn create_without_argument_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let out = sb.manager(&["create"]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(sb.manager_log(), ["Error: malformed schedule: "]);
+    assert!(!sb.join("backup_schedules.txt").exists());
+}
+
+#[test]
+fn non_utf8_folders_are_kept_byte_exact() {
+    let sb = Sandbox::new();
+    let line = OsStr::from_bytes(b"caf\xe9;01:02;n");
+    let out = sb
+        .command("backup_manager", &[OsStr::new("create"), line])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(sb.read("backup_schedules.txt"), b"caf\xe9;01:02;n\n");
+    assert_eq!(sb.manager(&["list"]).stdout, b"0: caf\xe9;01:02;n\n");
+    assert_eq!(sb.manager_log()[0], "New schedule added: caf\\xe9;01:02;n");
+}
+
+#[test]
+fn hand_edited_plans_are_listed_and_edited_byte_exactly() {
+    let sb = Sandbox::new();
+    let plan =
+        b"# backups\r\n\r\ntest;16:07;backup_test\r\n   \ngarbage line\n  # note\nlast;00:00;z";
+    sb.write("backup_schedules.txt", plan);
+    assert_eq!(
+        stdout(&sb.manager(&["list"])),
+        "0: test;16:07;backup_test\n1: garbage line\n2: last;00:00;z\n"
+    );
+
+    assert_eq!(code(&sb.manager(&["delete", "1"])), 0);
+    assert_eq!(
+        sb.read("backup_schedules.txt"),
+        b"# backups\r\n\r\ntest;16:07;backup_test\r\n   \n  # note\nlast;00:00;z"
+    );
+
+    assert_eq!(code(&sb.manager(&["create", "new;01:00;n"])), 0);
+    assert_eq!(
+        sb.read("backup_schedules.txt"),
+        b"# backups\r\n\r\ntest;16:07;backup_test\r\n   \n  # note\nlast;00:00;z\nnew;01:00;n\n"
+    );
+}
+
+#[test]
+fn delete_errors() {
+    let sb = Sandbox::new();
+    let out = sb.manager(&["delete", "0"]);
+    assert_eq!(
+        (code(&out), stderr(&out).lines().next().unwrap()),
+        (
+            1,
+            "Error: can't find backup_schedules.txt: No such file or directory (os error 2)"
+        )
+    );
+    sb.write("backup_schedules.txt", "a;00:00;n\n");
+    let out = sb.manager(&["delete", "1"]);
+    assert_eq!(code(&out), 1);
+    let out = sb.manager(&["delete", "abc"]);
+    assert_eq!(code(&out), 2);
+    let out = sb.manager(&["delete"]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        sb.manager_log(),
+        [
+            "Error: can't find backup_schedules.txt",
+            "Error: can't find schedule at index 1",
+            "Error: can't find schedule at index abc",
+            "Error: delete needs a schedule index",
+        ]
+    );
+    assert_eq!(sb.read("backup_schedules.txt"), b"a;00:00;n\n");
+}
+
+#[test]
+fn list_without_plan_is_an_error() {
+    let sb = Sandbox::new();
+    let out = sb.manager(&["list"]);
+    assert_eq!((code(&out), stdout(&out)), (1, String::new()));
+    assert_eq!(sb.manager_log(), ["Error: can't find backup_schedules.txt"]);
+}
+
+#[test]
+fn backups_lists_archives_sorted_and_hides_working_files() {
+    let sb = Sandbox::new();
+    let out = sb.manager(&["backups"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(sb.manager_log(), ["Error: can't find backups directory"]);
+
+    sb.write("backups/b.tar", "");
+    sb.write("backups/a.tar", "");
+    sb.write("backups/.backupbox-123-0.tmp", "");
+    sb.write("backups/.backupbox.lock", "");
+    let out = sb.manager(&["backups"]);
+    assert_eq!((code(&out), stdout(&out)), (0, "a.tar\nb.tar\n".to_owned()));
+    assert_eq!(sb.manager_log().last().unwrap(), "Show backups list");
+}
+
+#[test]
+fn unknown_instruction_is_logged_with_usage_on_stderr() {
+    let sb = Sandbox::new();
+    let out = sb.manager(&["frobnicate", "x"]);
+    assert_eq!((code(&out), stdout(&out)), (2, String::new()));
+    assert!(stderr(&out).starts_with("Error: unknown instruction: frobnicate\n"));
+    assert!(stderr(&out).contains("Usage:"));
+    assert_eq!(sb.manager_log(), ["Error: unknown instruction: frobnicate"]);
+}
+
+#[test]
+fn dir_option_selects_the_base_directory() {
+    let sb = Sandbox::new();
+    let other = tempfile::tempdir().unwrap();
+    let dir = other.path().to_str().unwrap();
+    assert_eq!(code(&sb.manager(&["--dir", dir, "create", "a;00:00;n"])), 0);
+    assert_eq!(
+        std::fs::read(other.path().join("backup_schedules.txt")).unwrap(),
+        b"a;00:00;n\n"
+    );
+    assert!(other.path().join("logs/backup_manager.log").exists());
+    assert!(!sb.join("backup_schedules.txt").exists());
+
+    let out = sb.manager(&["--dir", "/nonexistent/box", "list"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("base directory not found"));
+}
+
+#[test]
+fn concurrent_creates_all_land() {
+    let sb = Sandbox::new();
+    let children: Vec<_> = (0..40)
+        .map(|i| {
+            sb.command(
+                "backup_manager",
+                &["create", &format!("folder{i};10:{:02};name{i}", i % 60)],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let plan = String::from_utf8(sb.read("backup_schedules.txt")).unwrap();
+    let mut lines: Vec<&str> = plan.lines().collect();
+    lines.sort();
+    let mut expected: Vec<String> = (0..40)
+        .map(|i| format!("folder{i};10:{:02};name{i}", i % 60))
+        .collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+    assert_eq!(
+        sb.manager_log()
+            .iter()
+            .filter(|m| m.starts_with("New schedule added: "))
+            .count(),
+        40
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(sb.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".backupbox-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary plan files left: {leftovers:?}"
+    );
+}
+
+#[test]
+fn multicall_entry_points() {
+    let sb = Sandbox::new();
+    let out = std::process::Command::new(BIN)
+        .args(["manager", "create", "a;00:00;n"])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    assert_eq!(sb.read("backup_schedules.txt"), b"a;00:00;n\n");
+
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let help = stdout(&out);
+    assert!(help.contains("backup_manager") && help.contains("backup_service"));
+    assert!(!help.contains("__serve"), "the daemon entry stays hidden");
+
+    let out = std::process::Command::new(BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = stdout(&out);
+    assert!(
+        version.starts_with(&format!("backupbox {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+
+    let out = std::process::Command::new(BIN)
+        .arg("nonsense")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+
+    let bin_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("--install")
+        .arg(bin_dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for role in ["backup_manager", "backup_service"] {
+        let target = std::fs::read_link(bin_dir.path().join(role)).unwrap();
+        assert_eq!(
+            target.canonicalize().unwrap(),
+            std::path::Path::new(BIN).canonicalize().unwrap()
+        );
+    }
+    // Installing again replaces the links; it never replaces a regular file.
+    assert_eq!(
+        code(
+            &std::process::Command::new(BIN)
+                .arg("--install")
+                .arg(bin_dir.path())
+                .output()
+                .unwrap()
+        ),
+        0
+    );
+    std::fs::remove_file(bin_dir.path().join("backup_service")).unwrap();
+    std::fs::write(bin_dir.path().join("backup_service"), "mine").unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("--install")
+        .arg(bin_dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        std::fs::read(bin_dir.path().join("backup_service")).unwrap(),
+        b"mine"
+    );
+}
+
+#[test]
+fn run_errors_are_logged() {
+    let sb = Sandbox::new();
+    sb.write("backup_schedules.txt", "missing;00:00;m\nbad line\n");
+    let out = sb.manager(&["run", "0"]);
+    assert_eq!(code(&out), 1);
+    let out = sb.manager(&["run", "1"]);
+    assert_eq!(code(&out), 1);
+    let out = sb.manager(&["run", "2"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(code(&sb.manager(&["run", "x"])), 2);
+    assert_eq!(
+        sb.manager_log(),
+        [
+            "Error: backup of missing to backups/m.tar failed: folder not found",
+            "Error: malformed schedule: bad line",
+            "Error: can't find schedule at index 2",
+            "Error: can't find schedule at index x",
+        ]
+    );
+}
+
+#[test]
+fn timestamps_honour_tz_including_half_hour_zones() {
+    let sb = Sandbox::new();
+    // POSIX TZ strings need no zone database: UTC+5:30 and UTC-9:30.
+    for (tz, date_tz) in [("IST-5:30", "IST-5:30"), ("MART+9:30", "MART+9:30")] {
+        let before = std::process::Command::new("date")
+            .env("TZ", date_tz)
+            .arg("+%d/%m/%Y %H:%M")
+            .output()
+            .unwrap();
+        let out = sb
+            .command("backup_manager", &["backups"])
+            .env("TZ", tz)
+            .output()
+            .unwrap();
+        let after = std::process::Command::new("date")
+            .env("TZ", date_tz)
+            .arg("+%d/%m/%Y %H:%M")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 1);
+        let log = String::from_utf8(sb.read("logs/backup_manager.log")).unwrap();
+        let stamp = &log.lines().last().unwrap()[1..17];
+        let expected = [stdout(&before), stdout(&after)];
+        assert!(
+            expected.iter().any(|e| e.trim() == stamp),
+            "{tz}: {stamp} not in {expected:?}"
+        );
+    }
+}
