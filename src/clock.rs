@@ -50,7 +50,7 @@ impl LocalTime {
     }
 
     /// The local date and time as a calendar value.
-    pub fn to_datetime(&self) -> OffsetDateTime {
+    pub fn to_datetime(self) -> OffsetDateTime {
         let offset = UtcOffset::from_whole_seconds(self.offset).unwrap_or(UtcOffset::UTC);
         OffsetDateTime::from_unix_timestamp(self.unix)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)

@@ -23,6 +23,7 @@ pub fn try_lock(layout: &Layout, name: &[u8]) -> io::Result<Option<NameGuard>> {
         .read(true)
         .write(true)
         .create(true)
+        .truncate(false)
         .mode(0o600)
         .open(layout.name_lock())?;
     // SAFETY: flock is plain data; all-zero is a valid starting value.

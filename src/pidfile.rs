@@ -95,10 +95,8 @@ pub fn holder(layout: &Layout) -> io::Result<Holder> {
             Err(err) if err.kind() != io::ErrorKind::WouldBlock => return Err(err),
             Err(_) => {}
         }
-        if let Some(pid) = read_pid(&mut file) {
-            if has_open(pid, id.dev(), id.ino()) {
-                return Ok(Holder::Service(pid));
-            }
+        if let Some(pid) = read_pid(&mut file).filter(|&pid| has_open(pid, id.dev(), id.ino())) {
+            return Ok(Holder::Service(pid));
         }
         if Instant::now() > deadline {
             return Ok(Holder::Unknown);

@@ -92,10 +92,10 @@ pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
         ) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => {}
             Ok(_) => {
-                if let Ok(Some(info)) = signal_fd.read_signal() {
-                    if info.ssi_signo != Signal::SIGHUP as u32 {
-                        break;
-                    }
+                if let Ok(Some(info)) = signal_fd.read_signal()
+                    && info.ssi_signo != Signal::SIGHUP as u32
+                {
+                    break;
                 }
             }
             Err(err) => {

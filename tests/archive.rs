@@ -1,0 +1,484 @@
+//! Archives made by `backup_manager run`, read back by GNU tar and bsdtar, on odd trees, live
+//! files, a full disk and a kill -9.
+
+mod common;
+
+use common::*;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn run_ok(sb: &Sandbox, index: &str) {
+    let out = sb.manager(&["run", index]);
+    assert_eq!(code(&out), 0, "run {index}: {}", stderr(&out));
+}
+
+fn member_names(archive: &Path) -> Vec<String> {
+    gnu_tar_names(archive)
+        .into_iter()
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .collect()
+}
+
+#[test]
+fn a_plain_tree_matches_gnu_tar_names_and_contents() {
+    let sb = Sandbox::new();
+    sb.write("test/b.txt", "bee");
+    sb.write("test/a/z.txt", "zed");
+    sb.write("test/a/y.txt", "why");
+    fs::create_dir_all(sb.join("test/empty")).unwrap();
+    fs::set_permissions(sb.join("test/b.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    sb.write("backup_schedules.txt", "test;16:07;backup_test\n");
+    run_ok(&sb, "0");
+    assert_eq!(
+        sb.manager_log(),
+        ["Backup done for test in backups/backup_test.tar"]
+    );
+
+    let archive = sb.join("backups/backup_test.tar");
+    assert_eq!(
+        member_names(&archive),
+        [
+            "test/",
+            "test/a/",
+            "test/a/y.txt",
+            "test/a/z.txt",
+            "test/b.txt",
+            "test/empty/"
+        ]
+    );
+    assert_gnu_tar_compare_clean(&archive, sb.path());
+    let listing = gnu_tar_list(&archive);
+    assert!(
+        listing[4].starts_with("-rw-r----- "),
+        "mode kept: {}",
+        listing[4]
+    );
+
+    // Private by default: the archive 0600, the backups folder 0700.
+    assert_eq!(fs::metadata(&archive).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(sb.join("backups")).unwrap().mode() & 0o777,
+        0o700
+    );
+}
+
+#[test]
+fn folder_names_are_stored_as_gnu_tar_stores_them() {
+    let sb = Sandbox::new();
+    sb.write("data/f", "x");
+    let abs = sb.join("data");
+    sb.write(
+        "backup_schedules.txt",
+        format!(
+            "data/;00:00;slash\n./data;00:00;dot\n{};00:00;abs\nsub/../data;00:00;up\n",
+            abs.display()
+        ),
+    );
+    fs::create_dir(sb.join("sub")).unwrap();
+    for (index, name) in ["slash", "dot", "abs", "up"].iter().enumerate() {
+        run_ok(&sb, &index.to_string());
+        let ours = member_names(&sb.join(format!("backups/{name}.tar")));
+        let folder = ["data/", "./data", abs.to_str().unwrap(), "sub/../data"][index];
+        let gnu_archive = sb.join(format!("gnu-{name}.tar"));
+        let gnu = Command::new("tar")
+            .arg("-cf")
+            .arg(&gnu_archive)
+            .arg(folder)
+            .current_dir(sb.path())
+            .output()
+            .unwrap();
+        assert!(gnu.status.success(), "{}", stderr(&gnu));
+        let gnu_names = member_names(&gnu_archive);
+        assert_eq!(ours, gnu_names, "folder {folder}");
+    }
+}
+
+#[test]
+fn odd_trees_round_trip_through_gnu_tar_and_bsdtar() {
+    let sb = Sandbox::new();
+    let root = sb.join("odd");
+    fs::create_dir(&root).unwrap();
+    // Names longer than 100 and 255 bytes in total, link targets longer than 100 bytes.
+    let long_dir = root.join("d".repeat(120)).join("e".repeat(120));
+    fs::create_dir_all(&long_dir).unwrap();
+    fs::write(long_dir.join("f".repeat(200)), "deep").unwrap();
+    symlink("t".repeat(300), root.join("long_link")).unwrap();
+    // Names that are not UTF-8, control characters included.
+    fs::write(
+        root.join(std::ffi::OsStr::from_bytes(b"caf\xe9")),
+        "latin-1",
+    )
+    .unwrap();
+    fs::write(root.join(std::ffi::OsStr::from_bytes(b"new\nline")), "nl").unwrap();
+    // Symlinks are stored, never followed: loops are harmless.
+    symlink("loop", root.join("loop")).unwrap();
+    symlink(".", root.join("self")).unwrap();
+    symlink("/etc/passwd", root.join("outside")).unwrap();
+    nix::unistd::mkfifo(
+        &root.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(root.join("socket")).unwrap();
+    fs::create_dir(root.join("empty")).unwrap();
+    File::create(root.join("zero")).unwrap();
+    sb.write("backup_schedules.txt", "odd;00:00;odd\n");
+    run_ok(&sb, "0");
+
+    assert_eq!(
+        sb.manager_log(),
+        [
+            "Warning: odd/socket: socket ignored",
+            "Backup done for odd in backups/odd.tar"
+        ]
+    );
+    let archive = sb.join("backups/odd.tar");
+    assert_gnu_tar_compare_clean(&archive, sb.path());
+    let listing = gnu_tar_list(&archive);
+    let names: Vec<&str> = listing
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"odd/caf\\351"),
+        "kept byte-exact: {names:?}"
+    );
+    assert!(names.contains(&"odd/new\\nline"), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with("socket")));
+    assert!(listing.iter().any(|l| l.starts_with("lrwxrwxrwx")
+        && l.ends_with(&format!("odd/long_link -> {}", "t".repeat(300)))));
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.starts_with("prw-r--r--") && l.ends_with("odd/fifo"))
+    );
+
+    match Command::new("bsdtar").arg("-tvf").arg(&archive).output() {
+        Ok(out) => {
+            assert!(out.status.success(), "bsdtar: {}", stderr(&out));
+            assert_eq!(
+                stdout(&out).lines().count(),
+                names.len(),
+                "bsdtar sees every member"
+            );
+        }
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("bsdtar is missing; .ci/run installs libarchive-tools")
+        }
+        Err(_) => eprintln!(
+            "skipped the bsdtar check: bsdtar is not installed (apt-get install libarchive-tools)"
+        ),
+    }
+}
+
+#[test]
+fn a_9_gib_sparse_file_is_stored_sparse() {
+    let sb = Sandbox::new();
+    fs::create_dir(sb.join("sparse")).unwrap();
+    let file = File::create(sb.join("sparse/disk.img")).unwrap();
+    file.set_len(9 << 30).unwrap();
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(b"in the middle", 5_000_000_000).unwrap();
+    file.write_all_at(b"at the end", (9 << 30) - 10).unwrap();
+    sb.write("backup_schedules.txt", "sparse;00:00;sparse\n");
+    run_ok(&sb, "0");
+
+    let archive = sb.join("backups/sparse.tar");
+    assert!(
+        fs::metadata(&archive).unwrap().len() < 1 << 20,
+        "holes are not stored"
+    );
+    let listing = gnu_tar_list(&archive);
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.contains(" 9663676416 ") && l.ends_with("sparse/disk.img")),
+        "{listing:?}"
+    );
+    assert_gnu_tar_compare_clean(&archive, sb.path());
+}
+
+#[test]
+fn a_folder_of_dot_never_contains_its_own_archive() {
+    let sb = Sandbox::new();
+    sb.write("file", "x");
+    sb.write("backup_schedules.txt", ".;00:00;everything\n");
+    run_ok(&sb, "0");
+    run_ok(&sb, "0");
+    let names = member_names(&sb.join("backups/everything.tar"));
+    assert!(names.contains(&"./file".to_owned()));
+    assert!(names.contains(&"./backups/".to_owned()));
+    assert!(
+        names.iter().all(|n| !n.starts_with("./backups/.backupbox")),
+        "working files stay out: {names:?}"
+    );
+    // The second run saw the first archive under its final name; that one is a finished file.
+    assert!(names.contains(&"./backups/everything.tar".to_owned()));
+}
+
+#[test]
+fn a_linked_folder_is_followed_but_links_inside_are_not() {
+    let sb = Sandbox::new();
+    sb.write("real/inner/file", "data");
+    symlink("real", sb.join("alias")).unwrap();
+    symlink("inner", sb.join("real/inner_link")).unwrap();
+    sb.write("backup_schedules.txt", "alias;00:00;alias\n");
+    run_ok(&sb, "0");
+    let listing = gnu_tar_list(&sb.join("backups/alias.tar"));
+    assert!(
+        listing[0].starts_with('d') && listing[0].ends_with("alias/"),
+        "{listing:?}"
+    );
+    assert!(listing.iter().any(|l| l.ends_with("alias/inner/file")));
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.starts_with('l') && l.ends_with("alias/inner_link -> inner"))
+    );
+}
+
+#[test]
+fn a_failed_backup_leaves_the_previous_archive_untouched() {
+    let sb = Sandbox::new();
+    sb.write("data/f", "version 1");
+    sb.write("backup_schedules.txt", "data;00:00;keep\n");
+    run_ok(&sb, "0");
+    let before = sb.read("backups/keep.tar");
+    fs::rename(sb.join("data"), sb.join("moved")).unwrap();
+    let out = sb.manager(&["run", "0"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        sb.manager_log().last().unwrap(),
+        "Error: backup of data to backups/keep.tar failed: folder not found"
+    );
+    assert_eq!(sb.read("backups/keep.tar"), before);
+
+    sb.write("data", "a file, not a folder");
+    assert_eq!(code(&sb.manager(&["run", "0"])), 1);
+    assert_eq!(
+        sb.manager_log().last().unwrap(),
+        "Error: backup of data to backups/keep.tar failed: not a directory"
+    );
+    assert_eq!(sb.read("backups/keep.tar"), before);
+    assert_eq!(stdout(&sb.manager(&["backups"])), "keep.tar\n");
+}
+
+#[test]
+fn a_file_growing_during_the_backup_is_cut_at_its_header_size() {
+    let sb = Sandbox::new();
+    fs::create_dir(sb.join("live")).unwrap();
+    let path = sb.join("live/growing.log");
+    fs::write(&path, vec![b'a'; 64 << 20]).unwrap();
+    sb.write("backup_schedules.txt", "live;00:00;live\n");
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let out = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                file.write_all(&[b'b'; 64 << 10]).unwrap();
+            }
+        });
+        // The file is growing the whole time the backup reads it.
+        assert!(wait_until(Duration::from_secs(5), || fs::metadata(&path)
+            .unwrap()
+            .len()
+            > 64 << 20));
+        let out = sb.manager(&["run", "0"]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        out
+    });
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = sb.manager_log();
+    let warning = log.iter().find(|l| {
+        l.starts_with("Warning: live/growing.log: file grew while being archived; its first ")
+    });
+    let stored: u64 = warning
+        .expect("a growth warning")
+        .split_whitespace()
+        .rev()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        log.last().unwrap(),
+        "Backup done for live in backups/live.tar"
+    );
+
+    let archive = sb.join("backups/live.tar");
+    let listing = gnu_tar_list(&archive);
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.contains(&format!(" {stored} ")) && l.ends_with("live/growing.log")),
+        "{listing:?}"
+    );
+    let member = Command::new("tar")
+        .args(["-xOf"])
+        .arg(&archive)
+        .arg("live/growing.log")
+        .output()
+        .unwrap();
+    assert!(member.status.success());
+    assert_eq!(member.stdout.len() as u64, stored);
+    assert_eq!(
+        &member.stdout[..],
+        &fs::read(&path).unwrap()[..stored as usize],
+        "the stored bytes are the file's first bytes"
+    );
+}
+
+#[test]
+fn kill_9_mid_backup_keeps_the_previous_archive_and_the_next_service_start_cleans_up() {
+    let sb = Sandbox::new();
+    sb.write("big/small", "small");
+    sb.write("backup_schedules.txt", "big;00:00;big\n");
+    run_ok(&sb, "0");
+    let previous = sb.read("backups/big.tar");
+
+    let mut chunk = File::create(sb.join("big/large")).unwrap();
+    for i in 0..512u32 {
+        chunk.write_all(&vec![(i % 251) as u8; 1 << 20]).unwrap();
+    }
+    drop(chunk);
+    let mut child = sb.command("backup_manager", &["run", "0"]).spawn().unwrap();
+    let temp_name = || {
+        fs::read_dir(sb.join("backups"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .find(|n| n.to_string_lossy().ends_with(".tmp"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || temp_name().is_some()),
+        "the backup never started writing"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+
+    assert_eq!(
+        sb.read("backups/big.tar"),
+        previous,
+        "the previous archive is byte-identical"
+    );
+    let leftover = temp_name().expect("kill -9 leaves the temporary file");
+    assert_eq!(
+        stdout(&sb.manager(&["backups"])),
+        "big.tar\n",
+        "backups never lists it"
+    );
+
+    // The next service start removes it.
+    let mut service = sb
+        .command("backup_service", &[] as &[&str])
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || temp_name().is_none()),
+        "left in place by the service"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(service.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(service.wait().unwrap().success());
+    let log = sb.service_log();
+    assert_eq!(
+        log,
+        [format!(
+            "Warning: removed backups/{}, left by a backup that was interrupted",
+            leftover.to_string_lossy()
+        )]
+    );
+}
+
+/// Mounts a small tmpfs; `None` (with the reason printed) where mounting is not allowed.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
+        fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(SmallDisk {
+                path: path.to_path_buf(),
+            }),
+            Ok(out) => {
+                eprintln!("skipped: mount refused: {}", stderr(&out).trim());
+                None
+            }
+            Err(err) => {
+                eprintln!("skipped: can't run mount: {err}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_backup_and_keeps_the_previous_archive() {
+    let sb = Sandbox::new();
+    let Some(_disk) = SmallDisk::mount(&sb.join("backups"), "1m") else {
+        return;
+    };
+    sb.write("data/small", "fits");
+    sb.write("backup_schedules.txt", "data;00:00;data\n");
+    run_ok(&sb, "0");
+    let previous = sb.read("backups/data.tar");
+    assert!(!previous.is_empty());
+
+    sb.write("data/large", vec![7u8; 3 << 20]);
+    let out = sb.manager(&["run", "0"]);
+    assert_eq!(code(&out), 1);
+    let last = sb.manager_log().last().unwrap().clone();
+    assert!(
+        last.starts_with("Error: backup of data to backups/data.tar failed: can't write archive (No space left on device"),
+        "{last}"
+    );
+    assert_eq!(
+        sb.read("backups/data.tar"),
+        previous,
+        "the previous archive is byte-identical"
+    );
+    let names: Vec<_> = fs::read_dir(sb.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")),
+        "the temporary file goes away at once: {names:?}"
+    );
+    assert_eq!(
+        gnu_tar_list(&sb.join("backups/data.tar")).len(),
+        2,
+        "still a readable archive of data/ and data/small"
+    );
+}

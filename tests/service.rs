@@ -1,0 +1,365 @@
+//! The service: started by `backup_manager start` or run in the foreground, its first-minute
+//! backups, its stop, its PID file, and the races between managers.
+
+mod common;
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::fs;
+use std::time::Duration;
+
+fn signal(pid: i32, signal: Signal) {
+    kill(Pid::from_raw(pid), signal).unwrap();
+}
+
+#[test]
+fn the_spec_example_start_then_stop_still_backs_up() {
+    let sb = Sandbox::new();
+    sb.write("test/file", "one");
+    sb.write("test1/file", "two");
+    sb.write("test2/big", vec![9u8; 64 << 20]);
+    let now = current_minute();
+    for line in [
+        format!("test;{now};backup_test"),
+        format!("test1;{now};personal_data"),
+        format!("test2;{now};big"),
+    ] {
+        assert_eq!(code(&sb.manager(&["create", &line])), 0);
+    }
+    let out = sb.manager(&["start"]);
+    assert_eq!(
+        (code(&out), stdout(&out), stderr(&out)),
+        (0, String::new(), String::new())
+    );
+    let pid = sb
+        .service_pid()
+        .expect("the PID is written before start returns");
+    assert!(alive(pid));
+    let out = sb.manager(&["stop"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!alive(pid), "stop returns once the service is gone");
+
+    let mut done = sb.service_log();
+    done.sort();
+    assert_eq!(
+        done,
+        [
+            "Backup done for test in backups/backup_test.tar",
+            "Backup done for test1 in backups/personal_data.tar",
+            "Backup done for test2 in backups/big.tar",
+        ]
+    );
+    let manager = sb.manager_log();
+    assert_eq!(
+        &manager[3..],
+        ["backup_service started", "backup_service stopped"]
+    );
+    for archive in ["backup_test", "personal_data", "big"] {
+        assert_gnu_tar_compare_clean(&sb.join(format!("backups/{archive}.tar")), sb.path());
+    }
+    assert_eq!(
+        stdout(&sb.manager(&["backups"])),
+        "backup_test.tar\nbig.tar\npersonal_data.tar\n"
+    );
+    assert_eq!(
+        sb.read("logs/backup_service.pid"),
+        b"",
+        "a clean stop leaves no stale PID"
+    );
+}
+
+#[test]
+fn the_daemon_is_detached_and_named_backup_service() {
+    let sb = Sandbox::new();
+    assert_eq!(code(&sb.manager(&["start"])), 0);
+    let pid = sb.service_pid().unwrap();
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        cmdline.starts_with(b"backup_service\0__serve\0"),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    let ps = std::process::Command::new("ps")
+        .args(["-o", "args=", "-p", &pid.to_string()])
+        .output();
+    if let Some(ps) = ps.ok().filter(|o| o.status.success()) {
+        assert!(
+            stdout(&ps).starts_with("backup_service "),
+            "{}",
+            stdout(&ps)
+        );
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let (ppid, session, tty) = (fields[1], fields[3], fields[4]);
+    assert_eq!(tty, "0", "no controlling terminal");
+    assert_ne!(
+        session,
+        pid.to_string(),
+        "not a session leader, so it can never regain a terminal"
+    );
+    assert_ne!(ppid, std::process::id().to_string());
+    for fd in 0..3 {
+        assert_eq!(
+            fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap(),
+            std::path::Path::new("/dev/null")
+        );
+    }
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        std::path::Path::new("/")
+    );
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.lines().any(|l| l == "Umask:\t0027"), "{status}");
+    assert_eq!(code(&sb.manager(&["stop"])), 0);
+}
+
+#[test]
+fn start_and_stop_errors() {
+    let sb = Sandbox::new();
+    let out = sb.manager(&["stop"]);
+    assert_eq!(
+        (code(&out), stderr(&out)),
+        (1, "Error: backup_service not running\n".to_owned())
+    );
+    assert_eq!(code(&sb.manager(&["start"])), 0);
+    let out = sb.manager(&["start"]);
+    assert_eq!(
+        (code(&out), stderr(&out)),
+        (1, "Error: backup_service already running\n".to_owned())
+    );
+    assert_eq!(code(&sb.manager(&["stop"])), 0);
+    assert_eq!(
+        sb.manager_log(),
+        [
+            "Error: backup_service not running",
+            "backup_service started",
+            "Error: backup_service already running",
+            "backup_service stopped",
+        ]
+    );
+}
+
+#[test]
+fn eight_concurrent_starts_leave_exactly_one_service() {
+    let sb = Sandbox::new();
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            sb.command("backup_manager", &["start"])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = starts
+        .into_iter()
+        .map(|mut c| c.wait().unwrap().code().unwrap())
+        .collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
+    let log = sb.manager_log();
+    assert_eq!(
+        log.iter()
+            .filter(|l| *l == "backup_service started")
+            .count(),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|l| *l == "Error: backup_service already running")
+            .count(),
+        7,
+        "{log:?}"
+    );
+    let services = services_serving(sb.path());
+    assert_eq!(services.len(), 1, "{services:?}");
+    assert_eq!(Some(services[0]), sb.service_pid());
+    assert_eq!(code(&sb.manager(&["stop"])), 0);
+    assert!(services_serving(sb.path()).is_empty());
+}
+
+/// PIDs of daemons serving `base`, from their command lines.
+fn services_serving(base: &std::path::Path) -> Vec<i32> {
+    let wanted = format!("backup_service\0__serve\0--dir\0{}\0", base.display());
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            alive(*pid)
+                && fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.starts_with(wanted.as_bytes()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_stale_pid_file_never_blocks_start_and_its_pid_is_never_signalled() {
+    let sb = Sandbox::new();
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let bystander_pid = bystander.id() as i32;
+    sb.write("logs/backup_service.pid", format!("{bystander_pid}\n"));
+
+    let out = sb.manager(&["stop"]);
+    assert_eq!(
+        (code(&out), stderr(&out)),
+        (1, "Error: backup_service not running\n".to_owned())
+    );
+    assert_eq!(code(&sb.manager(&["start"])), 0);
+    assert_ne!(sb.service_pid(), Some(bystander_pid));
+    assert_eq!(code(&sb.manager(&["stop"])), 0);
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "the unrelated process was not signalled"
+    );
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}
+
+#[test]
+fn after_kill_9_the_service_starts_again() {
+    let sb = Sandbox::new();
+    assert_eq!(code(&sb.manager(&["start"])), 0);
+    let pid = sb.service_pid().unwrap();
+    signal(pid, Signal::SIGKILL);
+    assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
+    assert_eq!(
+        sb.service_pid(),
+        Some(pid),
+        "kill -9 leaves the stale PID behind"
+    );
+    assert_eq!(
+        stderr(&sb.manager(&["stop"])),
+        "Error: backup_service not running\n"
+    );
+    assert_eq!(code(&sb.manager(&["start"])), 0);
+    assert_ne!(sb.service_pid(), Some(pid));
+    assert_eq!(code(&sb.manager(&["stop"])), 0);
+}
+
+#[test]
+fn the_foreground_service_stops_cleanly_on_sigterm_and_sigint() {
+    for stop_signal in [Signal::SIGTERM, Signal::SIGINT] {
+        let sb = Sandbox::new();
+        let mut service = sb
+            .command("backup_service", &[] as &[&str])
+            .spawn()
+            .unwrap();
+        let pid = service.id() as i32;
+        assert!(wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)));
+        // A running service blocks both `start` and a second foreground service.
+        assert_eq!(
+            stderr(&sb.manager(&["start"])),
+            "Error: backup_service already running\n"
+        );
+        let second = sb
+            .command("backup_service", &[] as &[&str])
+            .output()
+            .unwrap();
+        assert_eq!(code(&second), 1);
+        signal(pid, stop_signal);
+        let status = service.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{stop_signal:?}");
+        assert_eq!(sb.read("logs/backup_service.pid"), b"");
+    }
+}
+
+#[test]
+fn stop_waits_for_a_running_backup() {
+    let sb = Sandbox::new();
+    sb.write("big/data", vec![3u8; 256 << 20]);
+    sb.write(
+        "backup_schedules.txt",
+        format!("big;{};big\n", current_minute()),
+    );
+    assert_eq!(code(&sb.manager(&["start"])), 0);
+    assert_eq!(code(&sb.manager(&["stop"])), 0);
+    assert_eq!(sb.service_log(), ["Backup done for big in backups/big.tar"]);
+    assert_gnu_tar_compare_clean(&sb.join("backups/big.tar"), sb.path());
+}
+
+#[test]
+fn hostile_plan_lines_do_not_stop_the_good_ones() {
+    let sb = Sandbox::new();
+    sb.write("good/f", "ok");
+    let now = current_minute();
+    let plan = format!(
+        "# comment\r\n\r\ngood;{now};good\r\n../../etc;{now};../../x\ngarbage\n{now};good;swapped\nmissing;{now};missing\n\x1b[31m;{now};esc\n"
+    );
+    sb.write("backup_schedules.txt", plan);
+    let mut service = sb
+        .command("backup_service", &[] as &[&str])
+        .spawn()
+        .unwrap();
+    let pid = service.id() as i32;
+    assert!(wait_until(Duration::from_secs(20), || {
+        let log = sb.service_log();
+        log.iter().any(|l| l.starts_with("Backup done"))
+            && log
+                .iter()
+                .any(|l| l.starts_with("Error: backup of missing"))
+    }));
+    signal(pid, Signal::SIGTERM);
+    assert!(service.wait().unwrap().success());
+    let mut log = sb.service_log();
+    log.sort();
+    let mut expected = [
+        "Backup done for good in backups/good.tar".to_owned(),
+        "Error: backup of missing to backups/missing.tar failed: folder not found".to_owned(),
+        format!("Error: malformed schedule: ../../etc;{now};../../x"),
+        format!("Error: malformed schedule: \\x1b[31m;{now};esc"),
+        format!("Error: malformed schedule: {now};good;swapped"),
+        "Error: malformed schedule: garbage".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(
+        log, expected,
+        "each problem once, every good line backed up"
+    );
+    assert!(!sb.join("x.tar").exists() && !sb.join("../x.tar").exists());
+    assert_eq!(stdout(&sb.manager(&["backups"])), "good.tar\n");
+}
+
+#[test]
+fn a_missing_plan_is_reported_and_the_service_keeps_running() {
+    let sb = Sandbox::new();
+    let mut service = sb
+        .command("backup_service", &[] as &[&str])
+        .spawn()
+        .unwrap();
+    let pid = service.id() as i32;
+    assert!(wait_until(Duration::from_secs(10), || sb.service_log()
+        == ["Error: can't read backup_schedules.txt"]));
+    assert!(service.try_wait().unwrap().is_none());
+    signal(pid, Signal::SIGTERM);
+    assert!(service.wait().unwrap().success());
+}
+
+#[test]
+fn the_service_resolves_relative_folders_against_its_base_directory() {
+    let sb = Sandbox::new();
+    sb.write("data/f", "x");
+    sb.write(
+        "backup_schedules.txt",
+        format!("data;{};data\n", current_minute()),
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(sb.join("backup_manager"))
+        .args(["--dir", sb.path().to_str().unwrap(), "start"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&sb.manager(&["stop"])), 0);
+    assert_eq!(
+        sb.service_log(),
+        ["Backup done for data in backups/data.tar"]
+    );
+    assert!(
+        fs::read_dir(elsewhere.path()).unwrap().next().is_none(),
+        "nothing written in the caller's directory"
+    );
+}
