@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::thread::JoinHandle;
 
 /// Where the service tells `start` how its start-up went: one line, then the pipe is closed.
@@ -205,18 +206,77 @@ impl PlanWatch {
     }
 }
 
-/// Removes the temporary files of archives whose writer died (kill -9, power loss).
+/// Removes the temporary files whose writer died (kill -9, power loss): unfinished archives
+/// in `backups/` and unfinished plan edits in the base directory.
 fn remove_unfinished_archives(layout: &Layout, log: &Log) {
-    let Ok(removed) = atomic_file::remove_stale_temps(&layout.backups_dir()) else {
-        return;
-    };
-    for path in removed {
-        let name = path
-            .file_name()
-            .map(|n| show_bytes(std::os::unix::ffi::OsStrExt::as_bytes(n)))
-            .unwrap_or_default();
-        log.write(&format!(
-            "Warning: removed backups/{name}, left by a backup that was interrupted"
-        ));
+    for (dir, shown, what) in [
+        (layout.backups_dir(), "backups/", "a backup"),
+        (layout.base().to_path_buf(), "", "a plan edit"),
+    ] {
+        let Ok(removed) = atomic_file::remove_stale_temps(&dir) else {
+            continue;
+        };
+        for path in removed {
+            let name = path
+                .file_name()
+                .map(|n| show_bytes(n.as_bytes()))
+                .unwrap_or_default();
+            log.write(&format!(
+                "Warning: removed {shown}{name}, left by {what} that was interrupted"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_messages(log: &Log) -> Vec<String> {
+        let text = fs::read_to_string(log.path()).unwrap_or_default();
+        text.lines().map(|line| line[19..].to_owned()).collect()
+    }
+
+    #[test]
+    fn each_plan_problem_is_logged_once_while_it_lasts() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        let log = Log::new(layout.service_log());
+        let mut watch = PlanWatch::default();
+
+        assert!(watch.read(&layout, &log).is_empty());
+        assert!(watch.read(&layout, &log).is_empty());
+        assert_eq!(
+            log_messages(&log),
+            ["Error: can't read backup_schedules.txt"]
+        );
+
+        fs::write(layout.plan(), "a;00:00;a\ngarbage\nb;25:00;b\n").unwrap();
+        for _ in 0..3 {
+            assert_eq!(watch.read(&layout, &log).len(), 1);
+        }
+        assert_eq!(
+            log_messages(&log)[1..],
+            [
+                "Error: malformed schedule: garbage",
+                "Error: malformed schedule: b;25:00;b"
+            ]
+        );
+
+        // Fixed, then broken again: a new problem, reported again.
+        fs::write(layout.plan(), "a;00:00;a\n").unwrap();
+        watch.read(&layout, &log);
+        fs::write(layout.plan(), "a;00:00;a\ngarbage\n").unwrap();
+        watch.read(&layout, &log);
+        fs::remove_file(layout.plan()).unwrap();
+        watch.read(&layout, &log);
+        watch.read(&layout, &log);
+        assert_eq!(
+            log_messages(&log)[3..],
+            [
+                "Error: malformed schedule: garbage",
+                "Error: can't read backup_schedules.txt"
+            ]
+        );
     }
 }

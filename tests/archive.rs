@@ -482,3 +482,43 @@ fn a_full_disk_fails_the_backup_and_keeps_the_previous_archive() {
         "still a readable archive of data/ and data/small"
     );
 }
+
+#[test]
+fn two_jobs_never_write_the_same_archive_at_once() {
+    let sb = Sandbox::new();
+    fs::create_dir(sb.join("data")).unwrap();
+    let mut file = File::create(sb.join("data/large")).unwrap();
+    for i in 0..1024u32 {
+        file.write_all(&vec![(i % 241) as u8; 1 << 20]).unwrap();
+    }
+    drop(file);
+    sb.write("other/f", "x");
+    sb.write(
+        "backup_schedules.txt",
+        "data;00:00;shared\nother;00:00;shared\n",
+    );
+    let mut first = sb.command("backup_manager", &["run", "0"]).spawn().unwrap();
+    let writing = || {
+        fs::read_dir(sb.join("backups")).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        })
+    };
+    assert!(wait_until(Duration::from_secs(20), writing));
+    let second = sb.manager(&["run", "1"]);
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first job must still be writing for this test to mean anything"
+    );
+    assert_eq!(code(&second), 1);
+    assert!(stderr(&second).contains("skipped"), "{}", stderr(&second));
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        sb.manager_log(),
+        [
+            "Error: backup of other to backups/shared.tar skipped: another backup is still writing it",
+            "Backup done for data in backups/shared.tar",
+        ]
+    );
+    assert_gnu_tar_compare_clean(&sb.join("backups/shared.tar"), sb.path());
+}

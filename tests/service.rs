@@ -363,3 +363,31 @@ fn the_service_resolves_relative_folders_against_its_base_directory() {
         "nothing written in the caller's directory"
     );
 }
+
+#[test]
+fn stop_gives_up_after_its_timeout_and_the_service_still_finishes() {
+    let sb = Sandbox::new();
+    sb.write("data/large", vec![5u8; 512 << 20]);
+    sb.write(
+        "backup_schedules.txt",
+        format!("data;{};data\n", current_minute()),
+    );
+    assert_eq!(code(&sb.manager(&["start"])), 0);
+    let pid = sb.service_pid().unwrap();
+    let out = sb.manager(&["stop", "--timeout", "0"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).starts_with("Error: can't stop backup_service: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || !alive(pid)),
+        "the SIGTERM still stops it after the backup"
+    );
+    assert_eq!(
+        sb.service_log(),
+        ["Backup done for data in backups/data.tar"]
+    );
+    assert_eq!(sb.manager_log()[1], "Error: can't stop backup_service");
+}
