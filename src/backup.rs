@@ -7,19 +7,19 @@ use crate::log::{Log, show_bytes};
 use crate::name_lock;
 use crate::plan::Schedule;
 
-/// How a job ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Done,
-    Failed,
-    /// Another job was writing the same archive name; this one did nothing.
-    Skipped,
+/// `backup of <folder> to backups/<name>.tar`, as the log lines name a job.
+pub fn describe(schedule: &Schedule) -> String {
+    format!(
+        "backup of {} to {}",
+        show_bytes(&schedule.folder),
+        Layout::archive_display(&schedule.name)
+    )
 }
 
-/// Runs one backup and writes its log lines to `log`.
-pub fn run(layout: &Layout, schedule: &Schedule, log: &Log) -> Outcome {
-    let folder = show_bytes(&schedule.folder);
-    let archive = Layout::archive_display(&schedule.name);
+/// Runs one backup and writes its log lines to `log`. The error is the message logged
+/// after `Error: `.
+pub fn run(layout: &Layout, schedule: &Schedule, log: &Log) -> Result<(), String> {
+    let what = describe(schedule);
     let attempt = || -> Result<Option<u64>, String> {
         archive::ensure_backups_dir(layout)
             .map_err(|err| format!("can't create backups directory ({err})"))?;
@@ -33,22 +33,18 @@ pub fn run(layout: &Layout, schedule: &Schedule, log: &Log) -> Outcome {
         })
         .map(Some)
     };
-    match attempt() {
+    let message = match attempt() {
         Ok(Some(_)) => {
-            log.write(&format!("Backup done for {folder} in {archive}"));
-            Outcome::Done
-        }
-        Ok(None) => {
+            let folder = show_bytes(&schedule.folder);
             log.write(&format!(
-                "Error: backup of {folder} to {archive} skipped: another backup is still writing it"
+                "Backup done for {folder} in {}",
+                Layout::archive_display(&schedule.name)
             ));
-            Outcome::Skipped
+            return Ok(());
         }
-        Err(reason) => {
-            log.write(&format!(
-                "Error: backup of {folder} to {archive} failed: {reason}"
-            ));
-            Outcome::Failed
-        }
-    }
+        Ok(None) => format!("{what} skipped: another backup is still writing it"),
+        Err(reason) => format!("{what} failed: {reason}"),
+    };
+    log.write(&format!("Error: {message}"));
+    Err(message)
 }

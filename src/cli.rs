@@ -286,7 +286,8 @@ fn manager_role(name: &str, args: &[OsString]) -> i32 {
         ManagerCommand::Delete(DeleteArgs { index }) => Command::Delete { index },
         ManagerCommand::Start(_) => Command::Start,
         ManagerCommand::Stop(StopArgs { timeout }) => Command::Stop {
-            timeout: Duration::from_secs(timeout),
+            // Capped at a day so that no value can overflow a deadline.
+            timeout: Duration::from_secs(timeout.min(24 * 60 * 60)),
         },
         ManagerCommand::Backups(_) => Command::Backups,
         ManagerCommand::Run(RunArgs { index }) => Command::Run { index },

@@ -4,7 +4,7 @@ use crate::clock::LocalTime;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Appends timestamped lines to one log file, creating its folder on demand.
 #[derive(Debug, Clone)]
@@ -17,7 +17,8 @@ impl Log {
         Log { path }
     }
 
-    pub fn path(&self) -> &Path {
+    #[cfg(test)]
+    pub fn path(&self) -> &std::path::Path {
         &self.path
     }
 
@@ -41,6 +42,8 @@ impl Log {
             .create(true)
             .append(true)
             .mode(0o644)
+            // A fifo in the log's place must not hang the program.
+            .custom_flags(nix::libc::O_NONBLOCK)
             .open(&self.path)?;
         file.write_all(line)
     }

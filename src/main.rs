@@ -10,6 +10,7 @@ mod cli;
 mod clock;
 mod daemon;
 mod error;
+mod jobs;
 mod layout;
 mod log;
 mod manager;

@@ -1,7 +1,7 @@
 //! The manager's commands: each does its work and logs its success line; errors go back to
 //! the caller, which logs them once.
 
-use crate::backup::{self, Outcome};
+use crate::backup;
 use crate::daemon;
 use crate::error::{Error, Result};
 use crate::layout::{self, Layout};
@@ -131,18 +131,7 @@ fn run(layout: &Layout, log: &Log, index: Option<String>) -> Result<()> {
     let schedule = entry
         .schedule()
         .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
-    let archive = Layout::archive_display(&schedule.name);
-    match backup::run(layout, &schedule, log) {
-        Outcome::Done => Ok(()),
-        Outcome::Failed => Err(Error::logged(format!(
-            "backup of {} to {archive} failed (see {})",
-            show_bytes(&schedule.folder),
-            log.path().display()
-        ))),
-        Outcome::Skipped => Err(Error::logged(format!(
-            "backup to {archive} skipped: another backup is still writing it"
-        ))),
-    }
+    backup::run(layout, &schedule, log).map_err(Error::logged)
 }
 
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error worth a log line.

@@ -29,14 +29,11 @@ pub enum LockError {
 /// Takes the PID file for this process and writes its PID in it.
 pub fn acquire(layout: &Layout) -> Result<PidLock, LockError> {
     fs::create_dir_all(layout.logs_dir()).map_err(LockError::Io)?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .open(layout.pid_file())
-        .map_err(LockError::Io)?;
+    let mut file = open(
+        layout,
+        OpenOptions::new().write(true).create(true).truncate(false),
+    )
+    .map_err(LockError::Io)?;
     let deadline = Instant::now() + PROBE_GRACE;
     loop {
         match FileExt::try_lock_exclusive(&file) {
@@ -79,7 +76,7 @@ pub enum Holder {
 
 /// Finds the process that holds the PID file's lock, without ever trusting the PID alone.
 pub fn holder(layout: &Layout) -> io::Result<Holder> {
-    let mut file = match File::open(layout.pid_file()) {
+    let mut file = match open(layout, &mut OpenOptions::new()) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Holder::None),
         Err(err) => return Err(err),
@@ -107,7 +104,7 @@ pub fn holder(layout: &Layout) -> io::Result<Holder> {
 
 /// Waits until nobody holds the PID file's lock, up to `timeout`. True if it was released.
 pub fn wait_released(layout: &Layout, timeout: Duration) -> io::Result<bool> {
-    let file = File::open(layout.pid_file())?;
+    let file = open(layout, &mut OpenOptions::new())?;
     let deadline = Instant::now() + timeout;
     loop {
         match FileExt::try_lock_shared(&file) {
@@ -120,6 +117,16 @@ pub fn wait_released(layout: &Layout, timeout: Duration) -> io::Result<bool> {
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
+}
+
+/// Opens the PID file for reading (and what `options` add) without blocking, so that a fifo
+/// in its place cannot hang a manager or the service.
+fn open(layout: &Layout, options: &mut OpenOptions) -> io::Result<File> {
+    options
+        .read(true)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(layout.pid_file())
 }
 
 fn read_pid(file: &mut File) -> Option<Pid> {

@@ -16,9 +16,40 @@ fn cant_find() -> Error {
     Error::failed(format!("can't find {PLAN_FILE}"))
 }
 
+/// Largest plan accepted. A plan is a few lines; anything near this is a mistake or an attack
+/// and must not exhaust memory.
+const MAX_PLAN_BYTES: u64 = 16 << 20;
+
 /// The plan's bytes. Writers replace the file by rename, so a reader needs no lock.
 pub fn read(layout: &Layout) -> Result<Vec<u8>> {
-    fs::read(layout.plan()).map_err(|err| cant_find().because(err))
+    let file = open_nonblocking(OpenOptions::new().read(true), &layout.plan())
+        .map_err(|err| cant_find().because(err))?;
+    read_checked(&file).map_err(|err| cant_find().because(err))
+}
+
+/// Opens without blocking, so a fifo put in the plan's place cannot hang the program.
+fn open_nonblocking(options: &mut OpenOptions, path: &std::path::Path) -> io::Result<File> {
+    options.custom_flags(nix::libc::O_NONBLOCK).open(path)
+}
+
+/// Reads an opened plan after checking that it is a regular file of sane size.
+fn read_checked(file: &File) -> io::Result<Vec<u8>> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_PLAN_BYTES) as usize);
+    file.take(MAX_PLAN_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PLAN_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_PLAN_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Whether a missing plan may be created by this edit.
@@ -37,11 +68,8 @@ pub fn edit<T>(
     missing: Missing,
     change: impl FnOnce(&[u8]) -> Result<(Vec<u8>, T)>,
 ) -> Result<T> {
-    let mut locked = lock_current(layout, missing)?;
-    let mut current = Vec::new();
-    locked
-        .read_to_end(&mut current)
-        .map_err(|err| cant_write().because(err))?;
+    let locked = lock_current(layout, missing)?;
+    let current = read_checked(&locked).map_err(|err| cant_write().because(err))?;
     let (edited, outcome) = change(&current)?;
     replace(layout, &locked, &edited).map_err(|err| cant_write().because(err))?;
     Ok(outcome)
@@ -57,20 +85,22 @@ fn lock_current(layout: &Layout, missing: Missing) -> Result<File> {
     let path = layout.plan();
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(missing == Missing::Create)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|err| {
-                if err.kind() == io::ErrorKind::NotFound {
-                    cant_find()
-                } else {
-                    cant_write()
-                }
-                .because(err)
-            })?;
+        let file = open_nonblocking(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(missing == Missing::Create)
+                .mode(0o644),
+            &path,
+        )
+        .map_err(|err| {
+            if err.kind() == io::ErrorKind::NotFound {
+                cant_find()
+            } else {
+                cant_write()
+            }
+            .because(err)
+        })?;
         while let Err(err) = FileExt::try_lock_exclusive(&file) {
             if err.kind() != io::ErrorKind::WouldBlock || Instant::now() > deadline {
                 return Err(

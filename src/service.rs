@@ -5,10 +5,12 @@ use crate::atomic_file;
 use crate::backup;
 use crate::clock::LocalTime;
 use crate::error::{Context, Error, Result};
+use crate::jobs::{Pool, Start};
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::{Log, show_bytes};
 use crate::pidfile::{self, LockError};
 use crate::plan::{self, Schedule};
+use crate::plan_file;
 use crate::scheduler::{Scheduler, Step};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
@@ -18,7 +20,6 @@ use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::thread::JoinHandle;
 
 /// Where the service tells `start` how its start-up went: one line, then the pipe is closed.
 pub struct Readiness(Option<OwnedFd>);
@@ -73,12 +74,19 @@ pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
 
     let log = Log::new(layout.service_log());
     remove_unfinished_archives(layout, &log);
+    let jobs = {
+        let (layout, log) = (layout.clone(), log.clone());
+        Pool::new(MAX_RUNNING_BACKUPS, move |schedule: Schedule| {
+            // The outcome is in the log; nobody else waits for it.
+            let _ = backup::run(&layout, &schedule, &log);
+        })
+    };
     let mut service = Service {
         layout,
         log,
         scheduler: Scheduler::new(),
         plan: PlanWatch::default(),
-        jobs: Vec::new(),
+        jobs,
     };
     service.check(LocalTime::now());
     // The first minute's jobs are running before `start` returns, so an immediate `stop`
@@ -108,23 +116,26 @@ pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
         }
         service.check(LocalTime::now());
     }
-    service.finish_jobs();
+    // Running and queued backups finish: a stop never leaves a half-made archive behind.
+    service.jobs.finish();
     lock.release();
     Ok(())
 }
+
+/// Backups the service runs at once; more due at the same time wait for a free worker.
+const MAX_RUNNING_BACKUPS: usize = 16;
 
 struct Service<'a> {
     layout: &'a Layout,
     log: Log,
     scheduler: Scheduler,
     plan: PlanWatch,
-    jobs: Vec<JoinHandle<()>>,
+    jobs: Pool<Schedule>,
 }
 
 impl Service<'_> {
-    /// Runs every schedule due at `now`.
+    /// Starts every schedule due at `now`.
     fn check(&mut self, now: LocalTime) {
-        self.jobs.retain(|job| !job.is_finished());
         let due = self.scheduler.wake(now.wall_minute());
         match due.step {
             Step::Late(minutes) => self.log.write(&format!(
@@ -142,28 +153,17 @@ impl Service<'_> {
             return;
         }
         for schedule in self.plan.read(self.layout, &self.log) {
-            if due.minutes.contains(&schedule.minute_of_day) {
-                let (layout, log) = (self.layout.clone(), self.log.clone());
-                let folder = show_bytes(&schedule.folder);
-                let job = std::thread::Builder::new()
-                    .name(format!("backup {}", show_bytes(&schedule.name)))
-                    .spawn(move || {
-                        backup::run(&layout, &schedule, &log);
-                    });
-                match job {
-                    Ok(job) => self.jobs.push(job),
-                    Err(err) => self
-                        .log
-                        .write(&format!("Error: can't start backup of {folder} ({err})")),
-                }
+            if !due.minutes.contains(&schedule.minute_of_day) {
+                continue;
             }
-        }
-    }
-
-    /// Lets running backups finish: a stop must never leave a half-made archive behind.
-    fn finish_jobs(&mut self) {
-        for job in self.jobs.drain(..) {
-            let _ = job.join();
+            let what = backup::describe(&schedule);
+            match self.jobs.submit(schedule) {
+                Ok(Start::Now) => {}
+                Ok(Start::Queued) => self.log.write(&format!(
+                    "Warning: {MAX_RUNNING_BACKUPS} backups already running; {what} waits for one to finish"
+                )),
+                Err(err) => self.log.write(&format!("Error: {what} waits: can't start a worker ({err})")),
+            }
         }
     }
 }
@@ -177,7 +177,7 @@ struct PlanWatch {
 
 impl PlanWatch {
     fn read(&mut self, layout: &Layout, log: &Log) -> Vec<Schedule> {
-        let Ok(text) = fs::read(layout.plan()) else {
+        let Ok(text) = plan_file::read(layout) else {
             if !self.unreadable {
                 log.write(&format!("Error: can't read {PLAN_FILE}"));
                 self.unreadable = true;

@@ -386,3 +386,42 @@ fn timestamps_honour_tz_including_half_hour_zones() {
         );
     }
 }
+
+#[test]
+fn a_fifo_or_device_in_place_of_the_plan_or_log_never_hangs() {
+    let sb = Sandbox::new();
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o644);
+    nix::unistd::mkfifo(&sb.join("backup_schedules.txt"), mode).unwrap();
+    let out = sb.manager(&["list"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).starts_with("Error: can't find backup_schedules.txt: not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb.manager(&["create", "a;00:00;n"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).starts_with("Error: can't write backup_schedules.txt: not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::remove_file(sb.join("backup_schedules.txt")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", sb.join("backup_schedules.txt")).unwrap();
+    assert_eq!(
+        code(&sb.manager(&["list"])),
+        1,
+        "an endless plan is refused, not read"
+    );
+
+    std::fs::remove_file(sb.join("logs/backup_manager.log")).unwrap();
+    nix::unistd::mkfifo(&sb.join("logs/backup_manager.log"), mode).unwrap();
+    let out = sb.manager(&["backups"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("can't write"),
+        "the log problem is reported: {}",
+        stderr(&out)
+    );
+}

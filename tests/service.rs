@@ -391,3 +391,37 @@ fn stop_gives_up_after_its_timeout_and_the_service_still_finishes() {
     );
     assert_eq!(sb.manager_log()[1], "Error: can't stop backup_service");
 }
+
+#[test]
+fn many_backups_due_at_once_all_run_sixteen_at_a_time() {
+    let sb = Sandbox::new();
+    sb.write("data/large", vec![1u8; 16 << 20]);
+    let now = current_minute();
+    let plan: String = (0..20)
+        .map(|i| format!("data;{now};copy{i:02}\n"))
+        .collect();
+    sb.write("backup_schedules.txt", plan);
+    assert_eq!(code(&sb.manager(&["start"])), 0);
+    assert_eq!(
+        code(&sb.manager(&["stop"])),
+        0,
+        "stop runs the queued backups too"
+    );
+    let log = sb.service_log();
+    let waits: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("Warning: 16 backups already running; "))
+        .collect();
+    assert_eq!(waits.len(), 4, "{log:?}");
+    assert_eq!(
+        waits[0],
+        "Warning: 16 backups already running; backup of data to backups/copy16.tar waits for one to finish"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("Backup done for data in backups/copy"))
+            .count(),
+        20
+    );
+    assert_eq!(stdout(&sb.manager(&["backups"])).lines().count(), 20);
+}
