@@ -1,19 +1,17 @@
 //! The command line: which role argv[0] (or the first argument) selects, and each role's
 //! arguments, parsed with argh. Returns an exit status; only `main` exits.
 
+use crate::args::{ManagerArgs, ManagerCommand, RawArg, ServiceArgs, parse, scan_manager_args};
 use crate::daemon::{READY_FD_OPTION, SERVE_ENTRY};
 use crate::error::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Error, Result};
 use crate::layout::Layout;
 use crate::log::Log;
-use crate::manager::{self, Command};
+use crate::manager;
 use crate::service::{self, Readiness};
-use argh::{FromArgValue, FromArgs};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::Duration;
 
 pub const MANAGER: &str = "backup_manager";
 pub const SERVICE: &str = "backup_service";
@@ -23,10 +21,6 @@ const VERSION: &str = concat!(
     env!("BACKUPBOX_COMMIT"),
     ")"
 );
-
-const MANAGER_COMMANDS: [&str; 7] = [
-    "create", "list", "delete", "start", "stop", "backups", "run",
-];
 
 const HELP: &str = "\
 backupbox: a whole backup system in one binary.
@@ -71,10 +65,7 @@ fn multicall(args: &[OsString]) -> i32 {
             Some(dir) if args.len() == 2 => report(install(Path::new(dir))),
             _ => usage_error("--install takes one directory"),
         },
-        "--version" | "-V" => {
-            println!("backupbox {VERSION}");
-            EXIT_OK
-        }
+        "--version" | "-V" => print_version(),
         "--help" | "-h" | "help" => {
             print!("{HELP}");
             EXIT_OK
@@ -82,6 +73,15 @@ fn multicall(args: &[OsString]) -> i32 {
         "" => usage_error("no role given"),
         other => usage_error(&format!("unknown role: {other}")),
     }
+}
+
+fn is_version_request(args: &[OsString]) -> bool {
+    args.len() == 1 && (args[0] == "--version" || args[0] == "-V")
+}
+
+fn print_version() -> i32 {
+    println!("backupbox {VERSION}");
+    EXIT_OK
 }
 
 fn usage_error(message: &str) -> i32 {
@@ -100,53 +100,6 @@ fn report(result: Result<()>) -> i32 {
     }
 }
 
-/// A command-line value kept byte-exact. argh parses UTF-8 only, so arguments that are not
-/// UTF-8 travel through it as placeholders and are swapped back here.
-#[derive(Debug)]
-struct RawArg(OsString);
-
-static ORIGINAL_ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
-const PLACEHOLDER: &str = "\u{1}backupbox-arg-";
-
-impl FromArgValue for RawArg {
-    fn from_arg_value(value: &str) -> std::result::Result<Self, String> {
-        let original = value
-            .strip_prefix(PLACEHOLDER)
-            .and_then(|index| index.parse::<usize>().ok())
-            .and_then(|index| ORIGINAL_ARGS.get()?.get(index).cloned());
-        Ok(RawArg(original.unwrap_or_else(|| value.into())))
-    }
-}
-
-/// The arguments as strings for argh, with placeholders for those that are not UTF-8 (or
-/// that look like a placeholder themselves).
-fn argh_strings(args: &[OsString]) -> Vec<String> {
-    let _ = ORIGINAL_ARGS.set(args.to_vec());
-    args.iter()
-        .enumerate()
-        .map(|(index, arg)| match arg.to_str() {
-            Some(text) if !text.starts_with(PLACEHOLDER) => text.to_owned(),
-            _ => format!("{PLACEHOLDER}{index}"),
-        })
-        .collect()
-}
-
-/// Parses with argh; help goes to stdout (exit 0), mistakes to stderr (exit 2).
-fn parse<T: FromArgs>(command_name: &str, args: &[OsString]) -> std::result::Result<T, i32> {
-    let strings = argh_strings(args);
-    let refs: Vec<&str> = strings.iter().map(String::as_str).collect();
-    T::from_args(&[command_name], &refs).map_err(|exit| match exit.status {
-        Ok(()) => {
-            print!("{}", exit.output);
-            EXIT_OK
-        }
-        Err(()) => {
-            eprint!("{}", exit.output);
-            EXIT_USAGE
-        }
-    })
-}
-
 /// The base directory: `--dir` or the current directory, made absolute so a daemon never
 /// depends on its working directory.
 fn base_dir(dir: Option<RawArg>) -> Result<Layout> {
@@ -162,103 +115,12 @@ fn base_dir(dir: Option<RawArg>) -> Result<Layout> {
     Ok(Layout::new(absolute))
 }
 
-#[derive(FromArgs)]
-/// Edit the backup plan, start and stop the backup service, and list the backups.
-struct ManagerArgs {
-    /// base directory holding backup_schedules.txt, backups/ and logs/ (default: current directory)
-    #[argh(option)]
-    dir: Option<RawArg>,
-    #[argh(subcommand)]
-    command: ManagerCommand,
-}
-
-#[derive(FromArgs)]
-#[argh(subcommand)]
-enum ManagerCommand {
-    Create(CreateArgs),
-    List(ListArgs),
-    Delete(DeleteArgs),
-    Start(StartArgs),
-    Stop(StopArgs),
-    Backups(BackupsArgs),
-    Run(RunArgs),
-}
-
-#[derive(FromArgs)]
-/// Add a schedule "folder;hh:mm;name" to the plan.
-#[argh(subcommand, name = "create")]
-struct CreateArgs {
-    #[argh(positional)]
-    schedule: Option<RawArg>,
-}
-
-#[derive(FromArgs)]
-/// Show the schedules with their index.
-#[argh(subcommand, name = "list")]
-struct ListArgs {}
-
-#[derive(FromArgs)]
-/// Delete the schedule at an index.
-#[argh(subcommand, name = "delete")]
-struct DeleteArgs {
-    #[argh(positional)]
-    index: Option<String>,
-}
-
-#[derive(FromArgs)]
-/// Start the backup service in the background.
-#[argh(subcommand, name = "start")]
-struct StartArgs {}
-
-#[derive(FromArgs)]
-/// Stop the backup service, letting running backups finish.
-#[argh(subcommand, name = "stop")]
-struct StopArgs {
-    /// seconds to wait for the service to finish its running backups (default 90)
-    #[argh(option, default = "90")]
-    timeout: u64,
-}
-
-#[derive(FromArgs)]
-/// List the archives in backups/.
-#[argh(subcommand, name = "backups")]
-struct BackupsArgs {}
-
-#[derive(FromArgs)]
-/// Back up the schedule at an index now, in the foreground.
-#[argh(subcommand, name = "run")]
-struct RunArgs {
-    #[argh(positional)]
-    index: Option<String>,
-}
-
-/// The `--dir` value and the command word (the first argument that is not an option or an
-/// option's value), found before argh runs so an unknown word can be logged in the right place.
-fn scan_manager_args(args: &[OsString]) -> (Option<RawArg>, Option<&OsString>) {
-    let mut dir = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("--dir") => dir = args.next().map(|d| RawArg(d.clone())),
-            Some(option) if option.starts_with('-') => {}
-            _ => return (dir, Some(arg)),
-        }
-    }
-    (dir, None)
-}
-
 fn manager_role(name: &str, args: &[OsString]) -> i32 {
-    if args.len() == 1 && (args[0] == "--version" || args[0] == "-V") {
-        println!("backupbox {VERSION}");
-        return EXIT_OK;
+    if is_version_request(args) {
+        return print_version();
     }
     let (dir, word) = scan_manager_args(args);
-    let is_known = |word: &OsString| {
-        MANAGER_COMMANDS
-            .iter()
-            .any(|known| OsStr::new(known) == word.as_os_str())
-    };
-    if let Some(word) = word.filter(|word| !is_known(word)) {
+    if let Some(word) = word.filter(|word| !ManagerCommand::is_known(word)) {
         // The spec's "unknown instruction": logged like any other error, usage on stderr.
         let err = Error::usage(format!(
             "unknown instruction: {}",
@@ -278,20 +140,7 @@ fn manager_role(name: &str, args: &[OsString]) -> i32 {
         Ok(layout) => layout,
         Err(err) => return report(Err(err)),
     };
-    let command = match command {
-        ManagerCommand::Create(CreateArgs { schedule }) => Command::Create {
-            schedule: schedule.map(|RawArg(s)| s),
-        },
-        ManagerCommand::List(_) => Command::List,
-        ManagerCommand::Delete(DeleteArgs { index }) => Command::Delete { index },
-        ManagerCommand::Start(_) => Command::Start,
-        ManagerCommand::Stop(StopArgs { timeout }) => Command::Stop {
-            // Capped at a day so that no value can overflow a deadline.
-            timeout: Duration::from_secs(timeout.min(24 * 60 * 60)),
-        },
-        ManagerCommand::Backups(_) => Command::Backups,
-        ManagerCommand::Run(RunArgs { index }) => Command::Run { index },
-    };
+    let command = command.into_command();
     let log = Log::new(layout.manager_log());
     let result = std::env::current_exe()
         .map_err(|err| Error::failed("can't find own executable").because(err))
@@ -315,18 +164,9 @@ fn finish_manager(log: &Log, result: Result<()>) -> i32 {
     }
 }
 
-#[derive(FromArgs)]
-/// Run the backup service in the foreground: back up each folder of backup_schedules.txt at its time.
-struct ServiceArgs {
-    /// base directory holding backup_schedules.txt, backups/ and logs/ (default: current directory)
-    #[argh(option)]
-    dir: Option<RawArg>,
-}
-
 fn service_role(name: &str, args: &[OsString]) -> i32 {
-    if args.len() == 1 && (args[0] == "--version" || args[0] == "-V") {
-        println!("backupbox {VERSION}");
-        return EXIT_OK;
+    if is_version_request(args) {
+        return print_version();
     }
     // `__serve` is `start`'s private entry; argh cannot hide a subcommand, so it is taken here.
     let (readiness, args) = match args.first().and_then(|a| a.to_str()) {

@@ -4,6 +4,7 @@
 //! `backup_service` it is the service. `main` is the only place that exits.
 
 mod archive;
+mod args;
 mod atomic_file;
 mod backup;
 mod cli;
