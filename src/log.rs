@@ -42,8 +42,9 @@ impl Log {
             .create(true)
             .append(true)
             .mode(0o644)
-            // A fifo in the log's place must not hang the program.
-            .custom_flags(nix::libc::O_NONBLOCK)
+            // A fifo in the log's place must not hang the program, and a symlink planted in
+            // its place must not make it append to some other file.
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
             .open(&self.path)?;
         file.write_all(line)
     }

@@ -25,6 +25,7 @@ pub fn try_lock(layout: &Layout, name: &[u8]) -> io::Result<Option<NameGuard>> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(layout.name_lock())?;
     // SAFETY: flock is plain data; all-zero is a valid starting value.
     let mut region: libc::flock = unsafe { std::mem::zeroed() };

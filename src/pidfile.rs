@@ -119,13 +119,14 @@ pub fn wait_released(layout: &Layout, timeout: Duration) -> io::Result<bool> {
     }
 }
 
-/// Opens the PID file for reading (and what `options` add) without blocking, so that a fifo
-/// in its place cannot hang a manager or the service.
+/// Opens the PID file for reading (and what `options` add) without blocking and without
+/// following a symlink: a fifo in its place cannot hang anything, and a planted link cannot
+/// make the service truncate another file.
 fn open(layout: &Layout, options: &mut OpenOptions) -> io::Result<File> {
     options
         .read(true)
         .mode(0o644)
-        .custom_flags(nix::libc::O_NONBLOCK)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
         .open(layout.pid_file())
 }
 

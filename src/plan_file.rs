@@ -7,6 +7,7 @@ use fs2::FileExt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long an edit waits for another editor before giving up instead of hanging.
@@ -28,7 +29,7 @@ pub fn read(layout: &Layout) -> Result<Vec<u8>> {
 }
 
 /// Opens without blocking, so a fifo put in the plan's place cannot hang the program.
-fn open_nonblocking(options: &mut OpenOptions, path: &std::path::Path) -> io::Result<File> {
+fn open_nonblocking(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
     options.custom_flags(nix::libc::O_NONBLOCK).open(path)
 }
 
@@ -68,11 +69,22 @@ pub fn edit<T>(
     missing: Missing,
     change: impl FnOnce(&[u8]) -> Result<(Vec<u8>, T)>,
 ) -> Result<T> {
-    let locked = lock_current(layout, missing)?;
+    let target = edit_target(layout);
+    let locked = lock_current(&target, missing)?;
     let current = read_checked(&locked).map_err(|err| cant_write().because(err))?;
     let (edited, outcome) = change(&current)?;
-    replace(layout, &locked, &edited).map_err(|err| cant_write().because(err))?;
+    replace(&target, &locked, &edited).map_err(|err| cant_write().because(err))?;
     Ok(outcome)
+}
+
+/// The file an edit replaces: the plan, or the file its symlink points to, so that editing
+/// a linked plan updates the target and keeps the link.
+fn edit_target(layout: &Layout) -> PathBuf {
+    let plan = layout.plan();
+    match fs::symlink_metadata(&plan) {
+        Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(&plan).unwrap_or(plan),
+        _ => plan,
+    }
 }
 
 fn cant_write() -> Error {
@@ -81,8 +93,7 @@ fn cant_write() -> Error {
 
 /// Opens the plan and locks it, making sure the lock is on the file that is in place now:
 /// an editor that waited may hold the lock of a file that a rename has already replaced.
-fn lock_current(layout: &Layout, missing: Missing) -> Result<File> {
-    let path = layout.plan();
+fn lock_current(path: &Path, missing: Missing) -> Result<File> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
         let file = open_nonblocking(
@@ -91,7 +102,7 @@ fn lock_current(layout: &Layout, missing: Missing) -> Result<File> {
                 .write(true)
                 .create(missing == Missing::Create)
                 .mode(0o644),
-            &path,
+            path,
         )
         .map_err(|err| {
             if err.kind() == io::ErrorKind::NotFound {
@@ -110,7 +121,7 @@ fn lock_current(layout: &Layout, missing: Missing) -> Result<File> {
             std::thread::sleep(Duration::from_millis(2));
         }
         let open = file.metadata().map_err(|err| cant_write().because(err))?;
-        match fs::metadata(&path) {
+        match fs::metadata(path) {
             Ok(now) if now.ino() == open.ino() && now.dev() == open.dev() => return Ok(file),
             Ok(_) => continue,
             Err(err) if err.kind() == io::ErrorKind::NotFound && missing == Missing::Create => {
@@ -121,21 +132,20 @@ fn lock_current(layout: &Layout, missing: Missing) -> Result<File> {
     }
 }
 
-fn replace(layout: &Layout, old: &File, edited: &[u8]) -> io::Result<()> {
+fn replace(target: &Path, old: &File, edited: &[u8]) -> io::Result<()> {
     let old_meta = old.metadata()?;
-    let mut temp = TempFile::create_in(layout.base(), 0o600)?;
+    let mut temp = TempFile::create_in(target.parent().unwrap_or(Path::new(".")), 0o600)?;
     temp.file().write_all(edited)?;
     // Keep the plan's owner and permissions: root editing a user's plan must not take it over.
     temp.file()
         .set_permissions(fs::Permissions::from_mode(old_meta.mode() & 0o7777))?;
     let _ = std::os::unix::fs::fchown(temp.file(), Some(old_meta.uid()), Some(old_meta.gid()));
-    temp.commit(&layout.plan())
+    temp.commit(target)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     #[test]
     fn edit_keeps_mode_and_replaces_content() {

@@ -425,3 +425,46 @@ fn a_fifo_or_device_in_place_of_the_plan_or_log_never_hangs() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_linked_plan_is_edited_through_its_link() {
+    let sb = Sandbox::new();
+    sb.write("shared/plan.txt", "a;00:00;a\n");
+    std::os::unix::fs::symlink("shared/plan.txt", sb.join("backup_schedules.txt")).unwrap();
+    assert_eq!(code(&sb.manager(&["create", "b;00:00;b"])), 0);
+    assert_eq!(code(&sb.manager(&["delete", "0"])), 0);
+    assert!(
+        std::fs::symlink_metadata(sb.join("backup_schedules.txt"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(sb.read("shared/plan.txt"), b"b;00:00;b\n");
+}
+
+#[test]
+fn planted_links_in_place_of_the_log_or_pid_file_are_not_followed() {
+    let sb = Sandbox::new();
+    let victim = sb.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::fs::create_dir(sb.join("logs")).unwrap();
+    std::os::unix::fs::symlink(&victim, sb.join("logs/backup_manager.log")).unwrap();
+    std::os::unix::fs::symlink(&victim, sb.join("logs/backup_service.pid")).unwrap();
+    let out = sb.manager(&["start"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("Error: can't start backup_service"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb
+        .command("backup_service", &[] as &[&str])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"precious\n",
+        "neither truncated nor appended to"
+    );
+}
