@@ -522,3 +522,38 @@ fn two_jobs_never_write_the_same_archive_at_once() {
     );
     assert_gnu_tar_compare_clean(&sb.join("backups/shared.tar"), sb.path());
 }
+
+#[test]
+fn a_bind_mount_loop_is_archived_once() {
+    let sb = Sandbox::new();
+    sb.write("tree/file", "x");
+    fs::create_dir(sb.join("tree/again")).unwrap();
+    let bind = Command::new("mount")
+        .arg("--bind")
+        .arg(sb.join("tree"))
+        .arg(sb.join("tree/again"))
+        .output();
+    match bind {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => return eprintln!("skipped: bind mount refused: {}", stderr(&out).trim()),
+        Err(err) => return eprintln!("skipped: can't run mount: {err}"),
+    }
+    sb.write("backup_schedules.txt", "tree;00:00;tree\n");
+    let out = sb.manager(&["run", "0"]);
+    let _ = Command::new("umount")
+        .arg("-l")
+        .arg(sb.join("tree/again"))
+        .status();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        sb.manager_log(),
+        [
+            "Warning: tree/again: directory loop (a bind mount?); its contents are not archived again",
+            "Backup done for tree in backups/tree.tar"
+        ]
+    );
+    assert_eq!(
+        member_names(&sb.join("backups/tree.tar")),
+        ["tree/", "tree/again/", "tree/file"]
+    );
+}

@@ -116,7 +116,17 @@ impl<'a> Walker<'a> {
             }
             let path = frame.path.join(std::ffi::OsStr::from_bytes(name));
             let member_path = child_path(&frame.member_path, name);
-            if let Some(child) = self.entry(path, member_path)? {
+            let Some(child) = self.entry(path, member_path)? else {
+                continue;
+            };
+            // A bind mount can put a directory inside itself; descending would never end.
+            if stack.iter().any(|ancestor| ancestor.id == child.id) {
+                let member = safer_name(&child.member_path).to_vec();
+                self.warning(
+                    &member,
+                    "directory loop (a bind mount?); its contents are not archived again",
+                );
+            } else {
                 stack.push(child);
             }
         }
