@@ -343,27 +343,13 @@ fn kill_9_mid_backup_keeps_the_previous_archive_and_the_next_service_start_clean
     run_ok(&sb, "0");
     let previous = sb.read("backups/big.tar");
 
-    let mut chunk = File::create(sb.join("big/large")).unwrap();
-    for i in 0..512u32 {
-        chunk.write_all(&vec![(i % 251) as u8; 1 << 20]).unwrap();
-    }
-    drop(chunk);
+    sb.write_large("big/large", 512);
     let mut child = sb.command("backup_manager", &["run", "0"]).spawn().unwrap();
-    let temp_name = || {
-        fs::read_dir(sb.join("backups"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .find(|n| n.to_string_lossy().ends_with(".tmp"))
-    };
     assert!(
-        wait_until(Duration::from_secs(20), || temp_name().is_some()),
+        wait_until(Duration::from_secs(20), || !sb.temp_files().is_empty()),
         "the backup never started writing"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(child.id() as i32, nix::sys::signal::Signal::SIGKILL);
     child.wait().unwrap();
 
     assert_eq!(
@@ -371,7 +357,10 @@ fn kill_9_mid_backup_keeps_the_previous_archive_and_the_next_service_start_clean
         previous,
         "the previous archive is byte-identical"
     );
-    let leftover = temp_name().expect("kill -9 leaves the temporary file");
+    let leftover = sb
+        .temp_files()
+        .pop()
+        .expect("kill -9 leaves the temporary file");
     assert_eq!(
         stdout(&sb.manager(&["backups"])),
         "big.tar\n",
@@ -379,26 +368,18 @@ fn kill_9_mid_backup_keeps_the_previous_archive_and_the_next_service_start_clean
     );
 
     // The next service start removes it.
-    let mut service = sb
-        .command("backup_service", &[] as &[&str])
-        .spawn()
-        .unwrap();
+    let service = sb.spawn_service();
     assert!(
-        wait_until(Duration::from_secs(10), || temp_name().is_none()),
+        wait_until(Duration::from_secs(10), || sb.temp_files().is_empty()),
         "left in place by the service"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(service.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(service.wait().unwrap().success());
+    stop_foreground(service);
     let log = sb.service_log();
     assert_eq!(
         log,
         [format!(
             "Warning: removed backups/{}, left by a backup that was interrupted",
-            leftover.to_string_lossy()
+            leftover
         )]
     );
 }
@@ -486,24 +467,14 @@ fn a_full_disk_fails_the_backup_and_keeps_the_previous_archive() {
 #[test]
 fn two_jobs_never_write_the_same_archive_at_once() {
     let sb = Sandbox::new();
-    fs::create_dir(sb.join("data")).unwrap();
-    let mut file = File::create(sb.join("data/large")).unwrap();
-    for i in 0..1024u32 {
-        file.write_all(&vec![(i % 241) as u8; 1 << 20]).unwrap();
-    }
-    drop(file);
+    sb.write_large("data/large", 1024);
     sb.write("other/f", "x");
     sb.write(
         "backup_schedules.txt",
         "data;00:00;shared\nother;00:00;shared\n",
     );
     let mut first = sb.command("backup_manager", &["run", "0"]).spawn().unwrap();
-    let writing = || {
-        fs::read_dir(sb.join("backups")).is_ok_and(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-        })
-    };
+    let writing = || !sb.temp_files().is_empty();
     assert!(wait_until(Duration::from_secs(20), writing));
     let second = sb.manager(&["run", "1"]);
     assert!(

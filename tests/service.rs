@@ -4,21 +4,16 @@
 mod common;
 
 use common::*;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use std::fs;
 use std::time::Duration;
-
-fn signal(pid: i32, signal: Signal) {
-    kill(Pid::from_raw(pid), signal).unwrap();
-}
 
 #[test]
 fn the_spec_example_start_then_stop_still_backs_up() {
     let sb = Sandbox::new();
     sb.write("test/file", "one");
     sb.write("test1/file", "two");
-    sb.write("test2/big", vec![9u8; 64 << 20]);
+    sb.write_large("test2/big", 64);
     let now = current_minute();
     for line in [
         format!("test;{now};backup_test"),
@@ -244,10 +239,7 @@ fn after_kill_9_the_service_starts_again() {
 fn the_foreground_service_stops_cleanly_on_sigterm_and_sigint() {
     for stop_signal in [Signal::SIGTERM, Signal::SIGINT] {
         let sb = Sandbox::new();
-        let mut service = sb
-            .command("backup_service", &[] as &[&str])
-            .spawn()
-            .unwrap();
+        let mut service = sb.spawn_service();
         let pid = service.id() as i32;
         assert!(wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)));
         // A running service blocks both `start` and a second foreground service.
@@ -270,11 +262,8 @@ fn the_foreground_service_stops_cleanly_on_sigterm_and_sigint() {
 #[test]
 fn stop_waits_for_a_running_backup() {
     let sb = Sandbox::new();
-    sb.write("big/data", vec![3u8; 256 << 20]);
-    sb.write(
-        "backup_schedules.txt",
-        format!("big;{};big\n", current_minute()),
-    );
+    sb.write_large("big/data", 256);
+    sb.plan_now("big", "big");
     assert_eq!(code(&sb.manager(&["start"])), 0);
     assert_eq!(code(&sb.manager(&["stop"])), 0);
     assert_eq!(sb.service_log(), ["Backup done for big in backups/big.tar"]);
@@ -290,11 +279,7 @@ fn hostile_plan_lines_do_not_stop_the_good_ones() {
         "# comment\r\n\r\ngood;{now};good\r\n../../etc;{now};../../x\ngarbage\n{now};good;swapped\nmissing;{now};missing\n\x1b[31m;{now};esc\n"
     );
     sb.write("backup_schedules.txt", plan);
-    let mut service = sb
-        .command("backup_service", &[] as &[&str])
-        .spawn()
-        .unwrap();
-    let pid = service.id() as i32;
+    let service = sb.spawn_service();
     assert!(wait_until(Duration::from_secs(20), || {
         let log = sb.service_log();
         log.iter().any(|l| l.starts_with("Backup done"))
@@ -302,8 +287,7 @@ fn hostile_plan_lines_do_not_stop_the_good_ones() {
                 .iter()
                 .any(|l| l.starts_with("Error: backup of missing"))
     }));
-    signal(pid, Signal::SIGTERM);
-    assert!(service.wait().unwrap().success());
+    stop_foreground(service);
     let mut log = sb.service_log();
     log.sort();
     let mut expected = [
@@ -326,26 +310,18 @@ fn hostile_plan_lines_do_not_stop_the_good_ones() {
 #[test]
 fn a_missing_plan_is_reported_and_the_service_keeps_running() {
     let sb = Sandbox::new();
-    let mut service = sb
-        .command("backup_service", &[] as &[&str])
-        .spawn()
-        .unwrap();
-    let pid = service.id() as i32;
+    let mut service = sb.spawn_service();
     assert!(wait_until(Duration::from_secs(10), || sb.service_log()
         == ["Error: can't read backup_schedules.txt"]));
     assert!(service.try_wait().unwrap().is_none());
-    signal(pid, Signal::SIGTERM);
-    assert!(service.wait().unwrap().success());
+    stop_foreground(service);
 }
 
 #[test]
 fn the_service_resolves_relative_folders_against_its_base_directory() {
     let sb = Sandbox::new();
     sb.write("data/f", "x");
-    sb.write(
-        "backup_schedules.txt",
-        format!("data;{};data\n", current_minute()),
-    );
+    sb.plan_now("data", "data");
     let elsewhere = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(sb.join("backup_manager"))
         .args(["--dir", sb.path().to_str().unwrap(), "start"])
@@ -367,11 +343,8 @@ fn the_service_resolves_relative_folders_against_its_base_directory() {
 #[test]
 fn stop_gives_up_after_its_timeout_and_the_service_still_finishes() {
     let sb = Sandbox::new();
-    sb.write("data/large", vec![5u8; 512 << 20]);
-    sb.write(
-        "backup_schedules.txt",
-        format!("data;{};data\n", current_minute()),
-    );
+    sb.write_large("data/large", 512);
+    sb.plan_now("data", "data");
     assert_eq!(code(&sb.manager(&["start"])), 0);
     let pid = sb.service_pid().unwrap();
     let out = sb.manager(&["stop", "--timeout", "0"]);
@@ -395,7 +368,7 @@ fn stop_gives_up_after_its_timeout_and_the_service_still_finishes() {
 #[test]
 fn many_backups_due_at_once_all_run_sixteen_at_a_time() {
     let sb = Sandbox::new();
-    sb.write("data/large", vec![1u8; 16 << 20]);
+    sb.write_large("data/large", 16);
     let now = current_minute();
     let plan: String = (0..20)
         .map(|i| format!("data;{now};copy{i:02}\n"))

@@ -352,28 +352,18 @@ struct Owners {
 
 impl Owners {
     fn meta(&mut self, meta: &Metadata) -> Meta {
-        let uname = self
-            .users
-            .entry(meta.uid())
-            .or_insert_with(|| {
-                User::from_uid(Uid::from_raw(meta.uid()))
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name.into_bytes())
-                    .unwrap_or_default()
-            })
-            .clone();
-        let gname = self
-            .groups
-            .entry(meta.gid())
-            .or_insert_with(|| {
-                Group::from_gid(Gid::from_raw(meta.gid()))
-                    .ok()
-                    .flatten()
-                    .map(|g| g.name.into_bytes())
-                    .unwrap_or_default()
-            })
-            .clone();
+        let uname = cached_name(&mut self.users, meta.uid(), |id| {
+            User::from_uid(Uid::from_raw(id))
+                .ok()
+                .flatten()
+                .map(|user| user.name)
+        });
+        let gname = cached_name(&mut self.groups, meta.gid(), |id| {
+            Group::from_gid(Gid::from_raw(id))
+                .ok()
+                .flatten()
+                .map(|group| group.name)
+        });
         Meta {
             mode: meta.mode(),
             uid: meta.uid().into(),
@@ -383,4 +373,17 @@ impl Owners {
             gname,
         }
     }
+}
+
+/// The name for `id`, looked up once: the user and group databases may be slow (NSS, LDAP).
+/// An id without a name gets an empty one, and tar readers then show the number.
+fn cached_name(
+    cache: &mut HashMap<u32, Vec<u8>>,
+    id: u32,
+    lookup: impl FnOnce(u32) -> Option<String>,
+) -> Vec<u8> {
+    cache
+        .entry(id)
+        .or_insert_with(|| lookup(id).map(String::into_bytes).unwrap_or_default())
+        .clone()
 }

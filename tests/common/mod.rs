@@ -85,6 +85,46 @@ impl Sandbox {
         self.log_messages("backup_service.log")
     }
 
+    /// Writes a file of `mib` MiB in 1 MiB chunks of varying bytes, without holding it in memory.
+    pub fn write_large(&self, relative: &str, mib: u32) {
+        use std::io::Write;
+        let path = self.join(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut file = fs::File::create(path).unwrap();
+        let mut chunk = vec![0u8; 1 << 20];
+        for i in 0..mib {
+            chunk.fill((i % 251) as u8);
+            file.write_all(&chunk).unwrap();
+        }
+    }
+
+    /// A plan of one schedule due in the current minute, so a starting service runs it at once.
+    pub fn plan_now(&self, folder: &str, name: &str) {
+        self.write(
+            "backup_schedules.txt",
+            format!("{folder};{};{name}\n", current_minute()),
+        );
+    }
+
+    /// `./backup_service` in the foreground, as systemd or a container would run it.
+    pub fn spawn_service(&self) -> std::process::Child {
+        self.command("backup_service", &[] as &[&str])
+            .spawn()
+            .expect("run backup_service")
+    }
+
+    /// Temporary archive files in `backups/`.
+    pub fn temp_files(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.join("backups")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".backupbox-") && n.ends_with(".tmp"))
+            .collect()
+    }
+
     /// The PID written in the PID file, if any.
     pub fn service_pid(&self) -> Option<i32> {
         String::from_utf8(self.read("logs/backup_service.pid"))
@@ -212,6 +252,17 @@ pub fn gnu_tar_names(archive: &Path) -> Vec<Vec<u8>> {
         .filter(|l| !l.is_empty())
         .map(<[u8]>::to_vec)
         .collect()
+}
+
+pub fn signal(pid: i32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
+}
+
+/// Sends SIGTERM to a foreground service and checks that it exits 0.
+pub fn stop_foreground(mut service: std::process::Child) {
+    signal(service.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    let status = service.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a stopped service exits 0");
 }
 
 /// Whether the process exists and is not a zombie.
