@@ -1,5 +1,5 @@
 //! The backup service: wakes at each minute boundary, reads the plan, and runs the schedules
-//! that are due, each in its own thread, until SIGTERM or SIGINT.
+//! that are due on a bounded pool of worker threads, until SIGTERM or SIGINT.
 
 use crate::atomic_file;
 use crate::backup;
@@ -60,20 +60,19 @@ pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
             return Err(Error::failed("can't start backup_service").because(err));
         }
     };
-    // Signals arrive through a descriptor, so waiting for the next minute and for a stop
-    // request is one poll; blocking them before any thread starts keeps every thread clear.
-    let mut signals = SigSet::empty();
-    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-        signals.add(signal);
-    }
-    signals
-        .thread_block()
-        .context("can't start backup_service")?;
-    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .context("can't start backup_service")?;
+    let signal_fd = match stop_signals() {
+        Ok(fd) => fd,
+        Err(err) => {
+            readiness.report(&format!(
+                "error: {}",
+                err.detail.as_deref().unwrap_or("signal set-up failed")
+            ));
+            return Err(err);
+        }
+    };
 
     let log = Log::new(layout.service_log());
-    remove_unfinished_archives(layout, &log);
+    remove_interrupted_temps(layout, &log);
     let jobs = {
         let (layout, log) = (layout.clone(), log.clone());
         Pool::new(MAX_RUNNING_BACKUPS, move |schedule: Schedule| {
@@ -120,6 +119,21 @@ pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
     service.jobs.finish();
     lock.release();
     Ok(())
+}
+
+/// SIGTERM, SIGINT and SIGHUP as a descriptor, so that waiting for the next minute and for a
+/// stop request is one poll. They are blocked before any worker thread starts, so every thread
+/// inherits the mask and none is interrupted.
+fn stop_signals() -> Result<SignalFd> {
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals
+        .thread_block()
+        .context("can't start backup_service")?;
+    SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("can't start backup_service")
 }
 
 /// Backups the service runs at once; more due at the same time wait for a free worker.
@@ -208,7 +222,7 @@ impl PlanWatch {
 
 /// Removes the temporary files whose writer died (kill -9, power loss): unfinished archives
 /// in `backups/` and unfinished plan edits in the base directory.
-fn remove_unfinished_archives(layout: &Layout, log: &Log) {
+fn remove_interrupted_temps(layout: &Layout, log: &Log) {
     for (dir, shown, what) in [
         (layout.backups_dir(), "backups/", "a backup"),
         (layout.base().to_path_buf(), "", "a plan edit"),
