@@ -42,18 +42,36 @@ fn argh_strings(args: &[OsString]) -> Vec<String> {
         .collect()
 }
 
-/// Parses with argh; help goes to stdout (exit 0), mistakes to stderr (exit 2).
-pub fn parse<T: FromArgs>(command_name: &str, args: &[OsString]) -> std::result::Result<T, i32> {
+/// Why parsing ended without arguments to act on.
+#[derive(Debug)]
+pub enum ParseExit {
+    /// `--help` was asked for and printed (exit 0).
+    Help,
+    /// The arguments were wrong; argh's explanation was printed on stderr. Holds its first line.
+    Usage(String),
+}
+
+/// Parses with argh; help goes to stdout, mistakes to stderr.
+pub fn parse<T: FromArgs>(
+    command_name: &str,
+    args: &[OsString],
+) -> std::result::Result<T, ParseExit> {
     let strings = argh_strings(args);
     let refs: Vec<&str> = strings.iter().map(String::as_str).collect();
     T::from_args(&[command_name], &refs).map_err(|exit| match exit.status {
         Ok(()) => {
             print!("{}", exit.output);
-            crate::error::EXIT_OK
+            ParseExit::Help
         }
         Err(()) => {
             eprint!("{}", exit.output);
-            crate::error::EXIT_USAGE
+            ParseExit::Usage(
+                exit.output
+                    .lines()
+                    .next()
+                    .unwrap_or("bad arguments")
+                    .to_owned(),
+            )
         }
     })
 }

@@ -1,7 +1,9 @@
 //! The command line: which role argv[0] (or the first argument) selects, and each role's
 //! arguments, parsed with argh. Returns an exit status; only `main` exits.
 
-use crate::args::{ManagerArgs, ManagerCommand, RawArg, ServiceArgs, parse, scan_manager_args};
+use crate::args::{
+    ManagerArgs, ManagerCommand, ParseExit, RawArg, ServiceArgs, parse, scan_manager_args,
+};
 use crate::daemon::{READY_FD_OPTION, SERVE_ENTRY};
 use crate::error::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Error, Result};
 use crate::layout::Layout;
@@ -122,19 +124,17 @@ fn manager_role(name: &str, args: &[OsString]) -> i32 {
     let (dir, word) = scan_manager_args(args);
     if let Some(word) = word.filter(|word| !ManagerCommand::is_known(word)) {
         // The spec's "unknown instruction": logged like any other error, usage on stderr.
-        let err = Error::usage(format!(
+        let message = format!(
             "unknown instruction: {}",
             crate::log::show_bytes(word.as_bytes())
-        ));
-        eprintln!("{}\n\n{HELP}", err.stderr_line());
-        return match base_dir(dir) {
-            Ok(layout) => finish_manager(&Log::new(layout.manager_log()), Err(err)),
-            Err(_) => err.exit_code(),
-        };
+        );
+        eprintln!("Error: {message}\n\n{HELP}");
+        return log_usage_error(dir, message);
     }
     let ManagerArgs { dir, command } = match parse::<ManagerArgs>(name, args) {
         Ok(parsed) => parsed,
-        Err(status) => return status,
+        Err(ParseExit::Help) => return EXIT_OK,
+        Err(ParseExit::Usage(message)) => return log_usage_error(dir, message),
     };
     let layout = match base_dir(dir) {
         Ok(layout) => layout,
@@ -149,6 +149,15 @@ fn manager_role(name: &str, args: &[OsString]) -> i32 {
         eprintln!("{}", err.stderr_line());
     }
     finish_manager(&log, result)
+}
+
+/// Logs a command-line mistake in the manager log of the base directory it names, if any.
+fn log_usage_error(dir: Option<RawArg>, message: String) -> i32 {
+    let err = Error::usage(message);
+    match base_dir(dir) {
+        Ok(layout) => finish_manager(&Log::new(layout.manager_log()), Err(err)),
+        Err(_) => err.exit_code(),
+    }
 }
 
 /// Logs a manager error once (unless it was logged where it happened) and gives the exit status.
@@ -178,7 +187,8 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
     };
     let ServiceArgs { dir } = match parse::<ServiceArgs>(name, &args) {
         Ok(parsed) => parsed,
-        Err(status) => return status,
+        Err(ParseExit::Help) => return EXIT_OK,
+        Err(ParseExit::Usage(_)) => return EXIT_USAGE,
     };
     let layout = match base_dir(dir) {
         Ok(layout) => layout,

@@ -468,3 +468,27 @@ fn planted_links_in_place_of_the_log_or_pid_file_are_not_followed() {
         "neither truncated nor appended to"
     );
 }
+
+#[test]
+fn argument_mistakes_are_logged_usage_errors() {
+    let sb = Sandbox::new();
+    for args in [&["delete", "-1"][..], &["list", "--bogus"], &["create", "a;00:00;n", "extra"]] {
+        let out = sb.manager(args);
+        assert_eq!((code(&out), stdout(&out)), (2, String::new()), "{args:?}");
+    }
+    assert_eq!(
+        sb.manager_log(),
+        [
+            "Error: Unrecognized argument: -1",
+            "Error: Unrecognized argument: --bogus",
+            "Error: Unrecognized argument: extra",
+        ]
+    );
+    assert!(!sb.join("backup_schedules.txt").exists());
+    // A schedule that starts with '-' goes after `--`.
+    assert_eq!(code(&sb.manager(&["create", "--", "-x;00:00;n"])), 0);
+    assert_eq!(stdout(&sb.manager(&["list"])), "0: -x;00:00;n\n");
+    let help = sb.manager(&["--help"]);
+    assert_eq!(code(&help), 0);
+    assert!(stdout(&help).contains("create"));
+}
