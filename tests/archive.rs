@@ -528,3 +528,44 @@ fn a_bind_mount_loop_is_archived_once() {
         ["tree/", "tree/again/", "tree/file"]
     );
 }
+
+#[test]
+fn files_removed_mid_walk_are_skipped_with_a_warning() {
+    let sb = Sandbox::new();
+    // `a_big` sorts first: the walk lists the folder, then spends a while copying it.
+    sb.write_large("live/a_big", 256);
+    for i in 0..5 {
+        sb.write(&format!("live/f{i}"), "soon gone");
+    }
+    sb.write("backup_schedules.txt", "live;00:00;live\n");
+    let mut run = sb.command("backup_manager", &["run", "0"]).spawn().unwrap();
+    // Past the first megabyte of output, the folder has been listed and a_big is being copied.
+    let copying = || {
+        let temp = sb.temp_files().pop();
+        temp.is_some_and(|t| {
+            fs::metadata(sb.join("backups").join(t)).is_ok_and(|m| m.len() > 1 << 20)
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), copying),
+        "never saw the copy under way"
+    );
+    for i in 0..5 {
+        fs::remove_file(sb.join(format!("live/f{i}"))).unwrap();
+    }
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the walk must still be copying for this test to mean anything"
+    );
+    assert!(run.wait().unwrap().success());
+    let log = sb.manager_log();
+    let expected: Vec<String> = (0..5)
+        .map(|i| format!("Warning: live/f{i}: file removed before it was read; not archived"))
+        .chain(["Backup done for live in backups/live.tar".to_owned()])
+        .collect();
+    assert_eq!(log, expected);
+    assert_eq!(
+        member_names(&sb.join("backups/live.tar")),
+        ["live/", "live/a_big"]
+    );
+}

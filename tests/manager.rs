@@ -472,7 +472,11 @@ fn planted_links_in_place_of_the_log_or_pid_file_are_not_followed() {
 #[test]
 fn argument_mistakes_are_logged_usage_errors() {
     let sb = Sandbox::new();
-    for args in [&["delete", "-1"][..], &["list", "--bogus"], &["create", "a;00:00;n", "extra"]] {
+    for args in [
+        &["delete", "-1"][..],
+        &["list", "--bogus"],
+        &["create", "a;00:00;n", "extra"],
+    ] {
         let out = sb.manager(args);
         assert_eq!((code(&out), stdout(&out)), (2, String::new()), "{args:?}");
     }
