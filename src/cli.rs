@@ -5,7 +5,7 @@ use crate::args::{
     ManagerArgs, ManagerCommand, ParseExit, RawArg, ServiceArgs, parse, scan_manager_args,
 };
 use crate::daemon::{READY_FD_OPTION, SERVE_ENTRY};
-use crate::error::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Error, Result};
+use crate::error::{EXIT_OK, EXIT_USAGE, Error, Result};
 use crate::layout::Layout;
 use crate::log::Log;
 use crate::manager;
@@ -194,13 +194,7 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
         Ok(layout) => layout,
         Err(err) => return report(Err(err)),
     };
-    match service::serve(&layout, readiness) {
-        Ok(()) => EXIT_OK,
-        Err(err) => {
-            eprintln!("{}", err.stderr_line());
-            EXIT_FAILED
-        }
-    }
+    report(service::serve(&layout, readiness))
 }
 
 /// Removes `--ready-fd N` from the daemon's arguments and adopts that descriptor.

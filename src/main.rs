@@ -11,6 +11,7 @@ mod cli;
 mod clock;
 mod daemon;
 mod error;
+mod flock;
 mod jobs;
 mod layout;
 mod log;

@@ -1,6 +1,7 @@
 //! `logs/backup_service.pid`: the service holds an exclusive flock on it for its whole life,
 //! and that lock, not the PID written in it, is what says the service runs.
 
+use crate::flock::{self, Mode};
 use crate::layout::Layout;
 use fs2::FileExt;
 use nix::unistd::Pid;
@@ -35,17 +36,10 @@ pub fn acquire(layout: &Layout) -> Result<PidLock, LockError> {
     )
     .map_err(LockError::Io)?;
     let deadline = Instant::now() + PROBE_GRACE;
-    loop {
-        match FileExt::try_lock_exclusive(&file) {
-            Ok(()) => break,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                return Err(LockError::AlreadyRunning);
-            }
-            Err(err) => return Err(LockError::Io(err)),
-        }
+    if !flock::lock_by(&file, Mode::Exclusive, deadline, Duration::from_millis(5))
+        .map_err(LockError::Io)?
+    {
+        return Err(LockError::AlreadyRunning);
     }
     let pid = format!("{}\n", std::process::id());
     file.set_len(0)
@@ -106,17 +100,11 @@ pub fn holder(layout: &Layout) -> io::Result<Holder> {
 pub fn wait_released(layout: &Layout, timeout: Duration) -> io::Result<bool> {
     let file = open(layout, &mut OpenOptions::new())?;
     let deadline = Instant::now() + timeout;
-    loop {
-        match FileExt::try_lock_shared(&file) {
-            Ok(()) => {
-                let _ = FileExt::unlock(&file);
-                return Ok(true);
-            }
-            Err(err) if err.kind() != io::ErrorKind::WouldBlock => return Err(err),
-            Err(_) if Instant::now() > deadline => return Ok(false),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
+    let released = flock::lock_by(&file, Mode::Shared, deadline, Duration::from_millis(20))?;
+    if released {
+        let _ = FileExt::unlock(&file);
     }
+    Ok(released)
 }
 
 /// Opens the PID file for reading (and what `options` add) without blocking and without

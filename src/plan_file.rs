@@ -2,8 +2,8 @@
 
 use crate::atomic_file::TempFile;
 use crate::error::{Error, Result};
+use crate::flock::{self, Mode};
 use crate::layout::{Layout, PLAN_FILE};
-use fs2::FileExt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -112,13 +112,15 @@ fn lock_current(path: &Path, missing: Missing) -> Result<File> {
             }
             .because(err)
         })?;
-        while let Err(err) = FileExt::try_lock_exclusive(&file) {
-            if err.kind() != io::ErrorKind::WouldBlock || Instant::now() > deadline {
-                return Err(
-                    cant_write().because(format!("plan is locked by another editor: {err}"))
-                );
+        match flock::lock_by(&file, Mode::Exclusive, deadline, Duration::from_millis(2)) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(cant_write().because(format!(
+                    "plan is still locked by another editor after {} s",
+                    LOCK_WAIT.as_secs()
+                )));
             }
-            std::thread::sleep(Duration::from_millis(2));
+            Err(err) => return Err(cant_write().because(err)),
         }
         let open = file.metadata().map_err(|err| cant_write().because(err))?;
         match fs::metadata(path) {
