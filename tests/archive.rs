@@ -569,3 +569,63 @@ fn files_removed_mid_walk_are_skipped_with_a_warning() {
         ["live/", "live/a_big"]
     );
 }
+
+#[test]
+fn a_tree_deeper_than_path_max_is_archived_whole() {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, mkdirat};
+    let sb = Sandbox::new();
+    sb.write("deep/start", "");
+    // 300 levels of 20-byte names: 6,300-byte paths, past PATH_MAX and past the number of
+    // directories the walk keeps open. Each level also has a file that sorts after the next
+    // level, so the walk must come back up to every directory to finish it.
+    let level = "d".repeat(20);
+    let mut dir = File::open(sb.join("deep")).unwrap();
+    let mut expected = vec!["deep/".to_owned()];
+    let mut path = "deep".to_owned();
+    for _ in 0..300 {
+        let mut z = File::from(
+            openat(
+                &dir,
+                "z",
+                OFlag::O_CREAT | OFlag::O_WRONLY,
+                Mode::from_bits_truncate(0o644),
+            )
+            .unwrap(),
+        );
+        z.write_all(path.as_bytes()).unwrap();
+        mkdirat(&dir, level.as_str(), Mode::from_bits_truncate(0o755)).unwrap();
+        dir = File::from(openat(&dir, level.as_str(), OFlag::O_RDONLY, Mode::empty()).unwrap());
+        path = format!("{path}/{level}");
+        expected.push(format!("{path}/"));
+    }
+    // Expected order: each directory, then (after all it contains) the z beside it.
+    let mut zs: Vec<String> = expected[..300].iter().map(|d| format!("{d}z")).collect();
+    zs.reverse();
+    expected.extend(zs);
+    expected.insert(expected.len() - 1, "deep/start".to_owned());
+    sb.write("backup_schedules.txt", "deep;00:00;deep\n");
+    run_ok(&sb, "0");
+
+    let archive = sb.join("backups/deep.tar");
+    let names = member_names(&archive);
+    let first_difference = names.iter().zip(&expected).position(|(a, b)| a != b);
+    assert_eq!(
+        (names.len(), first_difference),
+        (expected.len(), None),
+        "member lists differ"
+    );
+    let deepest_z = &expected[301];
+    let out = Command::new("tar")
+        .args(["-xOf", archive.to_str().unwrap(), deepest_z])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        deepest_z.strip_suffix("/z").unwrap()
+    );
+    assert_eq!(
+        sb.manager_log(),
+        ["Backup done for deep in backups/deep.tar"]
+    );
+}

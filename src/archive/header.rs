@@ -51,14 +51,14 @@ impl Kind {
 
 /// Ownership, permissions and time of a member.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Meta {
+pub struct Meta<'a> {
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
     /// Seconds since the epoch; times before 1970 are stored as 0.
     pub mtime: i64,
-    pub uname: Vec<u8>,
-    pub gname: Vec<u8>,
+    pub uname: &'a [u8],
+    pub gname: &'a [u8],
 }
 
 /// Appends the header blocks of member `name` to `out`. Names and link targets of any length
@@ -158,14 +158,14 @@ fn copy_truncated(field: &mut [u8], value: &[u8]) {
 mod tests {
     use super::*;
 
-    fn meta() -> Meta {
+    fn meta() -> Meta<'static> {
         Meta {
             mode: 0o100644,
             uid: 1000,
             gid: 1000,
             mtime: 1_769_699_250,
-            uname: b"u".to_vec(),
-            gname: b"g".to_vec(),
+            uname: b"u",
+            gname: b"g",
         }
     }
 

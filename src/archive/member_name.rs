@@ -5,18 +5,15 @@ pub fn root_member(folder: &[u8]) -> Vec<u8> {
     as_directory(safer_name(&trim_trailing_slashes(folder)))
 }
 
-/// The full path (before GNU's stripping) of `child` inside `parent_path`.
-pub fn child_path(parent_path: &[u8], child: &[u8]) -> Vec<u8> {
-    let mut path = Vec::with_capacity(parent_path.len() + 1 + child.len());
-    path.extend_from_slice(parent_path);
+/// Extends `path` (before GNU's stripping) to its entry `child`.
+pub fn push_child(path: &mut Vec<u8>, child: &[u8]) {
     if !path.ends_with(b"/") {
         path.push(b'/');
     }
     path.extend_from_slice(child);
-    path
 }
 
-/// The plan folder as the starting path for [`child_path`]: GNU tar drops trailing slashes.
+/// The plan folder as the starting path for [`push_child`]: GNU tar drops trailing slashes.
 pub fn trim_trailing_slashes(folder: &[u8]) -> Vec<u8> {
     let end = folder.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
     if end == 0 && !folder.is_empty() {
@@ -68,7 +65,8 @@ mod tests {
     }
 
     fn member(folder: &str, child: &str) -> String {
-        let path = child_path(&trim_trailing_slashes(folder.as_bytes()), child.as_bytes());
+        let mut path = trim_trailing_slashes(folder.as_bytes());
+        push_child(&mut path, child.as_bytes());
         String::from_utf8(safer_name(&path).to_vec()).unwrap()
     }
 

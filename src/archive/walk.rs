@@ -1,20 +1,26 @@
 //! Walks a live folder depth-first in name order and streams each entry into the archive,
 //! skipping (with a warning) what vanishes, cannot be read or cannot be stored.
+//!
+//! Every lookup is relative to an open directory (openat, fstatat), so a path is never
+//! resolved twice and trees deeper than PATH_MAX are archived whole.
 
 use super::header::{Extent, Kind, Meta};
 use super::member_name::{
-    as_directory, child_path, root_member, safer_name, trim_trailing_slashes,
+    as_directory, push_child, root_member, safer_name, trim_trailing_slashes,
 };
 use super::stream::TarStream;
 use crate::log::show_bytes;
+use nix::dir::{Dir, Type};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{Gid, Group, Uid, User, Whence, lseek};
 use std::collections::HashMap;
-use std::ffi::OsString;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 /// A file's identity on disk.
 pub type FileId = (u64, u64);
@@ -22,6 +28,14 @@ pub type FileId = (u64, u64);
 pub fn file_id(meta: &Metadata) -> FileId {
     (meta.dev(), meta.ino())
 }
+
+fn stat_id(stat: &FileStat) -> FileId {
+    (stat.st_dev, stat.st_ino)
+}
+
+/// Directories kept open at most. Deeper ones are closed and reopened through `..` on the
+/// way back up, so no tree can exhaust the file descriptor limit.
+const MAX_OPEN_DIRS: usize = 128;
 
 /// Files the walk must leave out: the archive being written, and backupbox's own working
 /// files in the backups folder.
@@ -46,12 +60,66 @@ impl From<io::Error> for Failure {
     }
 }
 
-/// A directory being walked: its path on disk, its member path, and the children still to visit.
+/// The entries of one directory, sorted by name bytes so archives are reproducible, with
+/// all names in one buffer rather than one allocation each.
+#[derive(Default)]
+struct Children {
+    names: Vec<u8>,
+    entries: Vec<Child>,
+    next: usize,
+}
+
+struct Child {
+    start: usize,
+    end: usize,
+    /// The directory entry says regular file, so the file can be opened without a stat first.
+    likely_file: bool,
+}
+
+impl Children {
+    fn read(dir: &OwnedFd) -> io::Result<Children> {
+        let mut children = Children::default();
+        let mut stream = Dir::from_fd(dir.try_clone()?)?;
+        for entry in stream.iter() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let start = children.names.len();
+            children.names.extend_from_slice(name);
+            children.entries.push(Child {
+                start,
+                end: children.names.len(),
+                likely_file: entry.file_type() == Some(Type::File),
+            });
+        }
+        let names = &children.names;
+        children
+            .entries
+            .sort_unstable_by(|a, b| names[a.start..a.end].cmp(&names[b.start..b.end]));
+        Ok(children)
+    }
+
+    fn next(&mut self) -> Option<(&[u8], bool)> {
+        let child = self.entries.get(self.next)?;
+        self.next += 1;
+        Some((&self.names[child.start..child.end], child.likely_file))
+    }
+
+    fn skip_rest(&mut self) {
+        self.next = self.entries.len();
+    }
+}
+
+/// A directory being walked.
 struct Frame {
-    path: PathBuf,
-    member_path: Vec<u8>,
+    /// Closed while the walk is more than [`MAX_OPEN_DIRS`] deeper.
+    dir: Option<OwnedFd>,
     id: FileId,
-    children: std::vec::IntoIter<OsString>,
+    /// Length of this directory's path in [`Walker::member_path`].
+    member_len: usize,
+    children: Children,
 }
 
 pub struct Walker<'a> {
@@ -59,6 +127,8 @@ pub struct Walker<'a> {
     exclude: Exclusions,
     warn: &'a mut dyn FnMut(String),
     owners: Owners,
+    /// Path of the entry being stored, before GNU's stripping; one buffer for the whole walk.
+    member_path: Vec<u8>,
 }
 
 impl<'a> Walker<'a> {
@@ -72,6 +142,7 @@ impl<'a> Walker<'a> {
             exclude,
             warn,
             owners: Owners::default(),
+            member_path: Vec::new(),
         }
     }
 
@@ -83,235 +154,283 @@ impl<'a> Walker<'a> {
     /// Archives `root` (the plan folder resolved on disk) under the member names GNU tar
     /// would give `folder`. The root itself is followed if it is a symlink; nothing else is.
     pub fn archive(&mut self, root: &Path, folder: &[u8]) -> Result<(), Failure> {
-        let meta = fs::metadata(root).map_err(|err| {
-            Failure::Folder(match err.kind() {
-                io::ErrorKind::NotFound => "folder not found".to_owned(),
-                _ => format!("can't read folder ({err})"),
+        let opened = nix::fcntl::open(root, dir_flags() - OFlag::O_NOFOLLOW, Mode::empty())
+            .map_err(|errno| match errno {
+                Errno::ENOENT => "folder not found".to_owned(),
+                Errno::ENOTDIR => "not a directory".to_owned(),
+                _ => format!("can't read folder ({})", io::Error::from(errno)),
             })
-        })?;
-        if !meta.is_dir() {
-            return Err(Failure::Folder("not a directory".to_owned()));
-        }
-        let children = sorted_children(root)
+            .map_err(Failure::Folder)?;
+        let (dir, stat, children) = fstat(&opened)
+            .map_err(io::Error::from)
+            .and_then(|stat| Ok((stat, Children::read(&opened)?)))
+            .map(|(stat, children)| (opened, stat, children))
             .map_err(|err| Failure::Folder(format!("can't read folder ({err})")))?;
         self.stream.header(
             &root_member(folder),
             &Kind::Directory,
-            &self.owners.meta(&meta),
+            &self.owners.meta(&stat),
         )?;
+        self.member_path = trim_trailing_slashes(folder);
         let mut stack = vec![Frame {
-            path: root.to_path_buf(),
-            member_path: trim_trailing_slashes(folder),
-            id: file_id(&meta),
-            children: children.into_iter(),
+            dir: Some(dir),
+            id: stat_id(&stat),
+            member_len: self.member_path.len(),
+            children,
         }];
         while let Some(frame) = stack.last_mut() {
-            let Some(name) = frame.children.next() else {
-                stack.pop();
+            let Some((name, likely_file)) = frame.children.next() else {
+                let done = stack.pop();
+                if let (Some(parent), Some(done)) = (stack.last_mut(), done) {
+                    self.reopen(parent, &done);
+                }
                 continue;
             };
-            let name = name.as_bytes();
+            // Only a directory whose reopening failed is closed here, and its rest is skipped.
+            let Some(dir) = frame.dir.as_ref() else {
+                continue;
+            };
             if Some(frame.id) == self.exclude.backups_dir && (self.exclude.is_internal_name)(name) {
                 continue;
             }
-            let path = frame.path.join(std::ffi::OsStr::from_bytes(name));
-            let member_path = child_path(&frame.member_path, name);
-            let Some(child) = self.entry(path, member_path)? else {
+            self.member_path.truncate(frame.member_len);
+            push_child(&mut self.member_path, name);
+            let Some(child) = self.entry(dir.as_fd(), name, likely_file)? else {
                 continue;
             };
             // A bind mount can put a directory inside itself; descending would never end.
             if stack.iter().any(|ancestor| ancestor.id == child.id) {
-                let member = safer_name(&child.member_path).to_vec();
-                self.warning(
-                    &member,
-                    "directory loop (a bind mount?); its contents are not archived again",
-                );
-            } else {
-                stack.push(child);
+                self.warning("directory loop (a bind mount?); its contents are not archived again");
+                continue;
+            }
+            stack.push(child);
+            if let Some(far) = stack.len().checked_sub(MAX_OPEN_DIRS + 1) {
+                stack[far].dir = None;
             }
         }
         Ok(())
     }
 
-    /// Stores one entry; returns the frame to descend into when it is a readable directory.
-    fn entry(&mut self, path: PathBuf, member_path: Vec<u8>) -> Result<Option<Frame>, Failure> {
-        let member = safer_name(&member_path).to_vec();
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(meta) => meta,
-            Err(err) => {
-                self.skip_unreadable(&member, &err);
-                return Ok(None);
-            }
-        };
-        if file_id(&meta) == self.exclude.output {
-            return Ok(None);
+    /// Reopens `parent` after `done`, its child, is finished, if it was closed for depth.
+    /// A parent that is no longer where it was keeps what was stored and skips the rest.
+    fn reopen(&mut self, parent: &mut Frame, done: &Frame) {
+        if parent.dir.is_some() {
+            return;
         }
-        let kind = meta.file_type();
-        if kind.is_dir() {
-            self.stream.header(
-                &as_directory(&member),
-                &Kind::Directory,
-                &self.owners.meta(&meta),
-            )?;
-            return match sorted_children(&path) {
-                Ok(children) => Ok(Some(Frame {
-                    path,
-                    member_path,
-                    id: file_id(&meta),
-                    children: children.into_iter(),
-                })),
-                Err(err) => {
-                    self.warning(
-                        &member,
-                        &format!("can't read directory ({err}); its contents are not archived"),
-                    );
-                    Ok(None)
-                }
-            };
+        let reopened = done
+            .dir
+            .as_ref()
+            .and_then(|child| openat(child, "..", dir_flags(), Mode::empty()).ok())
+            .filter(|dir| fstat(dir).is_ok_and(|stat| stat_id(&stat) == parent.id));
+        if reopened.is_none() {
+            self.member_path.truncate(parent.member_len);
+            self.warning("moved while being archived; the rest of its contents is not archived");
+            parent.children.skip_rest();
         }
-        if kind.is_file() {
-            self.file(&path, &member)?;
-            return Ok(None);
-        }
-        let special = if kind.is_symlink() {
-            match fs::read_link(&path) {
-                Ok(target) => Kind::Symlink {
-                    target: target.into_os_string().into_encoded_bytes(),
+        parent.dir = reopened;
+    }
+
+    /// Stores the entry `name` of `parent` (its path is in `member_path`); returns the frame
+    /// to descend into when it is a readable directory.
+    fn entry(
+        &mut self,
+        parent: BorrowedFd,
+        name: &[u8],
+        likely_file: bool,
+    ) -> Result<Option<Frame>, Failure> {
+        if likely_file {
+            // The common case: one open and one fstat, no lookup by name before.
+            match openat(parent, name, file_flags(), Mode::empty()) {
+                Ok(fd) => match fstat(&fd) {
+                    Ok(stat) if is_kind(&stat, SFlag::S_IFREG) => {
+                        self.file(File::from(fd), &stat)?;
+                        return Ok(None);
+                    }
+                    // Replaced since the directory was read: look again below.
+                    _ => {}
                 },
-                Err(err) => {
-                    self.skip_unreadable(&member, &err);
+                Err(Errno::ELOOP | Errno::ENXIO | Errno::ENOTDIR) => {}
+                Err(errno) => {
+                    self.skip_unreadable(errno);
                     return Ok(None);
                 }
             }
-        } else if kind.is_fifo() {
-            Kind::Fifo
-        } else if kind.is_char_device() || kind.is_block_device() {
-            let (major, minor) = (
-                nix::sys::stat::major(meta.rdev()) as u32,
-                nix::sys::stat::minor(meta.rdev()) as u32,
-            );
-            if kind.is_char_device() {
-                Kind::CharDevice { major, minor }
-            } else {
-                Kind::BlockDevice { major, minor }
+        }
+        let stat = match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(errno) => {
+                self.skip_unreadable(errno);
+                return Ok(None);
             }
-        } else {
-            self.warning(&member, "socket ignored");
-            return Ok(None);
         };
+        if stat_id(&stat) == self.exclude.output {
+            return Ok(None);
+        }
+        let format = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
+        let special = match format {
+            SFlag::S_IFDIR => {
+                let member = as_directory(safer_name(&self.member_path));
+                self.stream
+                    .header(&member, &Kind::Directory, &self.owners.meta(&stat))?;
+                let opened = openat(parent, name, dir_flags(), Mode::empty())
+                    .map_err(io::Error::from)
+                    .and_then(|dir| Ok((Children::read(&dir)?, dir)));
+                return match opened {
+                    Ok((children, dir)) => Ok(Some(Frame {
+                        dir: Some(dir),
+                        id: stat_id(&stat),
+                        member_len: self.member_path.len(),
+                        children,
+                    })),
+                    Err(err) => {
+                        self.warning(&format!(
+                            "can't read directory ({err}); its contents are not archived"
+                        ));
+                        Ok(None)
+                    }
+                };
+            }
+            SFlag::S_IFREG => {
+                match openat(parent, name, file_flags(), Mode::empty())
+                    .and_then(|fd| fstat(&fd).map(|stat| (fd, stat)))
+                {
+                    Ok((fd, stat)) if is_kind(&stat, SFlag::S_IFREG) => {
+                        self.file(File::from(fd), &stat)?
+                    }
+                    Ok(_) | Err(Errno::ELOOP | Errno::ENXIO) => self.warning(
+                        "replaced by something that is not a file while being archived; not archived",
+                    ),
+                    Err(errno) => self.skip_unreadable(errno),
+                }
+                return Ok(None);
+            }
+            SFlag::S_IFLNK => match readlinkat(parent, name) {
+                Ok(target) => Kind::Symlink {
+                    target: target.into_encoded_bytes(),
+                },
+                Err(errno) => {
+                    self.skip_unreadable(errno);
+                    return Ok(None);
+                }
+            },
+            SFlag::S_IFIFO => Kind::Fifo,
+            SFlag::S_IFCHR | SFlag::S_IFBLK => {
+                let (major, minor) = (
+                    nix::sys::stat::major(stat.st_rdev) as u32,
+                    nix::sys::stat::minor(stat.st_rdev) as u32,
+                );
+                if format == SFlag::S_IFCHR {
+                    Kind::CharDevice { major, minor }
+                } else {
+                    Kind::BlockDevice { major, minor }
+                }
+            }
+            _ => {
+                self.warning("socket ignored");
+                return Ok(None);
+            }
+        };
+        let member = safer_name(&self.member_path);
         self.stream
-            .header(&member, &special, &self.owners.meta(&meta))?;
+            .header(member, &special, &self.owners.meta(&stat))?;
         Ok(None)
     }
 
     /// Stores a regular file, read through one open descriptor so that its header and its
     /// data describe the same file even if the name is replaced meanwhile.
-    fn file(&mut self, path: &Path, member: &[u8]) -> Result<(), Failure> {
-        let opened = OpenOptions::new()
-            .read(true)
-            // Never follow a symlink swapped in, never block on a fifo swapped in.
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-            .open(path)
-            .and_then(|file| file.metadata().map(|meta| (file, meta)));
-        let (file, before) = match opened {
-            Ok((file, meta)) if meta.is_file() => (file, meta),
-            Ok(_) => {
-                self.warning(
-                    member,
-                    "replaced by something that is not a file while being archived; not archived",
-                );
-                return Ok(());
-            }
-            Err(err) => {
-                self.skip_unreadable(member, &err);
-                return Ok(());
-            }
-        };
-        let size = before.len();
-        let kind = match sparse_extents(&file, &before) {
+    fn file(&mut self, file: File, before: &FileStat) -> Result<(), Failure> {
+        if stat_id(before) == self.exclude.output {
+            return Ok(());
+        }
+        let size = before.st_size as u64;
+        let kind = match sparse_extents(&file, before) {
             Some(extents) => Kind::Sparse {
                 real_size: size,
                 extents,
             },
             None => Kind::File { size },
         };
+        let member = safer_name(&self.member_path);
         self.stream
-            .header(member, &kind, &self.owners.meta(&before))?;
+            .header(member, &kind, &self.owners.meta(before))?;
+        let whole = [(0, size)];
         let extents = match &kind {
-            Kind::Sparse { extents, .. } => extents.clone(),
-            _ => vec![(0, size)],
+            Kind::Sparse { extents, .. } => extents.as_slice(),
+            _ => &whole,
         };
-        let outcome = self.stream.file_data(&file, &extents)?;
-        let after = file.metadata().ok();
+        let outcome = self.stream.file_data(&file, extents)?;
+        let after = fstat(&file).ok();
         if let Some(err) = outcome.read_error {
-            self.warning(
-                member,
-                &format!(
-                    "read error ({err}); {} bytes stored as zeros",
-                    outcome.zeros_padded
-                ),
-            );
+            self.warning(&format!(
+                "read error ({err}); {} bytes stored as zeros",
+                outcome.zeros_padded
+            ));
         } else if outcome.zeros_padded > 0 {
-            self.warning(
-                member,
-                &format!(
-                    "file shrank while being archived; {} bytes stored as zeros",
-                    outcome.zeros_padded
-                ),
-            );
+            self.warning(&format!(
+                "file shrank while being archived; {} bytes stored as zeros",
+                outcome.zeros_padded
+            ));
         } else if let Some(after) = after {
-            if after.len() > size {
-                self.warning(
-                    member,
-                    &format!("file grew while being archived; its first {size} bytes stored"),
-                );
-            } else if (
-                after.mtime(),
-                after.mtime_nsec(),
-                after.ctime(),
-                after.ctime_nsec(),
-            ) != (
-                before.mtime(),
-                before.mtime_nsec(),
-                before.ctime(),
-                before.ctime_nsec(),
-            ) {
-                self.warning(member, "file changed while being archived");
+            if after.st_size as u64 > size {
+                self.warning(&format!(
+                    "file grew while being archived; its first {size} bytes stored"
+                ));
+            } else if change_stamp(&after) != change_stamp(before) {
+                self.warning("file changed while being archived");
             }
         }
         Ok(())
     }
 
-    fn skip_unreadable(&mut self, member: &[u8], err: &io::Error) {
-        let text = match err.kind() {
-            io::ErrorKind::NotFound => "file removed before it was read; not archived".to_owned(),
-            _ => format!("can't read ({err}); not archived"),
-        };
-        self.warning(member, &text);
+    fn skip_unreadable(&mut self, errno: Errno) {
+        match errno {
+            Errno::ENOENT => self.warning("file removed before it was read; not archived"),
+            _ => self.warning(&format!(
+                "can't read ({}); not archived",
+                io::Error::from(errno)
+            )),
+        }
     }
 
-    fn warning(&mut self, member: &[u8], text: &str) {
+    /// Warns about the entry whose path is in `member_path`.
+    fn warning(&mut self, text: &str) {
+        let member = safer_name(&self.member_path);
         let member = member.strip_suffix(b"/").unwrap_or(member);
         (self.warn)(format!("{}: {text}", show_bytes(member)));
     }
 }
 
-/// The entries of a directory sorted by name bytes, so archives are reproducible.
-fn sorted_children(dir: &Path) -> io::Result<Vec<OsString>> {
-    let mut names = fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.file_name()))
-        .collect::<io::Result<Vec<_>>>()?;
-    names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    Ok(names)
+/// Directories are opened without following a symlink swapped in for them.
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+/// Never follow a symlink swapped in, never block on a fifo swapped in.
+fn file_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC
+}
+
+fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
+    stat.st_mode & SFlag::S_IFMT.bits() == kind.bits()
+}
+
+/// What changes when a file's contents or metadata change.
+fn change_stamp(stat: &FileStat) -> [i64; 4] {
+    [
+        stat.st_mtime,
+        stat.st_mtime_nsec,
+        stat.st_ctime,
+        stat.st_ctime_nsec,
+    ]
 }
 
 /// The data extents of a file with holes, or `None` for a file to store whole.
 ///
 /// Only files that occupy fewer blocks than their size can have holes, so the others skip
 /// the lseek calls.
-fn sparse_extents(file: &File, meta: &Metadata) -> Option<Vec<Extent>> {
-    let size = meta.len();
-    if size == 0 || meta.blocks().saturating_mul(512) >= size {
+fn sparse_extents(file: &File, stat: &FileStat) -> Option<Vec<Extent>> {
+    let size = stat.st_size as u64;
+    if size == 0 || (stat.st_blocks as u64).saturating_mul(512) >= size {
         return None;
     }
     let mut extents = Vec::new();
@@ -319,7 +438,7 @@ fn sparse_extents(file: &File, meta: &Metadata) -> Option<Vec<Extent>> {
     while position < size {
         let data = match lseek(file, position as i64, Whence::SeekData) {
             Ok(offset) => offset as u64,
-            Err(nix::errno::Errno::ENXIO) => break,
+            Err(Errno::ENXIO) => break,
             Err(_) => return None,
         };
         if data >= size {
@@ -351,39 +470,39 @@ struct Owners {
 }
 
 impl Owners {
-    fn meta(&mut self, meta: &Metadata) -> Meta {
-        let uname = cached_name(&mut self.users, meta.uid(), |id| {
+    fn meta(&mut self, stat: &FileStat) -> Meta<'_> {
+        let (uid, gid) = (stat.st_uid, stat.st_gid);
+        cached_name(&mut self.users, uid, |id| {
             User::from_uid(Uid::from_raw(id))
                 .ok()
                 .flatten()
                 .map(|user| user.name)
         });
-        let gname = cached_name(&mut self.groups, meta.gid(), |id| {
+        cached_name(&mut self.groups, gid, |id| {
             Group::from_gid(Gid::from_raw(id))
                 .ok()
                 .flatten()
                 .map(|group| group.name)
         });
         Meta {
-            mode: meta.mode(),
-            uid: meta.uid().into(),
-            gid: meta.gid().into(),
-            mtime: meta.mtime(),
-            uname,
-            gname,
+            mode: stat.st_mode,
+            uid: uid.into(),
+            gid: gid.into(),
+            mtime: stat.st_mtime,
+            uname: &self.users[&uid],
+            gname: &self.groups[&gid],
         }
     }
 }
 
-/// The name for `id`, looked up once: the user and group databases may be slow (NSS, LDAP).
+/// Looks up the name for `id` once: the user and group databases may be slow (NSS, LDAP).
 /// An id without a name gets an empty one, and tar readers then show the number.
 fn cached_name(
     cache: &mut HashMap<u32, Vec<u8>>,
     id: u32,
     lookup: impl FnOnce(u32) -> Option<String>,
-) -> Vec<u8> {
+) {
     cache
         .entry(id)
-        .or_insert_with(|| lookup(id).map(String::into_bytes).unwrap_or_default())
-        .clone()
+        .or_insert_with(|| lookup(id).map(String::into_bytes).unwrap_or_default());
 }
