@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The manager's command words, known before argh runs so an unknown one can be logged.
-const MANAGER_COMMANDS: [&str; 7] = [
-    "create", "list", "delete", "start", "stop", "backups", "run",
+const MANAGER_COMMANDS: [&str; 10] = [
+    "create", "list", "delete", "start", "stop", "backups", "run", "status", "verify", "restore",
 ];
 
 /// A command-line value kept byte-exact. argh parses UTF-8 only, so arguments that are not
@@ -96,6 +96,28 @@ pub enum ManagerCommand {
     Stop(StopArgs),
     Backups(BackupsArgs),
     Run(RunArgs),
+    Status(StatusArgs),
+    Verify(VerifyArgs),
+    Restore(RestoreArgs),
+}
+
+/// `--keep N`: archives kept per name, `<name>.tar` included.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep(pub u32);
+
+impl FromArgValue for Keep {
+    fn from_arg_value(value: &str) -> std::result::Result<Self, String> {
+        match value.parse::<u32>() {
+            Ok(keep) if keep >= 1 => Ok(Keep(keep)),
+            _ => Err(format!(
+                "--keep takes a whole number from 1 up, not {value:?}"
+            )),
+        }
+    }
+}
+
+fn default_keep() -> Keep {
+    Keep(1)
 }
 
 #[derive(FromArgs)]
@@ -122,7 +144,11 @@ pub struct DeleteArgs {
 #[derive(FromArgs)]
 /// Start the backup service in the background.
 #[argh(subcommand, name = "start")]
-pub struct StartArgs {}
+pub struct StartArgs {
+    /// archives to keep per name, the newest included (default 1: each backup replaces the last)
+    #[argh(option, default = "default_keep()")]
+    keep: Keep,
+}
 
 #[derive(FromArgs)]
 /// Stop the backup service, letting running backups finish.
@@ -136,7 +162,11 @@ pub struct StopArgs {
 #[derive(FromArgs)]
 /// List the archives in backups/.
 #[argh(subcommand, name = "backups")]
-pub struct BackupsArgs {}
+pub struct BackupsArgs {
+    /// show each archive's size and modification time too
+    #[argh(switch)]
+    long: bool,
+}
 
 #[derive(FromArgs)]
 /// Back up the schedule at an index now, in the foreground.
@@ -144,6 +174,43 @@ pub struct BackupsArgs {}
 pub struct RunArgs {
     #[argh(positional)]
     index: Option<String>,
+    /// archives to keep per name, the newest included (default 1: each backup replaces the last)
+    #[argh(option, default = "default_keep()")]
+    keep: Keep,
+}
+
+#[derive(FromArgs)]
+/// Show each schedule's next run and last outcome, and whether the service runs. Exit 0 when all is well.
+#[argh(subcommand, name = "status")]
+pub struct StatusArgs {
+    /// print JSON for machines
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs)]
+/// Check that backups/NAME.tar is a sound archive, read end to end.
+#[argh(subcommand, name = "verify")]
+pub struct VerifyArgs {
+    #[argh(positional)]
+    name: Option<RawArg>,
+    /// also compare the archive with the live folder, like tar --compare
+    #[argh(switch)]
+    against: bool,
+}
+
+#[derive(FromArgs)]
+/// Extract backups/NAME.tar into restore/NAME/ (or --to DIR).
+#[argh(subcommand, name = "restore")]
+pub struct RestoreArgs {
+    #[argh(positional)]
+    name: Option<RawArg>,
+    /// folder to extract into (default: restore/NAME in the base directory)
+    #[argh(option)]
+    to: Option<RawArg>,
+    /// overwrite files that already exist
+    #[argh(switch)]
+    force: bool,
 }
 
 impl ManagerCommand {
@@ -155,13 +222,26 @@ impl ManagerCommand {
             },
             ManagerCommand::List(_) => Command::List,
             ManagerCommand::Delete(DeleteArgs { index }) => Command::Delete { index },
-            ManagerCommand::Start(_) => Command::Start,
+            ManagerCommand::Start(StartArgs { keep: Keep(keep) }) => Command::Start { keep },
             ManagerCommand::Stop(StopArgs { timeout }) => Command::Stop {
                 // Capped at a day so that no value can overflow a deadline.
                 timeout: Duration::from_secs(timeout.min(24 * 60 * 60)),
             },
-            ManagerCommand::Backups(_) => Command::Backups,
-            ManagerCommand::Run(RunArgs { index }) => Command::Run { index },
+            ManagerCommand::Backups(BackupsArgs { long }) => Command::Backups { long },
+            ManagerCommand::Run(RunArgs {
+                index,
+                keep: Keep(keep),
+            }) => Command::Run { index, keep },
+            ManagerCommand::Status(StatusArgs { json }) => Command::Status { json },
+            ManagerCommand::Verify(VerifyArgs { name, against }) => Command::Verify {
+                name: name.map(|RawArg(n)| n),
+                against,
+            },
+            ManagerCommand::Restore(RestoreArgs { name, to, force }) => Command::Restore {
+                name: name.map(|RawArg(n)| n),
+                to: to.map(|RawArg(t)| t),
+                force,
+            },
         }
     }
 
@@ -193,4 +273,7 @@ pub struct ServiceArgs {
     /// base directory holding backup_schedules.txt, backups/ and logs/ (default: current directory)
     #[argh(option)]
     pub dir: Option<RawArg>,
+    /// archives to keep per name, the newest included (default 1: each backup replaces the last)
+    #[argh(option, default = "default_keep()")]
+    pub keep: Keep,
 }

@@ -1,11 +1,29 @@
 //! One backup job, the same for the service and for `run`: take the name, write the archive,
-//! log the outcome.
+//! keep older generations if asked, log the outcome and record it for `status`.
 
 use crate::archive;
+use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
 use crate::name_lock;
-use crate::plan::Schedule;
+use crate::plan::{self, Schedule};
+use crate::plan_file;
+use crate::rotation;
+use crate::state::{self, Outcome};
+use std::time::Instant;
+
+/// How a job treats the archives it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Archives kept per name, `<name>.tar` included; 1 replaces it, as the spec does.
+    pub keep: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { keep: 1 }
+    }
+}
 
 /// `backup of <folder> to backups/<name>.tar`, as the log lines name a job.
 pub fn describe(schedule: &Schedule) -> String {
@@ -16,35 +34,102 @@ pub fn describe(schedule: &Schedule) -> String {
     )
 }
 
-/// Runs one backup and writes its log lines to `log`. The error is the message logged
-/// after `Error: `.
-pub fn run(layout: &Layout, schedule: &Schedule, log: &Log) -> Result<(), String> {
+/// Runs one backup, writes its log lines to `log` and records its outcome. The error is the
+/// message logged after `Error: `.
+pub fn run(
+    layout: &Layout,
+    schedule: &Schedule,
+    log: &Log,
+    options: Options,
+) -> Result<(), String> {
     let what = describe(schedule);
+    let started = LocalTime::now();
+    let clock = Instant::now();
     let attempt = || -> Result<Option<u64>, String> {
-        archive::ensure_backups_dir(layout)
+        let backups = archive::ensure_backups_dir(layout)
             .map_err(|err| format!("can't create backups directory ({err})"))?;
         let Some(_guard) = name_lock::try_lock(layout, &schedule.name)
             .map_err(|err| format!("can't lock archive name ({err})"))?
         else {
             return Ok(None);
         };
-        archive::create(layout, schedule, &mut |warning| {
+        let written = archive::write(layout, schedule, &mut |warning| {
             log.write(&format!("Warning: {warning}"))
-        })
-        .map(Some)
+        })?;
+        if options.keep > 1 {
+            let kept = rotation::keep_previous(&backups, &schedule.name)
+                .map_err(|err| format!("can't keep the previous archive ({err})"))?;
+            if let Some(generation) = kept {
+                log.write(&format!(
+                    "Kept previous {} as backups/{}",
+                    Layout::archive_display(&schedule.name),
+                    show_bytes(&generation)
+                ));
+            }
+        }
+        let size = written.commit()?;
+        if options.keep > 1 {
+            prune(layout, schedule, options.keep, log);
+        }
+        Ok(Some(size))
     };
-    let message = match attempt() {
-        Ok(Some(_)) => {
+    let result = match attempt() {
+        Ok(Some(size)) => {
             let folder = show_bytes(&schedule.folder);
             log.write(&format!(
                 "Backup done for {folder} in {}",
                 Layout::archive_display(&schedule.name)
             ));
-            return Ok(());
+            Ok(size)
         }
-        Ok(None) => format!("{what} skipped: another backup is still writing it"),
-        Err(reason) => format!("{what} failed: {reason}"),
+        Ok(None) => Err(format!(
+            "{what} skipped: another backup is still writing it"
+        )),
+        Err(reason) => Err(format!("{what} failed: {reason}")),
     };
-    log.write(&format!("Error: {message}"));
-    Err(message)
+    if let Err(message) = &result {
+        log.write(&format!("Error: {message}"));
+    }
+    let outcome = Outcome {
+        started,
+        duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+        result: result.clone(),
+    };
+    if let Err(err) = state::record(layout, &schedule.line(), &outcome) {
+        log.write(&format!(
+            "Warning: can't record the outcome for status ({err})"
+        ));
+    }
+    result.map(|_| ())
+}
+
+/// Removes the generations of the schedule's name beyond `keep`, never the archive of
+/// another schedule in the plan.
+fn prune(layout: &Layout, schedule: &Schedule, keep: u32, log: &Log) {
+    let Ok(text) = plan_file::read(layout) else {
+        log.write("Warning: can't read the plan; older generations are not pruned this time");
+        return;
+    };
+    let protected: Vec<Vec<u8>> = plan::entries(&text)
+        .iter()
+        .filter_map(|entry| entry.schedule())
+        .map(|other| other.name)
+        .filter(|other| *other != schedule.name)
+        .collect();
+    match rotation::prune(&layout.backups_dir(), &schedule.name, keep, &protected) {
+        Ok(results) => {
+            for result in results {
+                match result {
+                    Ok(file) => log.write(&format!(
+                        "Removed backups/{}: more than {keep} kept",
+                        show_bytes(&file)
+                    )),
+                    Err(message) => log.write(&format!("Warning: {message}")),
+                }
+            }
+        }
+        Err(err) => log.write(&format!(
+            "Warning: can't list backups/ to prune older generations ({err})"
+        )),
+    }
 }

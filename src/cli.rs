@@ -2,8 +2,9 @@
 //! arguments, parsed with argh. Returns an exit status; only `main` exits.
 
 use crate::args::{
-    ManagerArgs, ManagerCommand, ParseExit, RawArg, ServiceArgs, parse, scan_manager_args,
+    Keep, ManagerArgs, ManagerCommand, ParseExit, RawArg, ServiceArgs, parse, scan_manager_args,
 };
+use crate::backup::Options;
 use crate::daemon::{READY_FD_OPTION, SERVE_ENTRY};
 use crate::error::{EXIT_OK, EXIT_USAGE, Error, Result};
 use crate::layout::Layout;
@@ -185,7 +186,10 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
         },
         _ => (Readiness::none(), args.to_vec()),
     };
-    let ServiceArgs { dir } = match parse::<ServiceArgs>(name, &args) {
+    let ServiceArgs {
+        dir,
+        keep: Keep(keep),
+    } = match parse::<ServiceArgs>(name, &args) {
         Ok(parsed) => parsed,
         Err(ParseExit::Help) => return EXIT_OK,
         Err(ParseExit::Usage(_)) => return EXIT_USAGE,
@@ -194,7 +198,7 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
         Ok(layout) => layout,
         Err(err) => return report(Err(err)),
     };
-    report(service::serve(&layout, readiness))
+    report(service::serve(&layout, readiness, Options { keep }))
 }
 
 /// Removes `--ready-fd N` from the daemon's arguments and adopts that descriptor.

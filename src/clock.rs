@@ -31,6 +31,29 @@ impl LocalTime {
         }
     }
 
+    /// The instant `unix` (whole seconds) with the local offset in force then.
+    pub fn at(unix: i64) -> LocalTime {
+        LocalTime {
+            unix,
+            nanos: 0,
+            offset: local_offset_at(unix),
+        }
+    }
+
+    /// `yyyy-mm-dd hh:mm:ss` in local time, for status screens.
+    pub fn date_time(&self) -> String {
+        let t = self.to_datetime();
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+
     /// Local wall-clock seconds since the epoch: what a clock on the wall would show, as a number.
     pub fn wall_seconds(&self) -> i64 {
         self.unix.saturating_add(i64::from(self.offset))
@@ -69,6 +92,17 @@ impl LocalTime {
             t.minute()
         )
     }
+}
+
+/// `yyyy-mm-dd hh:mm` of a wall-clock minute number.
+pub fn wall_minute_text(wall_minute: i64) -> String {
+    let wall = LocalTime {
+        unix: wall_minute.saturating_mul(60),
+        nanos: 0,
+        offset: 0,
+    };
+    let text = wall.date_time();
+    text[..text.len() - 3].to_owned()
 }
 
 /// Minute of the day (0..1440) of a wall-clock minute number.
@@ -111,6 +145,17 @@ mod tests {
             ..paris
         };
         assert_eq!(india.log_stamp(), "29/01/2026 20:37");
+    }
+
+    #[test]
+    fn date_time_and_wall_minute_text_are_local() {
+        let paris = LocalTime {
+            unix: 1_769_699_250,
+            nanos: 0,
+            offset: 3600,
+        };
+        assert_eq!(paris.date_time(), "2026-01-29 16:07:30");
+        assert_eq!(wall_minute_text(paris.wall_minute()), "2026-01-29 16:07");
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn cant_start() -> Error {
 }
 
 /// Starts the service as a daemon and returns once it holds the PID file lock.
-pub fn start(layout: &Layout, exe: &Path) -> Result<()> {
+pub fn start(layout: &Layout, exe: &Path, keep: u32) -> Result<()> {
     if let Holder::Service(_) = pidfile::holder(layout).context("can't start backup_service")? {
         return Err(Error::failed("backup_service already running"));
     }
@@ -53,6 +53,8 @@ pub fn start(layout: &Layout, exe: &Path) -> Result<()> {
         CString::new(SERVE_ENTRY).expect("no NUL"),
         CString::new("--dir").expect("no NUL"),
         base,
+        CString::new("--keep").expect("no NUL"),
+        CString::new(keep.to_string()).expect("digits have no NUL"),
         CString::new(READY_FD_OPTION).expect("no NUL"),
         ready_fd,
     ];

@@ -10,6 +10,12 @@ pub const BACKUPS_DIR: &str = "backups";
 pub const MANAGER_LOG: &str = "backup_manager.log";
 pub const SERVICE_LOG: &str = "backup_service.log";
 pub const PID_FILE: &str = "backup_service.pid";
+/// Last outcome of each schedule, for `status`; in `logs/`.
+pub const STATE_FILE: &str = "backup_state.txt";
+/// Serializes writers of the state file; in `logs/`.
+pub const STATE_LOCK_FILE: &str = "backup_state.lock";
+/// Default parent of `restore`'s target folders.
+pub const RESTORE_DIR: &str = "restore";
 /// Lock file in `backups/` that keeps two jobs from writing the same archive at once.
 pub const NAME_LOCK_FILE: &str = ".backupbox.lock";
 
@@ -53,6 +59,18 @@ impl Layout {
 
     pub fn pid_file(&self) -> PathBuf {
         self.logs_dir().join(PID_FILE)
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.logs_dir().join(STATE_FILE)
+    }
+
+    pub fn state_lock(&self) -> PathBuf {
+        self.logs_dir().join(STATE_LOCK_FILE)
+    }
+
+    pub fn restore_dir(&self) -> PathBuf {
+        self.base.join(RESTORE_DIR)
     }
 
     pub fn backups_dir(&self) -> PathBuf {

@@ -10,11 +10,20 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct Log {
     path: PathBuf,
+    /// Each line also goes to stderr, for a supervisor (journald, `docker logs`).
+    to_stderr: bool,
 }
 
 impl Log {
     pub fn new(path: PathBuf) -> Log {
-        Log { path }
+        Log {
+            path,
+            to_stderr: false,
+        }
+    }
+
+    pub fn mirrored_to_stderr(self, to_stderr: bool) -> Log {
+        Log { to_stderr, ..self }
     }
 
     #[cfg(test)]
@@ -28,6 +37,9 @@ impl Log {
     /// stderr only (where a daemon's stderr is /dev/null, nothing else could be done anyway).
     pub fn write(&self, message: &str) {
         let line = format_line(&LocalTime::now(), message.as_bytes());
+        if self.to_stderr {
+            let _ = std::io::stderr().write_all(&line);
+        }
         if let Err(err) = self.append(&line) {
             eprintln!("backupbox: can't write {}: {err}", self.path.display());
         }

@@ -20,8 +20,13 @@ mod name_lock;
 mod pidfile;
 mod plan;
 mod plan_file;
+mod restore;
+mod rotation;
 mod scheduler;
 mod service;
+mod state;
+mod status;
+mod verify;
 
 fn main() {
     let status = cli::run(std::env::args_os().collect());

@@ -2,29 +2,59 @@
 //! the caller, which logs them once.
 
 use crate::backup;
+use crate::clock::LocalTime;
 use crate::daemon;
 use crate::error::{Error, Result};
 use crate::layout::{self, Layout};
 use crate::log::{Log, show_bytes};
 use crate::plan;
 use crate::plan_file::{self, Missing};
+use crate::restore;
+use crate::status;
+use crate::verify;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A manager command with its arguments, as understood from the command line.
 #[derive(Debug)]
 pub enum Command {
-    Create { schedule: Option<OsString> },
+    Create {
+        schedule: Option<OsString>,
+    },
     List,
-    Delete { index: Option<String> },
-    Start,
-    Stop { timeout: Duration },
-    Backups,
-    Run { index: Option<String> },
+    Delete {
+        index: Option<String>,
+    },
+    Start {
+        keep: u32,
+    },
+    Stop {
+        timeout: Duration,
+    },
+    Backups {
+        long: bool,
+    },
+    Run {
+        index: Option<String>,
+        keep: u32,
+    },
+    Status {
+        json: bool,
+    },
+    Verify {
+        name: Option<OsString>,
+        against: bool,
+    },
+    Restore {
+        name: Option<OsString>,
+        to: Option<OsString>,
+        force: bool,
+    },
 }
 
 /// Carries out `command`, logging its success line to `log`.
@@ -33,8 +63,8 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Resu
         Command::Create { schedule } => create(layout, log, schedule),
         Command::List => list(layout, log),
         Command::Delete { index } => delete(layout, log, index),
-        Command::Start => {
-            daemon::start(layout, exe)?;
+        Command::Start { keep } => {
+            daemon::start(layout, exe, keep)?;
             log.write("backup_service started");
             Ok(())
         }
@@ -43,8 +73,28 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Resu
             log.write("backup_service stopped");
             Ok(())
         }
-        Command::Backups => backups(layout, log),
-        Command::Run { index } => run(layout, log, index),
+        Command::Backups { long } => backups(layout, log, long),
+        Command::Run { index, keep } => run(layout, log, index, keep),
+        Command::Status { json } => {
+            let report = status::report(layout)?;
+            print(if json { &report.json } else { &report.text }.as_bytes())?;
+            log.write("Show status");
+            if report.healthy {
+                Ok(())
+            } else {
+                Err(Error::logged(
+                    "status: some schedules or the service need attention",
+                ))
+            }
+        }
+        Command::Verify { name, against } => {
+            let name = archive_name(name, "verify")?;
+            verify::verify(layout, log, &name, against)
+        }
+        Command::Restore { name, to, force } => {
+            let name = archive_name(name, "restore")?;
+            restore::restore(layout, log, &name, to.map(PathBuf::from), force)
+        }
     }
 }
 
@@ -102,17 +152,27 @@ fn delete(layout: &Layout, log: &Log, index: Option<String>) -> Result<()> {
     Ok(())
 }
 
-fn backups(layout: &Layout, log: &Log) -> Result<()> {
+fn backups(layout: &Layout, log: &Log, long: bool) -> Result<()> {
     let entries = fs::read_dir(layout.backups_dir())
         .map_err(|err| Error::failed("can't find backups directory").because(err))?;
-    let mut names: Vec<Vec<u8>> = entries
+    let mut archives: Vec<(Vec<u8>, Option<fs::Metadata>)> = entries
         .filter_map(|entry| entry.ok())
-        .map(|entry| entry.file_name().into_vec())
-        .filter(|name| !layout::is_internal_backups_entry(name))
+        .map(|entry| (entry.file_name().into_vec(), entry.metadata().ok()))
+        .filter(|(name, _)| !layout::is_internal_backups_entry(name))
         .collect();
-    names.sort();
+    archives.sort_by(|a, b| a.0.cmp(&b.0));
     let mut listing = Vec::new();
-    for name in names {
+    for (name, meta) in archives {
+        if long {
+            // Like `ls -l`: size right-aligned, then local modification time, then the name.
+            let (size, modified) = meta.map_or((String::from("?"), String::from("?")), |meta| {
+                (
+                    meta.len().to_string(),
+                    LocalTime::at(meta.mtime()).date_time(),
+                )
+            });
+            listing.extend_from_slice(format!("{size:>14}  {modified:<19}  ").as_bytes());
+        }
         listing.extend_from_slice(&name);
         listing.push(b'\n');
     }
@@ -121,7 +181,21 @@ fn backups(layout: &Layout, log: &Log) -> Result<()> {
     Ok(())
 }
 
-fn run(layout: &Layout, log: &Log, index: Option<String>) -> Result<()> {
+/// The archive name a command works on: a schedule name, so no `/`, `.` or `..`.
+fn archive_name(name: Option<OsString>, command: &str) -> Result<Vec<u8>> {
+    let name = name
+        .ok_or_else(|| Error::usage(format!("{command} needs an archive name")))?
+        .into_vec();
+    if !plan::is_valid_name(&name) {
+        return Err(Error::usage(format!(
+            "not an archive name: {}",
+            show_bytes(&name)
+        )));
+    }
+    Ok(name)
+}
+
+fn run(layout: &Layout, log: &Log, index: Option<String>, keep: u32) -> Result<()> {
     let index = parse_index(index, "run")?;
     let text = plan_file::read(layout)?;
     let entries = plan::entries(&text);
@@ -131,7 +205,7 @@ fn run(layout: &Layout, log: &Log, index: Option<String>) -> Result<()> {
     let schedule = entry
         .schedule()
         .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
-    backup::run(layout, &schedule, log).map_err(Error::logged)
+    backup::run(layout, &schedule, log, backup::Options { keep }).map_err(Error::logged)
 }
 
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error worth a log line.

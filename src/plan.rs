@@ -35,7 +35,27 @@ impl Schedule {
     }
 }
 
-fn is_valid_name(name: &[u8]) -> bool {
+impl Schedule {
+    /// The plan line this schedule was read from (the format is strict, so it is exact).
+    pub fn line(&self) -> Vec<u8> {
+        let mut line = self.folder.clone();
+        line.extend_from_slice(format!(";{};", self.time_text()).as_bytes());
+        line.extend_from_slice(&self.name);
+        line
+    }
+
+    /// `hh:mm`, as written in the plan.
+    pub fn time_text(&self) -> String {
+        format!(
+            "{:02}:{:02}",
+            self.minute_of_day / 60,
+            self.minute_of_day % 60
+        )
+    }
+}
+
+/// Whether `name` can be a schedule's archive name.
+pub fn is_valid_name(name: &[u8]) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && !name.contains(&b'/')

@@ -45,7 +45,7 @@ pub const READY: &str = "ready";
 pub const ALREADY_RUNNING: &str = "running";
 
 /// Runs the service in this process until it is told to stop.
-pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
+pub fn serve(layout: &Layout, mut readiness: Readiness, options: backup::Options) -> Result<()> {
     let lock = match pidfile::acquire(layout) {
         Ok(lock) => lock,
         Err(LockError::AlreadyRunning) => {
@@ -71,13 +71,13 @@ pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
         }
     };
 
-    let log = Log::new(layout.service_log());
+    let log = Log::new(layout.service_log()).mirrored_to_stderr(stderr_is_watched());
     remove_interrupted_temps(layout, &log);
     let jobs = {
         let (layout, log) = (layout.clone(), log.clone());
         Pool::new(MAX_RUNNING_BACKUPS, move |schedule: Schedule| {
             // The outcome is in the log; nobody else waits for it.
-            let _ = backup::run(&layout, &schedule, &log);
+            let _ = backup::run(&layout, &schedule, &log, options);
         })
     };
     let mut service = Service {
@@ -99,13 +99,12 @@ pub fn serve(layout: &Layout, mut readiness: Readiness) -> Result<()> {
             PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
         ) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(_) => {
-                if let Ok(Some(info)) = signal_fd.read_signal()
-                    && info.ssi_signo != Signal::SIGHUP as u32
-                {
-                    break;
-                }
-            }
+            Ok(_) => match signal_fd.read_signal() {
+                // The check below still runs: a minute boundary may have passed meanwhile.
+                Ok(Some(info)) if info.ssi_signo == Signal::SIGHUP as u32 => service.reload(),
+                Ok(Some(_)) => break,
+                _ => {}
+            },
             Err(err) => {
                 service
                     .log
@@ -136,6 +135,17 @@ fn stop_signals() -> Result<SignalFd> {
         .context("can't start backup_service")
 }
 
+/// Whether stderr leads somewhere (a terminal, journald, `docker logs`), not /dev/null or
+/// nowhere: the daemon started by `start` has it on /dev/null and logs to its file only.
+fn stderr_is_watched() -> bool {
+    use nix::sys::stat::{fstat, stat};
+    let Ok(err) = fstat(std::io::stderr()) else {
+        return false;
+    };
+    let null = stat("/dev/null").ok();
+    null.is_none_or(|null| (null.st_rdev, null.st_mode) != (err.st_rdev, err.st_mode))
+}
+
 /// Backups the service runs at once; more due at the same time wait for a free worker.
 const MAX_RUNNING_BACKUPS: usize = 16;
 
@@ -148,6 +158,14 @@ struct Service<'a> {
 }
 
 impl Service<'_> {
+    /// SIGHUP: reads the plan now and says what it found, so a plan edit can be checked at
+    /// once instead of at the next due minute.
+    fn reload(&mut self) {
+        self.plan.forget_reported();
+        let count = self.plan.read(self.layout, &self.log).len();
+        self.log.write(&format!("Plan reloaded: {count} schedules"));
+    }
+
     /// Starts every schedule due at `now`.
     fn check(&mut self, now: LocalTime) {
         let due = self.scheduler.wake(now.wall_minute());
@@ -190,6 +208,11 @@ struct PlanWatch {
 }
 
 impl PlanWatch {
+    /// Reports every current problem again at the next read.
+    fn forget_reported(&mut self) {
+        *self = PlanWatch::default();
+    }
+
     fn read(&mut self, layout: &Layout, log: &Log) -> Vec<Schedule> {
         let Ok(text) = plan_file::read(layout) else {
             if !self.unreadable {
@@ -226,6 +249,7 @@ fn remove_interrupted_temps(layout: &Layout, log: &Log) {
     for (dir, shown, what) in [
         (layout.backups_dir(), "backups/", "a backup"),
         (layout.base().to_path_buf(), "", "a plan edit"),
+        (layout.logs_dir(), "logs/", "a status update"),
     ] {
         let Ok(removed) = atomic_file::remove_stale_temps(&dir) else {
             continue;
@@ -255,7 +279,7 @@ mod tests {
     fn each_plan_problem_is_logged_once_while_it_lasts() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().to_path_buf());
-        let log = Log::new(layout.service_log());
+        let log = Log::new(layout.service_log()).mirrored_to_stderr(stderr_is_watched());
         let mut watch = PlanWatch::default();
 
         assert!(watch.read(&layout, &log).is_empty());

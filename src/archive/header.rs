@@ -75,8 +75,8 @@ pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
     header.set_mtime(u64::try_from(meta.mtime).unwrap_or(0));
     header.set_size(kind.data_size());
     if let Some(gnu) = header.as_gnu_mut() {
-        copy_truncated(&mut gnu.uname, &meta.uname);
-        copy_truncated(&mut gnu.gname, &meta.gname);
+        copy_truncated(&mut gnu.uname, meta.uname);
+        copy_truncated(&mut gnu.gname, meta.gname);
     }
     let mut extension_extents: &[Extent] = &[];
     match kind {

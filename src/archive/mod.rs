@@ -24,16 +24,33 @@ pub fn ensure_backups_dir(layout: &Layout) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Archives the schedule's folder into `backups/<name>.tar`, replacing the previous archive
-/// only on success. Each file skipped or changed is passed to `warn`. The error is the reason
-/// the archive could not be made; the previous archive is then untouched. Returns the
-/// archive's size in bytes.
-pub fn create(
+/// An archive written to a temporary file and on its way to `backups/<name>.tar`.
+pub struct Written {
+    temp: TempFile,
+    target: PathBuf,
+    pub size: u64,
+}
+
+impl Written {
+    /// Makes the archive durable and puts it in place of the previous one in one step.
+    pub fn commit(self) -> Result<u64, String> {
+        self.temp.commit(&self.target).map_err(write_failed)?;
+        Ok(self.size)
+    }
+}
+
+fn write_failed(err: io::Error) -> String {
+    format!("can't write archive ({err})")
+}
+
+/// Archives the schedule's folder into a temporary file in `backups/`; nothing is replaced
+/// until [`Written::commit`]. Each file skipped or changed is passed to `warn`. The error is
+/// the reason the archive could not be made.
+pub fn write(
     layout: &Layout,
     schedule: &Schedule,
     warn: &mut dyn FnMut(String),
-) -> Result<u64, String> {
-    let write_failed = |err: io::Error| format!("can't write archive ({err})");
+) -> Result<Written, String> {
     let backups = ensure_backups_dir(layout)
         .map_err(|err| format!("can't create backups directory ({err})"))?;
     let target = backups.join(OsStr::from_bytes(&layout::Layout::archive_file_name(
@@ -54,6 +71,5 @@ pub fn create(
             Failure::Write(err) => write_failed(err),
         })?;
     let size = walker.into_stream().finish().map_err(write_failed)?;
-    temp.commit(&target).map_err(write_failed)?;
-    Ok(size)
+    Ok(Written { temp, target, size })
 }

@@ -1,0 +1,195 @@
+//! Older generations of an archive (`--keep N`): `backups/<name>.<yyyy-mm-dd_hhmmss>.tar`,
+//! stamped with the replaced archive's own mtime, the oldest beyond N removed.
+//!
+//! The previous archive is hard-linked to its generation name before the new one is renamed
+//! over `<name>.tar`, so at every instant both complete archives are on disk under some name.
+
+use crate::clock::LocalTime;
+use crate::layout::Layout;
+use crate::log::show_bytes;
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// `yyyy-mm-dd_hhmmss` of a local time.
+pub fn stamp(time: &LocalTime) -> String {
+    time.date_time().replace(' ', "_").replace(':', "")
+}
+
+/// `<name>.<stamp>.tar`, or `<name>.<stamp>-<serial>.tar` for the serial-th file of that second.
+pub fn generation_name(name: &[u8], stamp: &str, serial: u32) -> Vec<u8> {
+    let mut file = name.to_vec();
+    file.push(b'.');
+    file.extend_from_slice(stamp.as_bytes());
+    if serial > 1 {
+        file.extend_from_slice(format!("-{serial}").as_bytes());
+    }
+    file.extend_from_slice(b".tar");
+    file
+}
+
+/// The age key (stamp, serial) of `file` if it is a generation of `name`.
+fn generation_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)> {
+    let middle = file
+        .strip_prefix(name)?
+        .strip_prefix(b".")?
+        .strip_suffix(b".tar")?;
+    let (stamp, serial) = match middle.get(17..) {
+        Some([]) => (middle, 1),
+        Some([b'-', digits @ ..]) if !digits.is_empty() && digits[0] != b'0' => (
+            &middle[..17],
+            std::str::from_utf8(digits).ok()?.parse().ok()?,
+        ),
+        _ => return None,
+    };
+    let shape = b"dddd-dd-dd_dddddd";
+    let fits = stamp.iter().zip(shape).all(|(&b, &s)| {
+        if s == b'd' {
+            b.is_ascii_digit()
+        } else {
+            b == s
+        }
+    });
+    fits.then(|| (stamp.to_vec(), serial))
+}
+
+/// The generations of `name` among `files` to delete so that, with `<name>.tar` itself,
+/// `keep` archives remain: the oldest first. Files that are the archive of a schedule name in
+/// `protected` are never chosen, whatever they look like.
+pub fn to_prune(name: &[u8], files: &[Vec<u8>], keep: u32, protected: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut generations: Vec<(Vec<u8>, u32, &Vec<u8>)> = files
+        .iter()
+        .filter(|file| {
+            !protected
+                .iter()
+                .any(|other| Layout::archive_file_name(other) == **file)
+        })
+        .filter_map(|file| generation_key(name, file).map(|(stamp, serial)| (stamp, serial, file)))
+        .collect();
+    // Newest first.
+    generations.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
+    let kept_generations = keep.saturating_sub(1) as usize;
+    generations
+        .into_iter()
+        .skip(kept_generations)
+        .map(|(_, _, file)| file.clone())
+        .collect()
+}
+
+/// Gives the current `<name>.tar` its generation name too (a hard link), before it is
+/// replaced. Returns the new name, or `None` if there was no archive or it already has one
+/// (a crash after the link, before the rename).
+pub fn keep_previous(backups: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let current = backups.join(OsStr::from_bytes(&Layout::archive_file_name(name)));
+    let meta = match fs::symlink_metadata(&current) {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Ok(None),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let stamp = stamp(&LocalTime::at(meta.mtime()));
+    for serial in 1.. {
+        let generation = generation_name(name, &stamp, serial);
+        let path = backups.join(OsStr::from_bytes(&generation));
+        match fs::hard_link(&current, &path) {
+            Ok(()) => return Ok(Some(generation)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                let same = fs::symlink_metadata(&path)
+                    .is_ok_and(|other| (other.dev(), other.ino()) == (meta.dev(), meta.ino()));
+                if same {
+                    return Ok(None);
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    unreachable!("serials are unbounded")
+}
+
+/// Deletes the generations of `name` beyond `keep`; returns the names deleted and the
+/// failures, as log messages.
+pub fn prune(
+    backups: &Path,
+    name: &[u8],
+    keep: u32,
+    protected: &[Vec<u8>],
+) -> io::Result<Vec<Result<Vec<u8>, String>>> {
+    let files: Vec<Vec<u8>> = fs::read_dir(backups)?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().as_bytes().to_vec())
+        .collect();
+    Ok(to_prune(name, &files, keep, protected)
+        .into_iter()
+        .map(|file| {
+            fs::remove_file(backups.join(OsStr::from_bytes(&file)))
+                .map(|()| file.clone())
+                .map_err(|err| format!("can't remove backups/{} ({err})", show_bytes(&file)))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<Vec<u8>> {
+        list.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn generation_names_carry_the_stamp_and_a_serial_after_the_first() {
+        let time = LocalTime {
+            unix: 1_769_699_250,
+            nanos: 0,
+            offset: 3600,
+        };
+        assert_eq!(stamp(&time), "2026-01-29_160730");
+        assert_eq!(
+            generation_name(b"db", "2026-01-29_160730", 1),
+            b"db.2026-01-29_160730.tar"
+        );
+        assert_eq!(
+            generation_name(b"db", "2026-01-29_160730", 3),
+            b"db.2026-01-29_160730-3.tar"
+        );
+    }
+
+    #[test]
+    fn the_oldest_generations_beyond_keep_are_pruned() {
+        let files = names(&[
+            "db.tar",
+            "db.2026-01-03_030000.tar",
+            "db.2026-01-01_030000.tar",
+            "db.2026-01-02_030000.tar",
+            "db.2026-01-02_030000-2.tar",
+            "db.2026-01-02_030000-10.tar",
+            "db2.2026-01-01_030000.tar",
+            "db.notes.tar",
+            "db.2026-01-01_03000.tar",
+            "db.2026-01-01_030000-02.tar",
+        ]);
+        assert_eq!(
+            to_prune(b"db", &files, 3, &[]),
+            names(&[
+                "db.2026-01-02_030000-2.tar",
+                "db.2026-01-02_030000.tar",
+                "db.2026-01-01_030000.tar",
+            ])
+        );
+        assert_eq!(to_prune(b"db", &files, 1, &[]).len(), 5);
+        assert_eq!(to_prune(b"db", &files, 6, &[]), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn another_schedules_archive_is_never_pruned_even_if_it_looks_like_a_generation() {
+        let files = names(&["db.2026-01-01_030000.tar", "db.2026-01-02_030000.tar"]);
+        let protected = names(&["db.2026-01-01_030000"]);
+        assert_eq!(
+            to_prune(b"db", &files, 1, &protected),
+            names(&["db.2026-01-02_030000.tar"])
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! The last outcome of each schedule, kept in `logs/backup_state.txt` for `status`: one
+//! record per plan line, replaced atomically under a lock by every backup that ends.
+//!
+//! A record is one line of tab-separated fields, the plan line last:
+//! `ok|error  started  offset  duration_ms  size  message  plan-line`.
+
+use crate::atomic_file::TempFile;
+use crate::clock::LocalTime;
+use crate::flock::{self, Mode};
+use crate::layout::Layout;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
+
+/// Records kept at most; the oldest go first, so lines long gone from the plan fade out.
+const MAX_RECORDS: usize = 10_000;
+
+/// How one backup ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub started: LocalTime,
+    pub duration_ms: u64,
+    /// The archive size, or the message logged after `Error: `.
+    pub result: Result<u64, String>,
+}
+
+/// The outcomes in a state file's text, by plan line. Lines that do not parse are skipped:
+/// a damaged state file costs history, never a crash.
+pub fn parse(text: &[u8]) -> Vec<(Vec<u8>, Outcome)> {
+    text.split(|&b| b == b'\n')
+        .filter_map(parse_record)
+        .collect()
+}
+
+fn parse_record(record: &[u8]) -> Option<(Vec<u8>, Outcome)> {
+    let mut fields = record.splitn(7, |&b| b == b'\t');
+    let mut next = || fields.next();
+    let (status, started, offset, duration, size, message, line) = (
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+    );
+    let number = |field: &[u8]| std::str::from_utf8(field).ok()?.parse::<i64>().ok();
+    let result = match status {
+        b"ok" => Ok(u64::try_from(number(size)?).ok()?),
+        b"error" => Err(String::from_utf8_lossy(message).into_owned()),
+        _ => return None,
+    };
+    let outcome = Outcome {
+        started: LocalTime {
+            unix: number(started)?,
+            nanos: 0,
+            offset: i32::try_from(number(offset)?).ok()?,
+        },
+        duration_ms: u64::try_from(number(duration)?).ok()?,
+        result,
+    };
+    Some((line.to_vec(), outcome))
+}
+
+/// The state text with `line`'s outcome replaced by `outcome`.
+pub fn with_outcome(text: &[u8], line: &[u8], outcome: &Outcome) -> Vec<u8> {
+    let mut records: Vec<(Vec<u8>, Outcome)> = parse(text)
+        .into_iter()
+        .filter(|(other, _)| other != line)
+        .collect();
+    records.push((line.to_vec(), outcome.clone()));
+    records.sort_by_key(|(_, outcome)| outcome.started.unix);
+    let extra = records.len().saturating_sub(MAX_RECORDS);
+    let mut out = Vec::new();
+    for (line, outcome) in &records[extra..] {
+        let (status, size, message) = match &outcome.result {
+            Ok(size) => ("ok", *size, String::new()),
+            // Messages are already one line; tabs would split the record.
+            Err(message) => ("error", 0, message.replace(['\t', '\n'], " ")),
+        };
+        out.extend_from_slice(
+            format!(
+                "{status}\t{}\t{}\t{}\t{size}\t{message}\t",
+                outcome.started.unix, outcome.started.offset, outcome.duration_ms
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The recorded outcomes; none if the file does not exist yet.
+pub fn load(layout: &Layout) -> io::Result<Vec<(Vec<u8>, Outcome)>> {
+    match fs::read(layout.state_file()) {
+        Ok(text) => Ok(parse(&text)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Records `outcome` as the last one of plan line `line`.
+pub fn record(layout: &Layout, line: &[u8], outcome: &Outcome) -> io::Result<()> {
+    fs::create_dir_all(layout.logs_dir())?;
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(layout.state_lock())?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    if !flock::lock_by(&lock, Mode::Exclusive, deadline, Duration::from_millis(2))? {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "state file still locked after 10 s",
+        ));
+    }
+    let current = match fs::read(layout.state_file()) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    let mut temp = TempFile::create_in(&layout.logs_dir(), 0o644)?;
+    temp.file()
+        .write_all(&with_outcome(&current, line, outcome))?;
+    temp.commit(&layout.state_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(unix: i64) -> LocalTime {
+        LocalTime {
+            unix,
+            nanos: 0,
+            offset: 3600,
+        }
+    }
+
+    #[test]
+    fn outcomes_round_trip_and_replace_by_line() {
+        let ok = Outcome {
+            started: at(1_000),
+            duration_ms: 12,
+            result: Ok(10_240),
+        };
+        let failed = Outcome {
+            started: at(2_000),
+            duration_ms: 3,
+            result: Err("backup of x to backups/x.tar failed: folder\tnot found".into()),
+        };
+        let text = with_outcome(b"", b"a;03:30;a", &ok);
+        let text = with_outcome(&text, b"x;04:00;x", &failed);
+        let later = Outcome {
+            started: at(3_000),
+            ..ok.clone()
+        };
+        let text = with_outcome(&text, b"a;03:30;a", &later);
+        let records = parse(&text);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].0, b"x;04:00;x");
+        assert_eq!(
+            records[0].1.result,
+            Err("backup of x to backups/x.tar failed: folder not found".into())
+        );
+        assert_eq!(records[1], (b"a;03:30;a".to_vec(), later));
+    }
+
+    #[test]
+    fn damaged_records_are_skipped() {
+        let text = b"ok\t1\t0\t5\t9\t\ta;03:30;a\ngarbage\nok\tx\t0\t5\t9\t\tb;03:30;b\n";
+        let records = parse(text);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].0, b"a;03:30;a");
+    }
+}
