@@ -133,36 +133,46 @@ bench_case() {
     local -a ours=() ours_rss=() gsync=() gsync_rss=() gnu=() gnu_rss=() cps=()
     printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
     warm "$base/$rel"
+    # Each run starts the rotation at the next command, so no command always runs first
+    # (right after the deletions and the sync) or always last.
+    local -a order=(ours gsync gnu)
+    ((with_cp)) && order+=(copy)
+    local k step start end tar_rss
     for ((i = 0; i < runs; i++)); do
-        rm -f "$ours_archive" "$gnu_archive" "$copy_out"; sync
-        timed "$manager" --dir "$base" run 0
-        ours+=("$wall_us") ours_rss+=("$rss_kb")
-        check_archive "$ours_archive"
-
-        rm -f "$ours_archive"; sync
-        local start end tar_rss
-        start=$(now_us)
-        timed tar -C "$base" -cf "$gnu_archive" "$rel"
-        tar_rss=$rss_kb
-        timed sync "$gnu_archive"
-        end=$(now_us)
-        gsync+=($((end - start))) gsync_rss+=("$tar_rss")
-        check_archive "$gnu_archive"
-
-        rm -f "$gnu_archive"; sync
-        timed tar -C "$base" -cf "$gnu_archive" "$rel"
-        gnu+=("$wall_us") gnu_rss+=("$rss_kb")
-        check_archive "$gnu_archive"
-
-        if ((with_cp)); then
-            rm -f "$gnu_archive"; sync
-            start=$(now_us)
-            timed cp "$base/$rel/big.bin" "$copy_out"
-            timed sync "$copy_out"
-            end=$(now_us)
-            cps+=($((end - start)))
-            cmp -s "$base/$rel/big.bin" "$copy_out" || die "cp made a wrong copy"
-        fi
+        for ((k = 0; k < ${#order[@]}; k++)); do
+            step=${order[(i + k) % ${#order[@]}]}
+            rm -f "$ours_archive" "$gnu_archive" "$copy_out"
+            sync
+            case $step in
+            ours)
+                timed "$manager" --dir "$base" run 0
+                ours+=("$wall_us") ours_rss+=("$rss_kb")
+                check_archive "$ours_archive"
+                ;;
+            gsync)
+                start=$(now_us)
+                timed tar -C "$base" -cf "$gnu_archive" "$rel"
+                tar_rss=$rss_kb
+                timed sync "$gnu_archive"
+                end=$(now_us)
+                gsync+=($((end - start))) gsync_rss+=("$tar_rss")
+                check_archive "$gnu_archive"
+                ;;
+            gnu)
+                timed tar -C "$base" -cf "$gnu_archive" "$rel"
+                gnu+=("$wall_us") gnu_rss+=("$rss_kb")
+                check_archive "$gnu_archive"
+                ;;
+            copy)
+                start=$(now_us)
+                timed cp "$base/$rel/big.bin" "$copy_out"
+                timed sync "$copy_out"
+                end=$(now_us)
+                cps+=($((end - start)))
+                cmp -s "$base/$rel/big.bin" "$copy_out" || die "cp made a wrong copy"
+                ;;
+            esac
+        done
     done
     rm -f "$ours_archive" "$gnu_archive" "$copy_out"
     case_ours=$(median "${ours[@]}") case_ours_rss=$(median "${ours_rss[@]}")
@@ -328,8 +338,9 @@ if [[ $out != - ]]; then
             "it writes \`backups/bench.tar\`, fsyncs it and renames it into place."
         echo "- Durability baseline: \`tar -C BASE -cf OUT data/<case> && sync OUT\`;" \
             "plain \`tar -cf\` for reference; for (b) \`cp SRC OUT && sync OUT\`, the limit."
-        echo "- Each timed run starts warm (files read once beforehand), with no archive at its" \
-            "output path and after a global \`sync\`; every archive is checked with \`tar --compare\`."
+        echo "- Each timed command starts warm (files read once beforehand), with no archive at" \
+            "its output path and after a global \`sync\`; the commands take turns going first;" \
+            "every archive is checked with \`tar --compare\`."
         echo "- Peak RSS is GNU time's %M. Idle service: VmRSS and voluntary context switches" \
             "from /proc/PID/status. \`list\` is wall time from bash's EPOCHREALTIME, process start included."
         echo
