@@ -211,6 +211,9 @@ pub struct RestoreArgs {
     /// overwrite files that already exist
     #[argh(switch)]
     force: bool,
+    /// also restore symlinks that point outside the folder (absolute ones, as in /etc)
+    #[argh(switch)]
+    outside_links: bool,
 }
 
 impl ManagerCommand {
@@ -237,10 +240,16 @@ impl ManagerCommand {
                 name: name.map(|RawArg(n)| n),
                 against,
             },
-            ManagerCommand::Restore(RestoreArgs { name, to, force }) => Command::Restore {
+            ManagerCommand::Restore(RestoreArgs {
+                name,
+                to,
+                force,
+                outside_links,
+            }) => Command::Restore {
                 name: name.map(|RawArg(n)| n),
                 to: to.map(|RawArg(t)| t),
                 force,
+                outside_links,
             },
         }
     }

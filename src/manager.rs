@@ -54,6 +54,7 @@ pub enum Command {
         name: Option<OsString>,
         to: Option<OsString>,
         force: bool,
+        outside_links: bool,
     },
 }
 
@@ -91,9 +92,21 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Resu
             let name = archive_name(name, "verify")?;
             verify::verify(layout, log, &name, against)
         }
-        Command::Restore { name, to, force } => {
+        Command::Restore {
+            name,
+            to,
+            force,
+            outside_links,
+        } => {
             let name = archive_name(name, "restore")?;
-            restore::restore(layout, log, &name, to.map(PathBuf::from), force)
+            restore::restore(
+                layout,
+                log,
+                &name,
+                to.map(PathBuf::from),
+                force,
+                outside_links,
+            )
         }
     }
 }

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
@@ -101,32 +100,7 @@ fn folder_names_are_stored_as_gnu_tar_stores_them() {
 #[test]
 fn odd_trees_round_trip_through_gnu_tar_and_bsdtar() {
     let sb = Sandbox::new();
-    let root = sb.join("odd");
-    fs::create_dir(&root).unwrap();
-    // Names longer than 100 and 255 bytes in total, link targets longer than 100 bytes.
-    let long_dir = root.join("d".repeat(120)).join("e".repeat(120));
-    fs::create_dir_all(&long_dir).unwrap();
-    fs::write(long_dir.join("f".repeat(200)), "deep").unwrap();
-    symlink("t".repeat(300), root.join("long_link")).unwrap();
-    // Names that are not UTF-8, control characters included.
-    fs::write(
-        root.join(std::ffi::OsStr::from_bytes(b"caf\xe9")),
-        "latin-1",
-    )
-    .unwrap();
-    fs::write(root.join(std::ffi::OsStr::from_bytes(b"new\nline")), "nl").unwrap();
-    // Symlinks are stored, never followed: loops are harmless.
-    symlink("loop", root.join("loop")).unwrap();
-    symlink(".", root.join("self")).unwrap();
-    symlink("/etc/passwd", root.join("outside")).unwrap();
-    nix::unistd::mkfifo(
-        &root.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o644),
-    )
-    .unwrap();
-    let _socket = std::os::unix::net::UnixListener::bind(root.join("socket")).unwrap();
-    fs::create_dir(root.join("empty")).unwrap();
-    File::create(root.join("zero")).unwrap();
+    let _socket = make_odd_tree(&sb.join("odd"));
     sb.write("backup_schedules.txt", "odd;00:00;odd\n");
     run_ok(&sb, "0");
 

@@ -274,3 +274,39 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The odd tree of the archive tests: names over 100 and 255 bytes, long link targets, names
+/// that are not UTF-8 or hold a newline, symlink loops, an absolute link, a fifo, a socket,
+/// an empty folder and an empty file. Returns the socket's listener, which keeps it alive.
+pub fn make_odd_tree(root: &Path) -> std::os::unix::net::UnixListener {
+    use std::os::unix::ffi::OsStrExt;
+    fs::create_dir(root).unwrap();
+    let long_dir = root.join("d".repeat(120)).join("e".repeat(120));
+    fs::create_dir_all(&long_dir).unwrap();
+    fs::write(long_dir.join("f".repeat(200)), "deep").unwrap();
+    symlink("t".repeat(300), root.join("long_link")).unwrap();
+    fs::write(root.join(OsStr::from_bytes(b"caf\xe9")), "latin-1").unwrap();
+    fs::write(root.join(OsStr::from_bytes(b"new\nline")), "nl").unwrap();
+    // Symlinks are stored, never followed: loops are harmless.
+    symlink("loop", root.join("loop")).unwrap();
+    symlink(".", root.join("self")).unwrap();
+    symlink("/etc/passwd", root.join("outside")).unwrap();
+    nix::unistd::mkfifo(
+        &root.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let socket = std::os::unix::net::UnixListener::bind(root.join("socket")).unwrap();
+    fs::create_dir(root.join("empty")).unwrap();
+    fs::File::create(root.join("zero")).unwrap();
+    socket
+}
+
+/// `hh:mm` local, `minutes` from now: a schedule time that will not come up during a test.
+pub fn minute_from_now(minutes: i64) -> String {
+    let now = current_minute();
+    let (h, m) = now.split_once(':').unwrap();
+    let total =
+        (h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap() + minutes).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", total / 60, total % 60)
+}
