@@ -1,29 +1,48 @@
 #!/usr/bin/env bash
 # Builds backupbox in release mode and installs it into a prefix with its two role links:
 #   PREFIX/bin/backupbox, PREFIX/bin/backup_manager -> backupbox, PREFIX/bin/backup_service -> backupbox
+# With --systemd, also installs scripts/backupbox.service and enables it.
 set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/install.sh [--prefix DIR] [--no-build]
+Usage: scripts/install.sh [--prefix DIR] [--no-build] [--systemd [--base DIR] [--keep N]]
   --prefix DIR  install into DIR/bin (default: /usr/local)
   --no-build    install target/release/backupbox as it is
+  --systemd     install backupbox.service into /etc/systemd/system, enable and start it
+  --base DIR    the service's base directory (default: /var/lib/backupbox); created with
+                an example plan if it has none
+  --keep N      archives the service keeps per name (default 1)
 USAGE
 }
 
 prefix=/usr/local
 build=1
+systemd=0
+base=/var/lib/backupbox
+keep=1
+unit_dir=${BACKUPBOX_UNIT_DIR:-/etc/systemd/system}
 while (($#)); do
     case "$1" in
         --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
         --prefix=*) prefix=${1#--prefix=}; shift ;;
         --no-build) build=0; shift ;;
+        --systemd) systemd=1; shift ;;
+        --base) base=${2:?--base needs a directory}; shift 2 ;;
+        --keep) keep=${2:?--keep needs a number}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "install.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
 done
+[[ $keep =~ ^[1-9][0-9]*$ ]] || { echo "install.sh: --keep takes a number from 1 up" >&2; exit 2; }
+[[ $base == /* ]] || { echo "install.sh: --base must be an absolute path" >&2; exit 2; }
 
 cd "$(dirname "$0")/.."
+if ((systemd)) && [[ ! -d /run/systemd/system ]]; then
+    # Checked before installing anything: without systemd there is nothing to enable.
+    echo "install.sh: systemd is not running on this host; use 'backup_manager start' instead" >&2
+    exit 1
+fi
 if ((build)); then
     cargo build --release --locked
 fi
@@ -31,3 +50,23 @@ install -d "$prefix/bin"
 install -m 0755 target/release/backupbox "$prefix/bin/backupbox"
 "$prefix/bin/backupbox" --install "$prefix/bin"
 echo "installed $("$prefix/bin/backupbox" --version) into $prefix/bin"
+if ((!systemd)); then
+    exit 0
+fi
+
+if [[ ! -e $base/backup_schedules.txt ]]; then
+    install -d -m 0750 "$base"
+    install -m 0644 backup_schedules.txt "$base/backup_schedules.txt"
+    echo "created $base with the example plan $base/backup_schedules.txt"
+fi
+unit=$unit_dir/backupbox.service
+exec_start="$prefix/bin/backup_service --dir $base"
+((keep > 1)) && exec_start+=" --keep $keep"
+sed -e "s|^ExecStart=.*|ExecStart=$exec_start|" \
+    -e "s|^ReadWritePaths=.*|ReadWritePaths=$base|" \
+    scripts/backupbox.service >"$unit.new"
+mv "$unit.new" "$unit"
+echo "installed $unit (ExecStart=$exec_start)"
+systemctl daemon-reload
+systemctl enable --now backupbox.service
+echo "enabled and started backupbox.service; see: systemctl status backupbox, journalctl -u backupbox"
