@@ -207,11 +207,18 @@ pub fn verify(layout: &Layout, log: &Log, name: &[u8], against: bool) -> Result<
             listing.push('\n');
         }
         print!("{listing}");
-        if !differences.is_empty() {
-            return Err(Error::failed(format!(
-                "{display} differs from {shown} in {} places",
-                differences.len()
-            )));
+        match differences.len() {
+            0 => {}
+            1 => {
+                return Err(Error::failed(format!(
+                    "{display} differs from {shown} in 1 place"
+                )));
+            }
+            n => {
+                return Err(Error::failed(format!(
+                    "{display} differs from {shown} in {n} places"
+                )));
+            }
         }
         summary.push_str(&format!(", same as {shown}"));
     }
