@@ -5,6 +5,7 @@ use super::header::{self, BLOCK, Extent, Kind, Meta};
 use nix::errno::Errno;
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 /// Size of the output buffer: big writes, flat memory.
@@ -13,7 +14,10 @@ const BUFFER: usize = 1 << 20;
 /// buffer; below it, gathering many small files into one write is cheaper.
 const DIRECT_COPY_MIN: u64 = 256 << 10;
 /// Bytes asked of one copy_file_range call.
-const DIRECT_COPY_CHUNK: usize = 1 << 30;
+const DIRECT_COPY_CHUNK: usize = 8 << 20;
+/// Writeback of the archive is started each time this much more is written, so the disk works
+/// while the walk goes on and the fsync before the rename only waits for the tail.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 /// GNU tar pads the archive to a multiple of its default record size.
 const RECORD: u64 = 20 * BLOCK as u64;
 
@@ -42,6 +46,8 @@ pub struct TarStream<'a> {
     scratch: Vec<u8>,
     /// Cleared once the kernel refuses copy_file_range between these files.
     direct_copy: bool,
+    /// Where the archive's bytes not yet sent to writeback start.
+    writeback_from: u64,
 }
 
 impl<'a> TarStream<'a> {
@@ -53,6 +59,7 @@ impl<'a> TarStream<'a> {
             written: 0,
             scratch: Vec::new(),
             direct_copy: true,
+            writeback_from: 0,
         }
     }
 
@@ -96,7 +103,32 @@ impl<'a> TarStream<'a> {
         self.out.write_all(&self.buffer[..self.filled])?;
         self.written += self.filled as u64;
         self.filled = 0;
+        self.start_writeback();
         Ok(())
+    }
+
+    /// Asks the kernel to start writing what is written so far, without waiting for it.
+    fn start_writeback(&mut self) {
+        let pending = self.written - self.writeback_from;
+        if pending < WRITEBACK_EVERY {
+            return;
+        }
+        let (Ok(from), Ok(length)) = (i64::try_from(self.writeback_from), i64::try_from(pending))
+        else {
+            return;
+        };
+        // SAFETY: a plain system call on a descriptor this stream borrows for its whole life.
+        // It only starts writeback; a failure changes nothing, the fsync before the rename
+        // is what makes the archive durable.
+        unsafe {
+            nix::libc::sync_file_range(
+                self.out.as_raw_fd(),
+                from,
+                length,
+                nix::libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        self.writeback_from = self.written;
     }
 
     /// Copies the `extents` of `src` and pads to a block. Exactly the sum of the extent lengths
@@ -166,6 +198,7 @@ impl<'a> TarStream<'a> {
                 Ok(n) => {
                     done += n as u64;
                     self.written += n as u64;
+                    self.start_writeback();
                 }
                 Err(Errno::EINTR) => {}
                 Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
