@@ -68,12 +68,13 @@ pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
     if name.len() > 100 {
         encode_long_record(EntryType::GNULongName, name, out);
     }
-    copy_truncated(&mut header.as_old_mut().name, name);
-    header.set_mode(meta.mode & 0o7777);
-    header.set_uid(meta.uid);
-    header.set_gid(meta.gid);
-    header.set_mtime(u64::try_from(meta.mtime).unwrap_or(0));
-    header.set_size(kind.data_size());
+    let old = header.as_old_mut();
+    copy_truncated(&mut old.name, name);
+    octal_into(&mut old.mode, u64::from(meta.mode & 0o7777));
+    number_into(&mut old.uid, meta.uid);
+    number_into(&mut old.gid, meta.gid);
+    number_into(&mut old.mtime, u64::try_from(meta.mtime).unwrap_or(0));
+    number_into(&mut old.size, kind.data_size());
     if let Some(gnu) = header.as_gnu_mut() {
         copy_truncated(&mut gnu.uname, meta.uname);
         copy_truncated(&mut gnu.gname, meta.gname);
@@ -97,30 +98,32 @@ pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
             } else {
                 EntryType::Block
             });
-            let _ = header.set_device_major(*major);
-            let _ = header.set_device_minor(*minor);
+            if let Some(gnu) = header.as_gnu_mut() {
+                octal_into(&mut gnu.dev_major, u64::from(*major));
+                octal_into(&mut gnu.dev_minor, u64::from(*minor));
+            }
         }
         Kind::Sparse { real_size, extents } => {
             header.set_entry_type(EntryType::GNUSparse);
             let gnu = header.as_gnu_mut().expect("a GNU header");
-            gnu.set_real_size(*real_size);
+            number_into(&mut gnu.realsize, *real_size);
             let (in_header, rest) = extents.split_at(extents.len().min(SPARSE_IN_HEADER));
             for (slot, &(offset, length)) in gnu.sparse.iter_mut().zip(in_header) {
-                slot.set_offset(offset);
-                slot.set_length(length);
+                number_into(&mut slot.offset, offset);
+                number_into(&mut slot.numbytes, length);
             }
             gnu.set_is_extended(!rest.is_empty());
             extension_extents = rest;
         }
     }
-    header.set_cksum();
+    set_checksum(&mut header);
     out.extend_from_slice(header.as_bytes());
     let mut chunks = extension_extents.chunks(SPARSE_IN_EXTENSION).peekable();
     while let Some(chunk) = chunks.next() {
         let mut extension = GnuExtSparseHeader::new();
         for (slot, &(offset, length)) in extension.sparse.iter_mut().zip(chunk) {
-            slot.set_offset(offset);
-            slot.set_length(length);
+            number_into(&mut slot.offset, offset);
+            number_into(&mut slot.numbytes, length);
         }
         extension.isextended[0] = u8::from(chunks.peek().is_some());
         out.extend_from_slice(extension.as_bytes());
@@ -130,14 +133,15 @@ pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
 /// A `././@LongLink` record carrying a long name or link target (NUL-terminated, padded).
 fn encode_long_record(kind: EntryType, text: &[u8], out: &mut Vec<u8>) {
     let mut header = Header::new_gnu();
-    copy_truncated(&mut header.as_old_mut().name, b"././@LongLink");
-    header.set_mode(0o644);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_size(text.len() as u64 + 1);
+    let old = header.as_old_mut();
+    copy_truncated(&mut old.name, b"././@LongLink");
+    octal_into(&mut old.mode, 0o644);
+    octal_into(&mut old.uid, 0);
+    octal_into(&mut old.gid, 0);
+    octal_into(&mut old.mtime, 0);
+    number_into(&mut old.size, text.len() as u64 + 1);
     header.set_entry_type(kind);
-    header.set_cksum();
+    set_checksum(&mut header);
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(text);
     out.push(0);
@@ -149,6 +153,50 @@ pub fn padding(len: u64) -> usize {
     ((BLOCK as u64 - len % BLOCK as u64) % BLOCK as u64) as usize
 }
 
+/// `value` in octal, right-aligned with leading zeros and a closing NUL, written in place:
+/// the layout of the tar crate and GNU tar, without a string allocation per field.
+fn octal_into(field: &mut [u8], mut value: u64) {
+    let Some((last, digits)) = field.split_last_mut() else {
+        return;
+    };
+    *last = 0;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (value & 7) as u8;
+        value >>= 3;
+    }
+}
+
+/// A numeric field: octal while it fits (8 GiB in a 12-byte field, 2 M in an 8-byte one), else
+/// GNU base-256, big-endian with the top bit set.
+fn number_into(field: &mut [u8], value: u64) {
+    let octal_limit = 1u64 << (3 * (field.len() as u32 - 1)).min(63);
+    if value < octal_limit {
+        octal_into(field, value);
+    } else {
+        let len = field.len();
+        field.fill(0);
+        field[len - 8..].copy_from_slice(&value.to_be_bytes());
+        field[0] |= 0x80;
+    }
+}
+
+/// The header checksum: the byte sum with the checksum field counted as spaces.
+fn set_checksum(header: &mut Header) {
+    let sum: u64 = header
+        .as_bytes()
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                u64::from(b' ')
+            } else {
+                u64::from(b)
+            }
+        })
+        .sum();
+    octal_into(&mut header.as_old_mut().cksum, sum);
+}
+
 fn copy_truncated(field: &mut [u8], value: &[u8]) {
     let n = value.len().min(field.len());
     field[..n].copy_from_slice(&value[..n]);
@@ -157,6 +205,36 @@ fn copy_truncated(field: &mut [u8], value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_fields_are_byte_identical_to_the_tar_crate() {
+        for value in [
+            0,
+            1,
+            0o644,
+            2_097_151,
+            2_097_152,
+            8_589_934_591,
+            8_589_934_592,
+            u64::MAX,
+        ] {
+            let mut reference = Header::new_gnu();
+            reference.set_uid(value);
+            reference.set_size(value);
+            let mut ours = Header::new_gnu();
+            number_into(&mut ours.as_old_mut().uid, value);
+            number_into(&mut ours.as_old_mut().size, value);
+            assert_eq!(ours.as_old().uid, reference.as_old().uid, "uid {value}");
+            assert_eq!(ours.as_old().size, reference.as_old().size, "size {value}");
+            reference.set_cksum();
+            set_checksum(&mut ours);
+            assert_eq!(
+                ours.as_old().cksum,
+                reference.as_old().cksum,
+                "cksum {value}"
+            );
+        }
+    }
 
     fn meta() -> Meta<'static> {
         Meta {
