@@ -33,12 +33,13 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
     let mut members = 0;
     let mut last_name: Option<Vec<u8>> = None;
     let mut long_name: Option<Vec<u8>> = None;
+    let unreadable = |err: io::Error| format!("can't read ({err})");
     let after = |name: &Option<Vec<u8>>| match name {
         Some(name) => format!(" (after member {})", show_bytes(name)),
         None => String::new(),
     };
     loop {
-        match read_block(&mut input, &mut block).map_err(|err| format!("can't read ({err})"))? {
+        match read_full(&mut input, &mut block).map_err(unreadable)? {
             0 => {
                 return Err(format!(
                     "no end-of-archive marker: the archive ends at byte {offset}{}",
@@ -49,8 +50,7 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
             _ => return Err(format!("truncated inside a header at byte {offset}")),
         }
         if block.iter().all(|&b| b == 0) {
-            let second =
-                read_block(&mut input, &mut block).map_err(|err| format!("can't read ({err})"))?;
+            let second = read_full(&mut input, &mut block).map_err(unreadable)?;
             if second == BLOCK && block.iter().all(|&b| b == 0) {
                 return Ok(Soundness { members });
             }
@@ -78,7 +78,7 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
         if kind == EntryType::GNUSparse && block[482] == 1 {
             // Extension blocks of the sparse map follow until one says it is the last.
             loop {
-                if read_block(&mut input, &mut block).map_err(|err| err.to_string())? != BLOCK {
+                if read_full(&mut input, &mut block).map_err(unreadable)? != BLOCK {
                     return Err(format!(
                         "truncated in the sparse map of {} at byte {offset}",
                         show_bytes(&name)
@@ -101,7 +101,7 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
             let got = (&mut input)
                 .take(padded)
                 .read_to_end(&mut data)
-                .map_err(|err| err.to_string())? as u64;
+                .map_err(unreadable)? as u64;
             if got < padded {
                 return Err(format!(
                     "truncated in a long-name record at byte {offset}{}",
@@ -115,8 +115,7 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
             offset += padded;
             continue;
         }
-        let got = io::copy(&mut (&mut input).take(padded), &mut io::sink())
-            .map_err(|err| format!("can't read ({err})"))?;
+        let got = io::copy(&mut (&mut input).take(padded), &mut io::sink()).map_err(unreadable)?;
         if got < padded {
             return Err(format!(
                 "truncated: member {} needs {padded} bytes of data from byte {offset}, the archive has {got}",
@@ -129,20 +128,6 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
             last_name = Some(name);
         }
     }
-}
-
-/// Fills `block` as far as the input goes; returns how many bytes it got.
-fn read_block(input: &mut impl Read, block: &mut [u8; BLOCK]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < BLOCK {
-        match input.read(&mut block[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(filled)
 }
 
 /// The stored checksum equals the sum of the header bytes with the checksum field as spaces,
@@ -363,6 +348,7 @@ fn same_contents(entry: &mut impl Read, live: &Path) -> io::Result<bool> {
     }
 }
 
+/// Fills `buffer` as far as the input goes; returns how many bytes it got.
 fn read_full(input: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
