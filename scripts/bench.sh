@@ -68,6 +68,7 @@ copy_out=$base/copy.bin
 
 misses=()
 report=()
+spreads=()
 note() { report+=("$*"); echo "$*"; }
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -132,6 +133,10 @@ bench_case() {
     local label=$1 rel=data/$2 with_cp=$3 i
     local -a ours=() ours_rss=() gsync=() gsync_rss=() gnu=() gnu_rss=() cps=()
     printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
+    # Let the disk settle (writeback, discards of the previous case's deleted archives), so
+    # that one case's leftovers do not slow the next.
+    sync
+    sleep 5
     warm "$base/$rel"
     # Each run starts the rotation at the next command, so no command always runs first
     # (right after the deletions and the sync) or always last.
@@ -175,6 +180,8 @@ bench_case() {
         done
     done
     rm -f "$ours_archive" "$gnu_archive" "$copy_out"
+    samples() { local t out=; for t in "$@"; do out+=" $(seconds "$t")"; done; echo "$out"; }
+    spreads+=("- $label: ours$(samples "${ours[@]}"); tar && sync$(samples "${gsync[@]}"); tar$(samples "${gnu[@]}")${cps:+; cp && sync$(samples "${cps[@]}")}")
     case_ours=$(median "${ours[@]}") case_ours_rss=$(median "${ours_rss[@]}")
     case_gsync=$(median "${gsync[@]}") case_gsync_rss=$(median "${gsync_rss[@]}")
     case_gnu=$(median "${gnu[@]}") case_gnu_rss=$(median "${gnu_rss[@]}")
@@ -316,6 +323,10 @@ target "idle wake-ups" "$wakeups_x100" 200 \
 target "list on 10k lines" "$list_us" 10000 "$(seconds "$list_us") s, target <= 0.010 s"
 target "release binary" "$binary_bytes" 1500000 "$binary_bytes bytes, target <= 1.5 MB"
 
+note ""
+note "## Every run, in the order run (seconds)"
+note ""
+for line in "${spreads[@]}"; do note "$line"; done
 note ""
 note "## Targets"
 note ""
