@@ -339,7 +339,7 @@ if [[ $out != - ]]; then
         echo "# Benchmarks"
         echo
         echo "A real run of \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'),"
-        echo "backupbox $("$bin" --version 2>/dev/null | head -1)."
+        echo "$("$bin" --version 2>/dev/null | head -1)."
         echo
         echo "- Machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
             "$(free -g | awk '/^Mem:/ {print $2}') GiB RAM, Linux $(uname -r)," \
@@ -351,6 +351,7 @@ if [[ $out != - ]]; then
             "plain \`tar -cf\` for reference; for (b) \`cp SRC OUT && sync OUT\`, the limit."
         echo "- Each timed command starts warm (files read once beforehand), with no archive at" \
             "its output path and after a global \`sync\`; the commands take turns going first;" \
+            "each case starts after a \`sync\` and 5 s for the disk to settle;" \
             "every archive is checked with \`tar --compare\`."
         echo "- Peak RSS is GNU time's %M. Idle service: VmRSS and voluntary context switches" \
             "from /proc/PID/status. \`list\` is wall time from bash's EPOCHREALTIME, process start included."
