@@ -9,7 +9,7 @@ use crate::name_lock;
 use crate::plan::{self, Schedule};
 use crate::plan_file;
 use crate::rotation;
-use crate::state::{self, Outcome};
+use crate::state::{self, Ending, Outcome};
 use std::time::Instant;
 
 /// How a job treats the archives it replaces.
@@ -53,6 +53,16 @@ pub fn run(
         else {
             return Ok(None);
         };
+        record(
+            layout,
+            schedule,
+            log,
+            Outcome {
+                started,
+                duration_ms: 0,
+                ending: Ending::Running(std::process::id()),
+            },
+        );
         let written = archive::write(layout, schedule, &mut |warning| {
             log.write(&format!("Warning: {warning}"))
         })?;
@@ -90,17 +100,31 @@ pub fn run(
     if let Err(message) = &result {
         log.write(&format!("Error: {message}"));
     }
-    let outcome = Outcome {
-        started,
-        duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
-        result: result.clone(),
+    let ending = match &result {
+        Ok(size) => Ending::Done(*size),
+        Err(message) => Ending::Failed(message.clone()),
     };
+    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    record(
+        layout,
+        schedule,
+        log,
+        Outcome {
+            started,
+            duration_ms,
+            ending,
+        },
+    );
+    result.map(|_| ())
+}
+
+/// Records the schedule's outcome for `status`; a failure to do so never fails the backup.
+fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: Outcome) {
     if let Err(err) = state::record(layout, &schedule.line(), &outcome) {
         log.write(&format!(
             "Warning: can't record the outcome for status ({err})"
         ));
     }
-    result.map(|_| ())
 }
 
 /// Removes the generations of the schedule's name beyond `keep`, never the archive of

@@ -2,7 +2,9 @@
 //! record per plan line, replaced atomically under a lock by every backup that ends.
 //!
 //! A record is one line of tab-separated fields, the plan line last:
-//! `ok|error  started  offset  duration_ms  size  message  plan-line`.
+//! `ok|error|running  started  offset  duration_ms  size-or-pid  message  plan-line`.
+//! A backup records `running` (with its PID) when it starts and its ending when it ends, so a
+//! backup killed midway stays visible as one that never ended.
 
 use crate::atomic_file::TempFile;
 use crate::clock::LocalTime;
@@ -16,13 +18,22 @@ use std::time::{Duration, Instant};
 /// Records kept at most; the oldest go first, so lines long gone from the plan fade out.
 const MAX_RECORDS: usize = 10_000;
 
-/// How one backup ended.
+/// The last backup of a schedule: when it started and how it ended, if it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub started: LocalTime,
     pub duration_ms: u64,
-    /// The archive size, or the message logged after `Error: `.
-    pub result: Result<u64, String>,
+    pub ending: Ending,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The archive is in place; its size in bytes.
+    Done(u64),
+    /// The message logged after `Error: `.
+    Failed(String),
+    /// Not ended yet, by the process with this PID (or never, if that process is gone).
+    Running(u32),
 }
 
 /// The outcomes in a state file's text, by plan line. Lines that do not parse are skipped:
@@ -46,9 +57,10 @@ fn parse_record(record: &[u8]) -> Option<(Vec<u8>, Outcome)> {
         next()?,
     );
     let number = |field: &[u8]| std::str::from_utf8(field).ok()?.parse::<i64>().ok();
-    let result = match status {
-        b"ok" => Ok(u64::try_from(number(size)?).ok()?),
-        b"error" => Err(String::from_utf8_lossy(message).into_owned()),
+    let ending = match status {
+        b"ok" => Ending::Done(u64::try_from(number(size)?).ok()?),
+        b"error" => Ending::Failed(String::from_utf8_lossy(message).into_owned()),
+        b"running" => Ending::Running(u32::try_from(number(size)?).ok()?),
         _ => return None,
     };
     let outcome = Outcome {
@@ -58,7 +70,7 @@ fn parse_record(record: &[u8]) -> Option<(Vec<u8>, Outcome)> {
             offset: i32::try_from(number(offset)?).ok()?,
         },
         duration_ms: u64::try_from(number(duration)?).ok()?,
-        result,
+        ending,
     };
     Some((line.to_vec(), outcome))
 }
@@ -74,10 +86,11 @@ pub fn with_outcome(text: &[u8], line: &[u8], outcome: &Outcome) -> Vec<u8> {
     let extra = records.len().saturating_sub(MAX_RECORDS);
     let mut out = Vec::new();
     for (line, outcome) in &records[extra..] {
-        let (status, size, message) = match &outcome.result {
-            Ok(size) => ("ok", *size, String::new()),
+        let (status, size, message) = match &outcome.ending {
+            Ending::Done(size) => ("ok", *size, String::new()),
             // Messages are already one line; tabs would split the record.
-            Err(message) => ("error", 0, message.replace(['\t', '\n'], " ")),
+            Ending::Failed(message) => ("error", 0, message.replace(['\t', '\n'], " ")),
+            Ending::Running(pid) => ("running", u64::from(*pid), String::new()),
         };
         out.extend_from_slice(
             format!(
@@ -147,12 +160,12 @@ mod tests {
         let ok = Outcome {
             started: at(1_000),
             duration_ms: 12,
-            result: Ok(10_240),
+            ending: Ending::Done(10_240),
         };
         let failed = Outcome {
             started: at(2_000),
             duration_ms: 3,
-            result: Err("backup of x to backups/x.tar failed: folder\tnot found".into()),
+            ending: Ending::Failed("backup of x to backups/x.tar failed: folder\tnot found".into()),
         };
         let text = with_outcome(b"", b"a;03:30;a", &ok);
         let text = with_outcome(&text, b"x;04:00;x", &failed);
@@ -165,10 +178,22 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].0, b"x;04:00;x");
         assert_eq!(
-            records[0].1.result,
-            Err("backup of x to backups/x.tar failed: folder not found".into())
+            records[0].1.ending,
+            Ending::Failed("backup of x to backups/x.tar failed: folder not found".into())
         );
         assert_eq!(records[1], (b"a;03:30;a".to_vec(), later));
+    }
+
+    #[test]
+    fn a_running_record_keeps_its_pid() {
+        let running = Outcome {
+            started: at(5_000),
+            duration_ms: 0,
+            ending: Ending::Running(4242),
+        };
+        let text = with_outcome(b"", b"a;03:30;a", &running);
+        assert_eq!(text, b"running\t5000\t3600\t0\t4242\t\ta;03:30;a\n");
+        assert_eq!(parse(&text), [(b"a;03:30;a".to_vec(), running)]);
     }
 
     #[test]

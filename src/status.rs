@@ -9,7 +9,7 @@ use crate::log::show_bytes;
 use crate::pidfile::{self, Holder};
 use crate::plan;
 use crate::plan_file;
-use crate::state::{self, Outcome};
+use crate::state::{self, Ending, Outcome};
 use std::fmt::Write;
 use std::os::unix::fs::MetadataExt;
 
@@ -46,22 +46,43 @@ pub fn report(layout: &Layout) -> Result<Report> {
     let plan = plan_file::read(layout).map_err(|err| err.stderr_line());
     // A damaged or unreadable state file only costs the history shown.
     let outcomes = state::load(layout).unwrap_or_default();
+    let alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let plan_changed = std::fs::metadata(layout.plan())
+        .ok()
+        .map(|meta| LocalTime::at(meta.mtime()));
     Ok(build(
         &layout.base().to_string_lossy(),
         &service,
-        plan.as_deref().map_err(String::as_str),
+        Plan {
+            text: plan.as_deref().map_err(String::as_str),
+            changed: plan_changed,
+        },
         &outcomes,
         &LocalTime::now(),
+        &alive,
     ))
 }
 
-/// The report for these inputs; `plan` is the plan's text or why it could not be read.
+/// Minutes after its time before a schedule with no run recorded counts as missed: time for
+/// a late check or a queue of busy workers to start it.
+const MISSED_AFTER_MINUTES: i64 = 5;
+
+/// The plan as `status` sees it.
+pub struct Plan<'a> {
+    /// Its text, or why it could not be read.
+    pub text: std::result::Result<&'a [u8], &'a str>,
+    /// Its last modification: a line may be newer than its own time today.
+    pub changed: Option<LocalTime>,
+}
+
+/// The report for these inputs; `alive` tells whether a process still exists.
 pub fn build(
     base: &str,
     service: &ServiceInfo,
-    plan: std::result::Result<&[u8], &str>,
+    plan: Plan,
     outcomes: &[(Vec<u8>, Outcome)],
     now: &LocalTime,
+    alive: &dyn Fn(u32) -> bool,
 ) -> Report {
     let mut text = String::new();
     let mut json = String::from("{");
@@ -84,75 +105,30 @@ pub fn build(
     }
     let _ = writeln!(text, "base directory: {base}");
     let _ = write!(json, ",\"base_dir\":{},\"schedules\":[", quote(base));
-    match plan {
+    match plan.text {
         Err(reason) => {
             let _ = writeln!(text, "{reason}");
             problems.push(format!("{PLAN_FILE} can't be read"));
         }
-        Ok(plan) => {
-            for (index, entry) in plan::entries(plan).iter().enumerate() {
+        Ok(lines) => {
+            for (index, entry) in plan::entries(lines).iter().enumerate() {
                 if index > 0 {
                     json.push(',');
                 }
-                let line = show_bytes(entry.text);
-                let _ = writeln!(text, "{index}: {line}");
-                let _ = write!(json, "{{\"index\":{index},\"line\":{}", quote(&line));
-                let Some(schedule) = entry.schedule() else {
-                    text.push_str("   malformed schedule: never runs\n");
-                    json.push_str(",\"valid\":false,\"next_run\":null,\"last\":null}");
-                    problems.push(format!("schedule {index} is malformed"));
-                    continue;
-                };
-                let next = next_run(now, schedule.minute_of_day);
-                let _ = writeln!(text, "   next run: {next}");
-                let _ = write!(
-                    json,
-                    ",\"valid\":true,\"folder\":{},\"time\":{},\"name\":{},\"next_run\":{}",
-                    quote(&show_bytes(&schedule.folder)),
-                    quote(&schedule.time_text()),
-                    quote(&show_bytes(&schedule.name)),
-                    quote(&next)
-                );
                 let last = outcomes
                     .iter()
                     .find(|(recorded, _)| *recorded == entry.text)
                     .map(|(_, outcome)| outcome);
-                match last {
-                    None => {
-                        text.push_str("   last run: none yet\n");
-                        json.push_str(",\"last\":null}");
-                    }
-                    Some(outcome) => {
-                        let started = outcome.started.date_time();
-                        let seconds = format_seconds(outcome.duration_ms);
-                        let (summary, size, error) = match &outcome.result {
-                            Ok(size) => (format!("ok, {size} bytes in {seconds} s"), *size, None),
-                            Err(message) => {
-                                problems.push(format!("schedule {index} failed last time"));
-                                (
-                                    format!("error after {seconds} s: {message}"),
-                                    0,
-                                    Some(message),
-                                )
-                            }
-                        };
-                        let _ = writeln!(text, "   last run: {started}, {summary}");
-                        let _ = write!(
-                            json,
-                            ",\"last\":{{\"started\":{},\"unix\":{},\"ok\":{},\"size\":{},\"duration_ms\":{},\"error\":{}}}}}",
-                            quote(&started),
-                            outcome.started.unix,
-                            error.is_none(),
-                            if error.is_none() {
-                                size.to_string()
-                            } else {
-                                "null".into()
-                            },
-                            outcome.duration_ms,
-                            error.map_or_else(|| "null".to_owned(), |message| quote(message)),
-                        );
-                    }
-                }
+                let context = Context {
+                    service,
+                    plan_changed: plan.changed,
+                    now,
+                    alive,
+                };
+                let shown = context.schedule(index, entry, last);
+                text.push_str(&shown.text);
+                json.push_str(&shown.json);
+                problems.extend(shown.problem);
             }
         }
     }
@@ -175,6 +151,122 @@ pub fn build(
         text,
         json,
         healthy,
+    }
+}
+
+/// What one schedule adds to the report.
+struct Shown {
+    text: String,
+    json: String,
+    problem: Option<String>,
+}
+
+struct Context<'a> {
+    service: &'a ServiceInfo,
+    plan_changed: Option<LocalTime>,
+    now: &'a LocalTime,
+    alive: &'a dyn Fn(u32) -> bool,
+}
+
+impl Context<'_> {
+    fn schedule(&self, index: usize, entry: &plan::Entry, last: Option<&Outcome>) -> Shown {
+        let line = show_bytes(entry.text);
+        let mut text = format!("{index}: {line}\n");
+        let mut json = format!("{{\"index\":{index},\"line\":{}", quote(&line));
+        let Some(schedule) = entry.schedule() else {
+            text.push_str("   malformed schedule: never runs\n");
+            json.push_str(",\"valid\":false,\"next_run\":null,\"missed\":null,\"last\":null}");
+            return Shown {
+                text,
+                json,
+                problem: Some(format!("schedule {index} is malformed")),
+            };
+        };
+        let mut problem = None;
+        let next = next_run(self.now, schedule.minute_of_day);
+        let _ = writeln!(text, "   next run: {next}");
+        let missed = self.missed_run(schedule.minute_of_day, last);
+        if let Some(due) = &missed {
+            let _ = writeln!(text, "   missed: due {due}, no run started since");
+            problem = Some(format!("schedule {index} missed its run of {due}"));
+        }
+        let _ = write!(
+            json,
+            ",\"valid\":true,\"folder\":{},\"time\":{},\"name\":{},\"next_run\":{},\"missed\":{}",
+            quote(&show_bytes(&schedule.folder)),
+            quote(&schedule.time_text()),
+            quote(&show_bytes(&schedule.name)),
+            quote(&next),
+            missed.as_deref().map_or_else(|| "null".to_owned(), quote),
+        );
+        let Some(outcome) = last else {
+            text.push_str("   last run: none yet\n");
+            json.push_str(",\"last\":null}");
+            return Shown {
+                text,
+                json,
+                problem,
+            };
+        };
+        let started = outcome.started.date_time();
+        let seconds = format_seconds(outcome.duration_ms);
+        let (state, summary, size, error) = match &outcome.ending {
+            Ending::Done(size) => (
+                "ok",
+                format!("ok, {size} bytes in {seconds} s"),
+                Some(*size),
+                None,
+            ),
+            Ending::Failed(message) => {
+                problem.get_or_insert(format!("schedule {index} failed last time"));
+                (
+                    "error",
+                    format!("error after {seconds} s: {message}"),
+                    None,
+                    Some(message.as_str()),
+                )
+            }
+            Ending::Running(pid) if (self.alive)(*pid) => {
+                ("running", format!("running (PID {pid})"), None, None)
+            }
+            Ending::Running(_) => {
+                problem.get_or_insert(format!("schedule {index} was interrupted"));
+                let reason = "interrupted: its process ended before the backup did";
+                ("interrupted", reason.to_owned(), None, Some(reason))
+            }
+        };
+        let _ = writeln!(text, "   last run: {started}, {summary}");
+        let _ = write!(
+            json,
+            ",\"last\":{{\"started\":{},\"unix\":{},\"state\":\"{state}\",\"ok\":{},\"size\":{},\"duration_ms\":{},\"error\":{}}}}}",
+            quote(&started),
+            outcome.started.unix,
+            state == "ok",
+            size.map_or_else(|| "null".to_owned(), |size| size.to_string()),
+            outcome.duration_ms,
+            error.map_or_else(|| "null".to_owned(), quote),
+        );
+        Shown {
+            text,
+            json,
+            problem,
+        }
+    }
+
+    /// The due time (`yyyy-mm-dd hh:mm`) of a run that should have started and did not: the
+    /// service was up at the schedule's most recent time, which is some minutes past, the
+    /// plan has not changed since (the line may be new), and no run has started since.
+    fn missed_run(&self, minute: u16, last: Option<&Outcome>) -> Option<String> {
+        let since = self.service.since?;
+        let wall = self.now.wall_minute();
+        let due = wall - (i64::from(minute_of_day(wall)) - i64::from(minute)).rem_euclid(24 * 60);
+        let plan_unchanged = self.plan_changed.is_some_and(|t| t.wall_minute() < due);
+        let started_since_due = last.is_some_and(|o| o.started.wall_minute() >= due);
+        (since.wall_minute() <= due
+            && plan_unchanged
+            && wall >= due + MISSED_AFTER_MINUTES
+            && !started_since_due)
+            .then(|| wall_minute_text(due))
     }
 }
 
@@ -225,14 +317,34 @@ mod tests {
         }
     }
 
+    fn at(unix: i64) -> LocalTime {
+        LocalTime { unix, ..now() }
+    }
+
+    /// Up since 13:33:20 local.
     fn running() -> ServiceInfo {
         ServiceInfo {
             pid: Some(4242),
-            since: Some(LocalTime {
-                unix: 1_769_690_000,
-                ..now()
-            }),
+            since: Some(at(1_769_690_000)),
         }
+    }
+
+    /// A plan last edited two days ago.
+    fn plan(text: &[u8]) -> Plan<'_> {
+        Plan {
+            text: Ok(text),
+            changed: Some(at(1_769_526_000)),
+        }
+    }
+
+    fn status_of(service: &ServiceInfo, text: &[u8], outcomes: &[(&[u8], Outcome)]) -> Report {
+        let outcomes: Vec<(Vec<u8>, Outcome)> = outcomes
+            .iter()
+            .map(|(line, outcome)| (line.to_vec(), outcome.clone()))
+            .collect();
+        build("/srv/box", service, plan(text), &outcomes, &now(), &|pid| {
+            pid == 77
+        })
     }
 
     #[test]
@@ -245,19 +357,14 @@ mod tests {
     #[test]
     fn a_running_service_with_good_or_pending_schedules_is_healthy() {
         let ok = Outcome {
-            started: LocalTime {
-                unix: 1_769_661_000,
-                ..now()
-            },
+            started: at(1_769_661_000),
             duration_ms: 1_250,
-            result: Ok(10_240),
+            ending: Ending::Done(10_240),
         };
-        let report = build(
-            "/srv/box",
+        let report = status_of(
             &running(),
-            Ok(b"logs;03:30;logs\ndocs;17:00;docs\n"),
-            &[(b"logs;03:30;logs".to_vec(), ok)],
-            &now(),
+            b"logs;03:30;logs\ndocs;17:00;docs\n",
+            &[(b"logs;03:30;logs", ok)],
         );
         assert_eq!(
             report.text,
@@ -277,19 +384,15 @@ mod tests {
         let failed = Outcome {
             started: now(),
             duration_ms: 3,
-            result: Err("backup of \"x\" to backups/x.tar failed: folder not found".into()),
+            ending: Ending::Failed(
+                "backup of \"x\" to backups/x.tar failed: folder not found".into(),
+            ),
         };
         let stopped = ServiceInfo {
             pid: None,
             since: None,
         };
-        let report = build(
-            "/srv/box",
-            &stopped,
-            Ok(b"x;03:30;x\ngarbage\n"),
-            &[(b"x;03:30;x".to_vec(), failed)],
-            &now(),
-        );
+        let report = status_of(&stopped, b"x;03:30;x\ngarbage\n", &[(b"x;03:30;x", failed)]);
         assert!(!report.healthy);
         assert!(report.text.ends_with(
             "status: needs attention: the service is not running; schedule 0 failed last time; schedule 1 is malformed\n"
@@ -300,5 +403,61 @@ mod tests {
         assert!(report.json.contains(
             "\"error\":\"backup of \\\"x\\\" to backups/x.tar failed: folder not found\""
         ));
+    }
+
+    #[test]
+    fn a_run_that_never_started_while_the_service_was_up_is_missed() {
+        // Due at 16:00, service up since 13:33, nothing since: missed (it is 16:07).
+        let report = status_of(&running(), b"a;16:00;a\n", &[]);
+        assert!(
+            report
+                .text
+                .contains("   missed: due 2026-01-29 16:00, no run started since\n")
+        );
+        assert!(!report.healthy);
+        // Due at 16:05: only two minutes ago, it may still start.
+        assert!(status_of(&running(), b"a;16:05;a\n", &[]).healthy);
+        // Due at 10:00, before the service started: not its fault.
+        assert!(status_of(&running(), b"a;10:00;a\n", &[]).healthy);
+        // Started at 16:00: not missed.
+        let started = Outcome {
+            started: at(1_769_698_800),
+            duration_ms: 0,
+            ending: Ending::Running(77),
+        };
+        let report = status_of(&running(), b"a;16:00;a\n", &[(b"a;16:00;a", started)]);
+        assert!(report.healthy, "{}", report.text);
+        assert!(
+            report
+                .text
+                .contains("   last run: 2026-01-29 16:00:00, running (PID 77)\n")
+        );
+        // A plan edited after the due time: the line may be new, so nothing is claimed.
+        let outcomes = Vec::new();
+        let edited = Plan {
+            text: Ok(b"a;16:00;a\n"),
+            changed: Some(at(1_769_699_000)),
+        };
+        assert!(
+            build("/srv/box", &running(), edited, &outcomes, &now(), &|_| {
+                false
+            })
+            .healthy
+        );
+    }
+
+    #[test]
+    fn a_run_whose_process_is_gone_was_interrupted() {
+        let killed = Outcome {
+            started: at(1_769_698_800),
+            duration_ms: 0,
+            ending: Ending::Running(78),
+        };
+        let report = status_of(&running(), b"a;16:00;a\n", &[(b"a;16:00;a", killed)]);
+        assert!(!report.healthy);
+        assert!(report.text.contains(
+            "   last run: 2026-01-29 16:00:00, interrupted: its process ended before the backup did\n"
+        ));
+        assert!(report.json.contains("\"state\":\"interrupted\""));
     }
 }

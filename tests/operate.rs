@@ -210,6 +210,13 @@ fn a_crash_during_rotation_loses_nothing() {
     );
     run.kill().unwrap();
     run.wait().unwrap();
+    let (exit, text) = status(&sb);
+    assert_eq!(exit, 1);
+    assert!(
+        text.contains(", interrupted: its process ended before the backup did\n")
+            && text.contains("schedule 0 was interrupted"),
+        "{text}"
+    );
     for (file, bytes) in &before {
         assert!(
             fs::read(sb.join("backups").join(file)).unwrap() == *bytes,
