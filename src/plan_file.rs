@@ -79,7 +79,7 @@ pub fn edit<T>(
 
 /// The file an edit replaces: the plan, or the file its symlink points to, so that editing
 /// a linked plan updates the target and keeps the link.
-fn edit_target(layout: &Layout) -> PathBuf {
+pub fn edit_target(layout: &Layout) -> PathBuf {
     let plan = layout.plan();
     match fs::symlink_metadata(&plan) {
         Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(&plan).unwrap_or(plan),

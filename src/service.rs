@@ -244,13 +244,24 @@ impl PlanWatch {
 }
 
 /// Removes the temporary files whose writer died (kill -9, power loss): unfinished archives
-/// in `backups/` and unfinished plan edits in the base directory.
+/// in `backups/`, unfinished plan edits next to the plan (or the file it links to), and
+/// unfinished status records in `logs/`.
 fn remove_interrupted_temps(layout: &Layout, log: &Log) {
-    for (dir, shown, what) in [
-        (layout.backups_dir(), "backups/", "a backup"),
-        (layout.base().to_path_buf(), "", "a plan edit"),
-        (layout.logs_dir(), "logs/", "a status update"),
-    ] {
+    let mut places = vec![
+        (layout.backups_dir(), "backups/".to_owned(), "a backup"),
+        (layout.base().to_path_buf(), String::new(), "a plan edit"),
+        (layout.logs_dir(), "logs/".to_owned(), "a status update"),
+    ];
+    if let Some(linked) = plan_file::edit_target(layout).parent()
+        && linked != layout.base()
+    {
+        places.push((
+            linked.to_path_buf(),
+            format!("{}/", linked.display()),
+            "a plan edit",
+        ));
+    }
+    for (dir, shown, what) in places {
         let Ok(removed) = atomic_file::remove_stale_temps(&dir) else {
             continue;
         };
@@ -279,7 +290,7 @@ mod tests {
     fn each_plan_problem_is_logged_once_while_it_lasts() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().to_path_buf());
-        let log = Log::new(layout.service_log()).mirrored_to_stderr(stderr_is_watched());
+        let log = Log::new(layout.service_log());
         let mut watch = PlanWatch::default();
 
         assert!(watch.read(&layout, &log).is_empty());

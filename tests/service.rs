@@ -398,3 +398,46 @@ fn many_backups_due_at_once_all_run_sixteen_at_a_time() {
     );
     assert_eq!(stdout(&sb.manager(&["backups"])).lines().count(), 20);
 }
+
+#[test]
+fn start_up_removes_what_interrupted_writers_left_and_nothing_else() {
+    let sb = Sandbox::new();
+    // The plan is a link into another folder: an interrupted edit leaves its temp there.
+    let elsewhere = sb.join("etc");
+    fs::create_dir(&elsewhere).unwrap();
+    sb.write(
+        "etc/plan.txt",
+        format!("docs;{};docs\n", minute_from_now(120)),
+    );
+    std::os::unix::fs::symlink(elsewhere.join("plan.txt"), sb.join("backup_schedules.txt"))
+        .unwrap();
+    let stale = ".backupbox-1-0.tmp";
+    for dir in ["", "logs/", "backups/", "etc/"] {
+        sb.write(&format!("{dir}{stale}"), "half written");
+    }
+    sb.write("keep.tmp", "not ours");
+    let service = sb.spawn_service();
+    let pid = service.id() as i32;
+    assert!(wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)));
+    stop_foreground(service);
+    let mut log = sb.service_log();
+    log.sort();
+    let mut expected = vec![
+        format!("Warning: removed {stale}, left by a plan edit that was interrupted"),
+        format!("Warning: removed backups/{stale}, left by a backup that was interrupted"),
+        format!("Warning: removed logs/{stale}, left by a status update that was interrupted"),
+        format!(
+            "Warning: removed {}/{stale}, left by a plan edit that was interrupted",
+            elsewhere.canonicalize().unwrap().display()
+        ),
+    ];
+    expected.sort();
+    assert_eq!(log, expected);
+    for dir in ["", "logs/", "backups/", "etc/"] {
+        assert!(
+            !sb.join(format!("{dir}{stale}")).exists(),
+            "{dir}{stale} left"
+        );
+    }
+    assert_eq!(sb.read("keep.tmp"), b"not ours");
+}

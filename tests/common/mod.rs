@@ -106,9 +106,11 @@ impl Sandbox {
         );
     }
 
-    /// `./backup_service` in the foreground, as systemd or a container would run it.
+    /// `./backup_service` in the foreground, as systemd or a container would run it, with
+    /// stderr on /dev/null (the tests read its log file; stderr has a test of its own).
     pub fn spawn_service(&self) -> std::process::Child {
         self.command("backup_service", &[] as &[&str])
+            .stderr(Stdio::null())
             .spawn()
             .expect("run backup_service")
     }
