@@ -11,6 +11,7 @@ use crate::plan;
 use crate::plan_file;
 use crate::state::{self, Ending, Outcome};
 use std::fmt::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
 /// The service as `status` finds it.
@@ -46,7 +47,7 @@ pub fn report(layout: &Layout) -> Result<Report> {
     let plan = plan_file::read(layout).map_err(|err| err.stderr_line());
     // A damaged or unreadable state file only costs the history shown.
     let outcomes = state::load(layout).unwrap_or_default();
-    let alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let alive = |pid: u32| is_backupbox_process(pid);
     let plan_changed = std::fs::metadata(layout.plan())
         .ok()
         .map(|meta| LocalTime::at(meta.mtime()));
@@ -61,6 +62,31 @@ pub fn report(layout: &Layout) -> Result<Report> {
         &LocalTime::now(),
         &alive,
     ))
+}
+
+/// Whether `pid` is a live process of this same program: not gone, not a zombie waiting to be
+/// reaped, and (where its executable can be read) not another program that got the PID again.
+fn is_backupbox_process(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    if matches!(state, None | Some('Z' | 'X')) {
+        return false;
+    }
+    match (
+        std::fs::read_link(format!("/proc/{pid}/exe")),
+        std::env::current_exe(),
+    ) {
+        // A binary replaced by an upgrade since that process started reads "<path> (deleted)".
+        (Ok(theirs), Ok(ours)) => {
+            let theirs = theirs.as_os_str().as_bytes();
+            theirs.strip_suffix(b" (deleted)").unwrap_or(theirs) == ours.as_os_str().as_bytes()
+        }
+        _ => true,
+    }
 }
 
 /// Minutes after its time before a schedule with no run recorded counts as missed: time for
