@@ -209,8 +209,9 @@ fn a_crash_during_rotation_loses_nothing() {
         "never saw the write"
     );
     run.kill().unwrap();
-    run.wait().unwrap();
+    // Not reaped yet: a zombie still has /proc/PID, and must not count as running.
     let (exit, text) = status(&sb);
+    run.wait().unwrap();
     assert_eq!(exit, 1);
     assert!(
         text.contains(", interrupted: its process ended before the backup did\n")
