@@ -45,6 +45,14 @@ pub fn run(
     let what = describe(schedule);
     let started = LocalTime::now();
     let clock = Instant::now();
+    let note = |duration_ms, ending| {
+        let outcome = Outcome {
+            started,
+            duration_ms,
+            ending,
+        };
+        record(layout, schedule, log, &outcome);
+    };
     let attempt = || -> Result<Option<u64>, String> {
         let backups = archive::ensure_backups_dir(layout)
             .map_err(|err| format!("can't create backups directory ({err})"))?;
@@ -53,16 +61,7 @@ pub fn run(
         else {
             return Ok(None);
         };
-        record(
-            layout,
-            schedule,
-            log,
-            Outcome {
-                started,
-                duration_ms: 0,
-                ending: Ending::Running(std::process::id()),
-            },
-        );
+        note(0, Ending::Running(std::process::id()));
         let written = archive::write(layout, schedule, &mut |warning| {
             log.write(&format!("Warning: {warning}"))
         })?;
@@ -104,23 +103,16 @@ pub fn run(
         Ok(size) => Ending::Done(*size),
         Err(message) => Ending::Failed(message.clone()),
     };
-    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    record(
-        layout,
-        schedule,
-        log,
-        Outcome {
-            started,
-            duration_ms,
-            ending,
-        },
+    note(
+        u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ending,
     );
     result.map(|_| ())
 }
 
 /// Records the schedule's outcome for `status`; a failure to do so never fails the backup.
-fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: Outcome) {
-    if let Err(err) = state::record(layout, &schedule.line(), &outcome) {
+fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: &Outcome) {
+    if let Err(err) = state::record(layout, &schedule.line(), outcome) {
         log.write(&format!(
             "Warning: can't record the outcome for status ({err})"
         ));
