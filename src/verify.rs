@@ -123,7 +123,11 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
             ));
         }
         offset += padded;
-        if kind != EntryType::GNULongLink {
+        // Long-link and pax records describe the next member; they are not members.
+        if !matches!(
+            kind,
+            EntryType::GNULongLink | EntryType::XHeader | EntryType::XGlobalHeader
+        ) {
             members += 1;
             last_name = Some(name);
         }

@@ -325,6 +325,26 @@ fn verify_passes_a_sound_archive_and_names_the_first_defect_of_a_damaged_one() {
         stderr(&out)
     );
 
+    // Archives GNU tar wrote, in its own formats, count the same members it lists.
+    for format in ["gnu", "posix", "oldgnu"] {
+        let archive = sb.join(format!("backups/gnu_{format}.tar"));
+        let out = Command::new("tar")
+            .arg(format!("--format={format}"))
+            .arg("-cf")
+            .arg(&archive)
+            .arg("docs")
+            .current_dir(sb.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let members = gnu_tar_names(&archive).len();
+        let out = sb.manager(&["verify", &format!("gnu_{format}")]);
+        assert_eq!(
+            stdout(&out),
+            format!("backups/gnu_{format}.tar: sound, {members} members\n")
+        );
+    }
+
     let log = sb.manager_log();
     assert_eq!(log[1], "Verified backups/docs.tar: sound, 4 members");
     assert_eq!(
