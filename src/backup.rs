@@ -19,12 +19,6 @@ pub struct Options {
     pub keep: u32,
 }
 
-impl Default for Options {
-    fn default() -> Options {
-        Options { keep: 1 }
-    }
-}
-
 /// `backup of <folder> to backups/<name>.tar`, as the log lines name a job.
 pub fn describe(schedule: &Schedule) -> String {
     format!(
@@ -54,7 +48,7 @@ pub fn run(
         record(layout, schedule, log, &outcome);
     };
     let attempt = || -> Result<Option<u64>, String> {
-        let backups = archive::ensure_backups_dir(layout)
+        archive::ensure_backups_dir(layout)
             .map_err(|err| format!("can't create backups directory ({err})"))?;
         let Some(_guard) = name_lock::try_lock(layout, &schedule.name)
             .map_err(|err| format!("can't lock archive name ({err})"))?
@@ -66,7 +60,7 @@ pub fn run(
             log.write(&format!("Warning: {warning}"))
         })?;
         if options.keep > 1 {
-            let kept = rotation::keep_previous(&backups, &schedule.name)
+            let kept = rotation::keep_previous(layout, &schedule.name)
                 .map_err(|err| format!("can't keep the previous archive ({err})"))?;
             if let Some(generation) = kept {
                 log.write(&format!(

@@ -93,6 +93,12 @@ impl Layout {
         file
     }
 
+    /// `backups/<name>.tar` on disk.
+    pub fn archive_path(&self, name: &[u8]) -> PathBuf {
+        self.backups_dir()
+            .join(OsStr::from_bytes(&Layout::archive_file_name(name)))
+    }
+
     /// A plan folder as a path on disk: relative folders resolve against the base directory.
     pub fn resolve_folder(&self, folder: &[u8]) -> PathBuf {
         // join() keeps an absolute folder as it is.

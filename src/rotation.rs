@@ -82,8 +82,9 @@ pub fn to_prune(name: &[u8], files: &[Vec<u8>], keep: u32, protected: &[Vec<u8>]
 /// Gives the current `<name>.tar` its generation name too (a hard link), before it is
 /// replaced. Returns the new name, or `None` if there was no archive or it already has one
 /// (a crash after the link, before the rename).
-pub fn keep_previous(backups: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
-    let current = backups.join(OsStr::from_bytes(&Layout::archive_file_name(name)));
+pub fn keep_previous(layout: &Layout, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let backups = layout.backups_dir();
+    let current = layout.archive_path(name);
     let meta = match fs::symlink_metadata(&current) {
         Ok(meta) if meta.is_file() => meta,
         Ok(_) => return Ok(None),

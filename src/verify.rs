@@ -163,9 +163,7 @@ fn checksum_matches(block: &[u8; BLOCK]) -> bool {
 /// Opens `backups/NAME.tar` for reading: a regular file, never through a symlink.
 pub fn open_archive(layout: &Layout, name: &[u8]) -> Result<File> {
     let display = Layout::archive_display(name);
-    let path = layout
-        .backups_dir()
-        .join(OsStr::from_bytes(&Layout::archive_file_name(name)));
+    let path = layout.archive_path(name);
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)

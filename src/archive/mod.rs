@@ -9,10 +9,8 @@ mod walk;
 use crate::atomic_file::TempFile;
 use crate::layout::{self, Layout};
 use crate::plan::Schedule;
-use std::ffi::OsStr;
 use std::fs::{self, DirBuilder};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use walk::{Exclusions, Failure, Walker, file_id};
@@ -28,7 +26,7 @@ pub fn ensure_backups_dir(layout: &Layout) -> io::Result<PathBuf> {
 pub struct Written {
     temp: TempFile,
     target: PathBuf,
-    pub size: u64,
+    size: u64,
 }
 
 impl Written {
@@ -43,7 +41,8 @@ fn write_failed(err: io::Error) -> String {
     format!("can't write archive ({err})")
 }
 
-/// Archives the schedule's folder into a temporary file in `backups/`; nothing is replaced
+/// Archives the schedule's folder into a temporary file in `backups/` (which the caller has
+/// made with [`ensure_backups_dir`], since the name lock lives there too); nothing is replaced
 /// until [`Written::commit`]. Each file skipped or changed is passed to `warn`. The error is
 /// the reason the archive could not be made.
 pub fn write(
@@ -51,11 +50,8 @@ pub fn write(
     schedule: &Schedule,
     warn: &mut dyn FnMut(String),
 ) -> Result<Written, String> {
-    let backups = ensure_backups_dir(layout)
-        .map_err(|err| format!("can't create backups directory ({err})"))?;
-    let target = backups.join(OsStr::from_bytes(&layout::Layout::archive_file_name(
-        &schedule.name,
-    )));
+    let backups = layout.backups_dir();
+    let target = layout.archive_path(&schedule.name);
     let mut temp = TempFile::create_in(&backups, 0o600).map_err(write_failed)?;
     let exclude = Exclusions {
         output: file_id(&temp.file().metadata().map_err(write_failed)?),
