@@ -263,9 +263,6 @@ impl<'a> Walker<'a> {
                 return Ok(None);
             }
         };
-        if stat_id(&stat) == self.exclude.output {
-            return Ok(None);
-        }
         let format = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
         let special = match format {
             SFlag::S_IFDIR => {
