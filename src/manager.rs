@@ -168,16 +168,17 @@ fn delete(layout: &Layout, log: &Log, index: Option<String>) -> Result<()> {
 fn backups(layout: &Layout, log: &Log, long: bool) -> Result<()> {
     let entries = fs::read_dir(layout.backups_dir())
         .map_err(|err| Error::failed("can't find backups directory").because(err))?;
-    let mut archives: Vec<(Vec<u8>, Option<fs::Metadata>)> = entries
+    let mut archives: Vec<(Vec<u8>, fs::DirEntry)> = entries
         .filter_map(|entry| entry.ok())
-        .map(|entry| (entry.file_name().into_vec(), entry.metadata().ok()))
+        .map(|entry| (entry.file_name().into_vec(), entry))
         .filter(|(name, _)| !layout::is_internal_backups_entry(name))
         .collect();
     archives.sort_by(|a, b| a.0.cmp(&b.0));
     let mut listing = Vec::new();
-    for (name, meta) in archives {
+    for (name, entry) in archives {
         if long {
             // Like `ls -l`: size right-aligned, then local modification time, then the name.
+            let meta = entry.metadata().ok();
             let (size, modified) = meta.map_or((String::from("?"), String::from("?")), |meta| {
                 (
                     meta.len().to_string(),
