@@ -62,7 +62,9 @@ impl Log {
     }
 }
 
-/// `[stamp] message\n`, with control characters in `message` escaped so one event is one line.
+/// `[stamp] message\n`, with line-breaking and terminal-control characters in `message`
+/// escaped so one event is one line. Byte strings reach a message through [`show_bytes`],
+/// which has already escaped them; this is the safety net for everything else.
 pub fn format_line(now: &LocalTime, message: &[u8]) -> Vec<u8> {
     let mut line = Vec::with_capacity(message.len() + 20);
     line.push(b'[');
@@ -73,29 +75,92 @@ pub fn format_line(now: &LocalTime, message: &[u8]) -> Vec<u8> {
     line
 }
 
-/// Copies `text` into `out`, writing control bytes as `\n`, `\r`, `\t` or `\xNN`.
+/// Writes control character `c` escaped: `\n`, `\r`, `\t` or `\xNN` for C0 and DEL,
+/// `\u{NNNN}` for C1 controls and the Unicode line and paragraph separators. False for any
+/// other character, which the caller writes as it is.
+fn push_escaped_char(out: &mut Vec<u8>, c: char) -> bool {
+    match c {
+        '\n' => out.extend_from_slice(b"\\n"),
+        '\r' => out.extend_from_slice(b"\\r"),
+        '\t' => out.extend_from_slice(b"\\t"),
+        '\0'..='\x1f' | '\x7f' => out.extend_from_slice(format!("\\x{:02x}", c as u32).as_bytes()),
+        '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => {
+            out.extend_from_slice(format!("\\u{{{:04x}}}", c as u32).as_bytes());
+        }
+        _ => return false,
+    }
+    true
+}
+
+fn push_char(out: &mut Vec<u8>, c: char) {
+    let mut utf8 = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+}
+
+/// Copies `text` into `out` with control characters escaped (see [`push_escaped_char`]).
+/// Bytes that are not UTF-8 are copied as they are, except those that an 8-bit terminal
+/// reads as C1 controls (0x80 to 0x9f), which become `\xNN`.
 pub fn escape_controls_into(out: &mut Vec<u8>, text: &[u8]) {
-    for &byte in text {
-        match byte {
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
-            _ => out.push(byte),
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if !push_escaped_char(out, c) {
+                push_char(out, c);
+            }
+        }
+        for &byte in chunk.invalid() {
+            if (0x80..=0x9f).contains(&byte) {
+                out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+            } else {
+                out.push(byte);
+            }
         }
     }
 }
 
-/// Text for a byte string in a log message: lossless for UTF-8, `\xNN` for other bytes.
+/// A byte string as it goes to a terminal: control characters escaped, every other byte as
+/// it is (so non-UTF-8 names stay byte-exact for scripts).
+pub fn for_terminal(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    escape_controls_into(&mut out, text);
+    out
+}
+
+/// Text for a byte string in a message (log, stderr, status): lossless and unambiguous.
+/// UTF-8 is kept, other bytes become `\xNN`, control characters are escaped, and a backslash
+/// is doubled, so a name holding a real newline and one holding `\n` never read the same.
 pub fn show_bytes(text: &[u8]) -> String {
-    let mut out = String::with_capacity(text.len());
+    let mut out = Vec::with_capacity(text.len());
     for chunk in text.utf8_chunks() {
-        out.push_str(chunk.valid());
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.extend_from_slice(b"\\\\");
+            } else if !push_escaped_char(&mut out, c) {
+                push_char(&mut out, c);
+            }
+        }
         for byte in chunk.invalid() {
-            out.push_str(&format!("\\x{byte:02x}"));
+            out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
         }
     }
-    out
+    // Only ASCII escapes and whole characters of valid chunks were pushed.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Longest part of an archive member name put in a message: a crafted archive can carry a
+/// name of a megabyte, and a log is read by people.
+const SHOWN_NAME_MAX: usize = 1024;
+
+/// [`show_bytes`] of an archive member name, cut to at most 1 KiB with `…`.
+pub fn show_name(name: &[u8]) -> String {
+    let shown = show_bytes(name);
+    if shown.len() <= SHOWN_NAME_MAX {
+        return shown;
+    }
+    let mut cut = SHOWN_NAME_MAX;
+    while !shown.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &shown[..cut])
 }
 
 #[cfg(test)]
@@ -133,5 +198,32 @@ mod tests {
     #[test]
     fn non_utf8_bytes_are_shown_as_escapes() {
         assert_eq!(show_bytes(b"caf\xe9/\xc3\xa9"), "caf\\xe9/\u{e9}");
+    }
+
+    #[test]
+    fn a_real_newline_and_a_written_one_never_show_the_same() {
+        assert_eq!(show_bytes(b"g\nliteral"), "g\\nliteral");
+        assert_eq!(show_bytes(b"g\\nliteral"), "g\\\\nliteral");
+        assert_eq!(
+            show_bytes("a\u{85}b\u{2028}c\x1b".as_bytes()),
+            "a\\u{0085}b\\u{2028}c\\x1b"
+        );
+    }
+
+    #[test]
+    fn terminal_output_escapes_controls_and_keeps_other_bytes() {
+        assert_eq!(
+            for_terminal(b"caf\xe9\x1b[2J\x9b\\"),
+            b"caf\xe9\\x1b[2J\\x9b\\"
+        );
+        assert_eq!(for_terminal("\u{9b}x".as_bytes()), b"\\u{009b}x");
+    }
+
+    #[test]
+    fn long_names_are_cut_to_one_kib() {
+        let shown = show_name(&[b'n'; 5000]);
+        assert_eq!(shown.len(), 1024 + "…".len());
+        assert!(shown.ends_with('…'));
+        assert_eq!(show_name(b"short"), "short");
     }
 }

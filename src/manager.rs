@@ -6,7 +6,7 @@ use crate::clock::LocalTime;
 use crate::daemon;
 use crate::error::{Error, Result};
 use crate::layout::{self, Layout};
-use crate::log::{Log, show_bytes};
+use crate::log::{Log, for_terminal, show_bytes};
 use crate::plan;
 use crate::plan_file::{self, Missing};
 use crate::restore;
@@ -135,7 +135,7 @@ fn list(layout: &Layout, log: &Log) -> Result<()> {
     let mut listing = Vec::new();
     for (index, entry) in plan::entries(&text).iter().enumerate() {
         listing.extend_from_slice(format!("{index}: ").as_bytes());
-        listing.extend_from_slice(entry.text);
+        listing.extend_from_slice(&for_terminal(entry.text));
         listing.push(b'\n');
     }
     print(&listing)?;
@@ -187,7 +187,7 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<()> {
             });
             listing.extend_from_slice(format!("{size:>14}  {modified:<19}  ").as_bytes());
         }
-        listing.extend_from_slice(&name);
+        listing.extend_from_slice(&for_terminal(&name));
         listing.push(b'\n');
     }
     print(&listing)?;
