@@ -40,9 +40,12 @@ impl LocalTime {
         }
     }
 
-    /// `yyyy-mm-dd hh:mm:ss` in local time, for status screens.
+    /// `yyyy-mm-dd hh:mm:ss` in local time, for status screens; `@<seconds>` for an instant
+    /// no calendar date can show (a crafted mtime in year 9999 seen from UTC+9).
     pub fn date_time(&self) -> String {
-        let t = self.to_datetime();
+        let Some(t) = self.to_datetime() else {
+            return self.raw_seconds();
+        };
         format!(
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
             t.year(),
@@ -52,6 +55,11 @@ impl LocalTime {
             t.minute(),
             t.second()
         )
+    }
+
+    /// `@<seconds since the epoch>`, as `date -d @N` takes it.
+    fn raw_seconds(&self) -> String {
+        format!("@{}", self.unix)
     }
 
     /// Local wall-clock seconds since the epoch: what a clock on the wall would show, as a number.
@@ -72,17 +80,19 @@ impl LocalTime {
         60_000 - into_minute.min(59_999)
     }
 
-    /// The local date and time as a calendar value.
-    pub fn to_datetime(self) -> OffsetDateTime {
+    /// The local date and time as a calendar value, if it lies within the years 0 to 9999.
+    pub fn to_datetime(self) -> Option<OffsetDateTime> {
         let offset = UtcOffset::from_whole_seconds(self.offset).unwrap_or(UtcOffset::UTC);
         OffsetDateTime::from_unix_timestamp(self.unix)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-            .to_offset(offset)
+            .ok()?
+            .checked_to_offset(offset)
     }
 
     /// `dd/mm/yyyy hh:mm`, the stamp the spec's log lines carry.
     pub fn log_stamp(&self) -> String {
-        let t = self.to_datetime();
+        let Some(t) = self.to_datetime() else {
+            return self.raw_seconds();
+        };
         format!(
             "{:02}/{:02}/{:04} {:02}:{:02}",
             t.day(),
@@ -101,8 +111,11 @@ pub fn wall_minute_text(wall_minute: i64) -> String {
         nanos: 0,
         offset: 0,
     };
-    let text = wall.date_time();
-    text[..text.len() - 3].to_owned()
+    let mut text = wall.date_time();
+    if !text.starts_with('@') {
+        text.truncate(text.len() - 3);
+    }
+    text
 }
 
 /// Minute of the day (0..1440) of a wall-clock minute number.
@@ -156,6 +169,28 @@ mod tests {
         };
         assert_eq!(paris.date_time(), "2026-01-29 16:07:30");
         assert_eq!(wall_minute_text(paris.wall_minute()), "2026-01-29 16:07");
+    }
+
+    #[test]
+    fn times_beyond_the_calendar_are_shown_as_raw_seconds() {
+        // 9999-12-31 23:00 UTC is in year 10000 in Tokyo.
+        let tokyo = LocalTime {
+            unix: 253_402_297_200,
+            nanos: 0,
+            offset: 9 * 3600,
+        };
+        assert_eq!(tokyo.date_time(), "@253402297200");
+        assert_eq!(tokyo.log_stamp(), "@253402297200");
+        let far = LocalTime {
+            unix: i64::MAX,
+            nanos: 0,
+            offset: 0,
+        };
+        assert_eq!(far.date_time(), format!("@{}", i64::MAX));
+        assert_eq!(
+            wall_minute_text(i64::MAX / 60),
+            format!("@{}", i64::MAX / 60 * 60)
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub struct Meta<'a> {
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
-    /// Seconds since the epoch; times before 1970 are stored as 0.
+    /// Seconds since the epoch; negative before 1970.
     pub mtime: i64,
     pub uname: &'a [u8],
     pub gname: &'a [u8],
@@ -73,7 +73,7 @@ pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
     octal_into(&mut old.mode, u64::from(meta.mode & 0o7777));
     number_into(&mut old.uid, meta.uid);
     number_into(&mut old.gid, meta.gid);
-    number_into(&mut old.mtime, u64::try_from(meta.mtime).unwrap_or(0));
+    time_into(&mut old.mtime, meta.mtime);
     number_into(&mut old.size, kind.data_size());
     if let Some(gnu) = header.as_gnu_mut() {
         copy_truncated(&mut gnu.uname, meta.uname);
@@ -177,6 +177,19 @@ fn number_into(field: &mut [u8], value: u64) {
         field.fill(0);
         field[len - 8..].copy_from_slice(&value.to_be_bytes());
         field[0] |= 0x80;
+    }
+}
+
+/// A time field: as [`number_into`] from 1970 on; before, GNU tar's base-256 two's
+/// complement, which starts with 0xff.
+fn time_into(field: &mut [u8], value: i64) {
+    match u64::try_from(value) {
+        Ok(value) => number_into(field, value),
+        Err(_) => {
+            field.fill(0xff);
+            let len = field.len();
+            field[len - 8..].copy_from_slice(&value.to_be_bytes());
+        }
     }
 }
 
@@ -305,6 +318,19 @@ mod tests {
         let h = &headers(&out)[0];
         assert_eq!(h.as_old().size[0] & 0x80, 0x80);
         assert_eq!(h.size().unwrap(), size);
+    }
+
+    #[test]
+    fn times_before_1970_are_base_256_twos_complement() {
+        let mut out = Vec::new();
+        let before = Meta {
+            mtime: -315_619_200,
+            ..meta()
+        };
+        encode(b"old", &Kind::File { size: 0 }, &before, &mut out);
+        let h = &headers(&out)[0];
+        assert_eq!(h.as_old().mtime[..4], [0xff; 4]);
+        assert_eq!(h.mtime().unwrap() as i64, -315_619_200);
     }
 
     #[test]
