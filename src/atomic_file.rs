@@ -83,8 +83,13 @@ impl TempFile {
         self.file.sync_all()?;
         fs::rename(&self.path, target)?;
         self.committed = true;
-        // The rename itself is durable only once the directory is synced.
-        File::open(&self.dir)?.sync_all()
+        // The rename itself is durable only once the directory is synced. O_DIRECTORY: a
+        // FIFO swapped in for the directory must not hang the commit.
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NONBLOCK)
+            .open(&self.dir)?
+            .sync_all()
     }
 }
 
@@ -98,6 +103,9 @@ impl Drop for TempFile {
 
 /// Removes temporary files left in `dir` by a writer that died (kill -9, power loss).
 /// Files still locked by a live writer are left alone. Returns the names removed.
+///
+/// Anything named like a temp file that is not a regular file (a FIFO, a link, a device put
+/// there by someone) is unlinked without being opened, so it can never hang the clean-up.
 pub fn remove_stale_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -106,10 +114,20 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
             continue;
         }
         let path = entry.path();
-        let Ok(file) = File::open(&path) else {
+        let Ok(seen) = fs::symlink_metadata(&path) else {
             continue;
         };
-        if FileExt::try_lock_exclusive(&file).is_ok() && fs::remove_file(&path).is_ok() {
+        let stale = if seen.is_file() {
+            crate::untrusted::open_regular(&path).is_ok_and(|file| {
+                let same = file
+                    .metadata()
+                    .is_ok_and(|open| (open.dev(), open.ino()) == (seen.dev(), seen.ino()));
+                same && FileExt::try_lock_exclusive(&file).is_ok()
+            })
+        } else {
+            !seen.is_dir()
+        };
+        if stale && fs::remove_file(&path).is_ok() {
             removed.push(path);
         }
     }
@@ -148,11 +166,15 @@ mod tests {
         let live = TempFile::create_in(dir.path(), 0o600).unwrap();
         let stale = dir.path().join(".backupbox-999999-0.tmp");
         fs::write(&stale, b"left by a crash").unwrap();
+        let fifo = dir.path().join(".backupbox-1-1.tmp");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let unrelated = dir.path().join(".backupbox-notes");
         fs::write(&unrelated, b"user file").unwrap();
 
-        let removed = remove_stale_temps(dir.path()).unwrap();
-        assert_eq!(removed, vec![stale.clone()]);
+        let mut removed = remove_stale_temps(dir.path()).unwrap();
+        removed.sort();
+        assert_eq!(removed, vec![fifo.clone(), stale.clone()]);
+        assert!(!fifo.exists());
         assert!(!stale.exists());
         assert!(live.path().exists());
         assert!(unrelated.exists());

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::flock::{self, Mode};
 use crate::layout::{Layout, PLAN_FILE};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,22 +35,7 @@ fn open_nonblocking(options: &mut OpenOptions, path: &Path) -> io::Result<File> 
 
 /// Reads an opened plan after checking that it is a regular file of sane size.
 fn read_checked(file: &File) -> io::Result<Vec<u8>> {
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a regular file",
-        ));
-    }
-    let mut bytes = Vec::with_capacity(meta.len().min(MAX_PLAN_BYTES) as usize);
-    file.take(MAX_PLAN_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_PLAN_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {} MiB", MAX_PLAN_BYTES >> 20),
-        ));
-    }
-    Ok(bytes)
+    crate::untrusted::read_capped(file, MAX_PLAN_BYTES)
 }
 
 /// Whether a missing plan may be created by this edit.

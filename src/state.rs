@@ -105,13 +105,21 @@ pub fn with_outcome(text: &[u8], line: &[u8], outcome: &Outcome) -> Vec<u8> {
     out
 }
 
+/// Largest state file read: 10,000 records of long plan lines. Anything larger, or anything
+/// that is not a regular file (a FIFO, a link to /dev/zero), is damage, not history.
+const MAX_STATE_BYTES: u64 = 32 << 20;
+
+/// The state file's bytes; empty if it does not exist yet.
+fn read_current(layout: &Layout) -> io::Result<Vec<u8>> {
+    match crate::untrusted::read_regular(&layout.state_file(), MAX_STATE_BYTES) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        other => other,
+    }
+}
+
 /// The recorded outcomes; none if the file does not exist yet.
 pub fn load(layout: &Layout) -> io::Result<Vec<(Vec<u8>, Outcome)>> {
-    match fs::read(layout.state_file()) {
-        Ok(text) => Ok(parse(&text)),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(err) => Err(err),
-    }
+    Ok(parse(&read_current(layout)?))
 }
 
 /// Records `outcome` as the last one of plan line `line`.
@@ -132,10 +140,12 @@ pub fn record(layout: &Layout, line: &[u8], outcome: &Outcome) -> io::Result<()>
             "state file still locked after 10 s",
         ));
     }
-    let current = match fs::read(layout.state_file()) {
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(err) => return Err(err),
+    // Whatever is in the state file's place and can't be read as one (a FIFO, a link, a
+    // huge file) is replaced by the rename below, losing history but never hanging.
+    let current = match read_current(layout) {
+        Err(err) if err.kind() == io::ErrorKind::InvalidData => Vec::new(),
+        Err(err) if err.raw_os_error() == Some(nix::libc::ELOOP) => Vec::new(),
+        other => other?,
     };
     let mut temp = TempFile::create_in(&layout.logs_dir(), 0o644)?;
     temp.file()
