@@ -10,6 +10,7 @@ use crate::plan::{self, Schedule};
 use crate::plan_file;
 use crate::rotation;
 use crate::state::{self, Ending, Outcome};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 /// How a job treats the archives it replaces.
@@ -56,6 +57,7 @@ pub fn run(
             return Ok(None);
         };
         note(0, Ending::Running(std::process::id()));
+        crate::test_hooks::fault("job");
         let written = archive::write(layout, schedule, &mut |warning| {
             log.write(&format!("Warning: {warning}"))
         })?;
@@ -76,7 +78,11 @@ pub fn run(
         }
         Ok(Some(size))
     };
-    let result = match attempt() {
+    // A bug must end as a failure that is logged and recorded, never as a backup that
+    // `status` shows running forever.
+    let outcome = catch_unwind(AssertUnwindSafe(attempt))
+        .unwrap_or_else(|panic| Err(format!("internal error: {}", panic_message(&*panic))));
+    let result = match outcome {
         Ok(Some(size)) => {
             let folder = show_bytes(&schedule.folder);
             log.write(&format!(
@@ -102,6 +108,15 @@ pub fn run(
         ending,
     );
     result.map(|_| ())
+}
+
+/// The text a panic was raised with.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
 }
 
 /// Records the schedule's outcome for `status`; a failure to do so never fails the backup.

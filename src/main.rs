@@ -26,6 +26,8 @@ mod scheduler;
 mod service;
 mod state;
 mod status;
+mod test_hooks;
+mod untrusted;
 mod verify;
 
 fn main() {

@@ -1,0 +1,40 @@
+//! Pause and fault points that integration tests reach through the environment, so races and
+//! bugs can be staged deterministically. Compiled into debug builds only: the release binary
+//! carries none of it.
+
+/// Waits at `point` when `BACKUPBOX_TEST_PAUSE` is `point:FILE`: creates FILE, then waits
+/// (at most 60 s) until the test removes it.
+pub fn pause(point: &str) {
+    #[cfg(debug_assertions)]
+    {
+        let Some(setting) = std::env::var_os("BACKUPBOX_TEST_PAUSE") else {
+            return;
+        };
+        let setting = setting.to_string_lossy().into_owned();
+        let Some(file) = setting
+            .strip_prefix(point)
+            .and_then(|rest| rest.strip_prefix(':'))
+        else {
+            return;
+        };
+        if std::fs::write(file, point).is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::path::Path::new(file).exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
+/// Panics at `point` when `BACKUPBOX_TEST_PANIC` is `point`: a stand-in for a bug.
+pub fn fault(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("BACKUPBOX_TEST_PANIC").is_some_and(|value| value == point) {
+        panic!("test hook {point}");
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
