@@ -5,7 +5,7 @@
 use crate::archive::member_name::root_member;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::log::{Log, show_bytes};
+use crate::log::{Log, show_bytes, show_name};
 use crate::plan;
 use crate::plan_file;
 use std::ffi::OsStr;
@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
 const BLOCK: usize = 512;
-/// Longest `././@LongLink` name accepted; anything longer is a damaged size field.
+/// Longest `././@LongLink` name or pax record accepted; anything longer is a damaged size
+/// field or an attack on the memory of whoever reads the archive next.
 const MAX_LONG_NAME: u64 = 1 << 20;
 
 /// What a sound archive holds.
@@ -35,7 +36,7 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
     let mut long_name: Option<Vec<u8>> = None;
     let unreadable = |err: io::Error| format!("can't read ({err})");
     let after = |name: &Option<Vec<u8>>| match name {
-        Some(name) => format!(" (after member {})", show_bytes(name)),
+        Some(name) => format!(" (after member {})", show_name(name)),
         None => String::new(),
     };
     loop {
@@ -81,7 +82,7 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
                 if read_full(&mut input, &mut block).map_err(unreadable)? != BLOCK {
                     return Err(format!(
                         "truncated in the sparse map of {} at byte {offset}",
-                        show_bytes(&name)
+                        show_name(&name)
                     ));
                 }
                 offset += BLOCK as u64;
@@ -90,13 +91,28 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
                 }
             }
         }
-        let padded = size.div_ceil(BLOCK as u64) * BLOCK as u64;
+        let Some(padded) = size
+            .checked_next_multiple_of(BLOCK as u64)
+            .filter(|padded| offset.checked_add(*padded).is_some())
+        else {
+            return Err(format!(
+                "bad size field at byte {header_offset}{}",
+                after(&last_name)
+            ));
+        };
+        let is_record = matches!(
+            kind,
+            EntryType::GNULongName
+                | EntryType::GNULongLink
+                | EntryType::XHeader
+                | EntryType::XGlobalHeader
+        );
+        if is_record && size > MAX_LONG_NAME {
+            return Err(format!(
+                "implausible long-name or pax record of {size} bytes at byte {header_offset}"
+            ));
+        }
         if kind == EntryType::GNULongName {
-            if size > MAX_LONG_NAME {
-                return Err(format!(
-                    "implausible long-name record at byte {header_offset}"
-                ));
-            }
             let mut data = Vec::new();
             let got = (&mut input)
                 .take(padded)
@@ -119,7 +135,7 @@ pub fn check_structure(mut input: impl Read) -> std::result::Result<Soundness, S
         if got < padded {
             return Err(format!(
                 "truncated: member {} needs {padded} bytes of data from byte {offset}, the archive has {got}",
-                show_bytes(&name)
+                show_name(&name)
             ));
         }
         offset += padded;
@@ -238,7 +254,13 @@ pub fn compare(archive: File, folder: &[u8], live_root: &Path) -> io::Result<Vec
     for entry in archive.entries()? {
         let mut entry = entry?;
         let member = entry.path_bytes().into_owned();
-        let shown = show_bytes(member.strip_suffix(b"/").unwrap_or(&member));
+        let shown = show_name(member.strip_suffix(b"/").unwrap_or(&member));
+        // Like restore, never look outside the folder: a crafted `..` name would make
+        // verify an oracle for the contents of any file.
+        if let Some(refusal) = crate::restore::name_refusal(&member) {
+            differences.push(format!("{refusal}; not compared"));
+            continue;
+        }
         let Some(live) = live_path(&root, &member, live_root) else {
             differences.push(format!("{shown}: not inside the folder"));
             continue;
@@ -309,7 +331,8 @@ fn differences_of(
     if header.gid().ok() != Some(u64::from(meta.gid())) {
         found.push("gid differs");
     }
-    if header.mtime().ok() != Some(u64::try_from(meta.mtime()).unwrap_or(0)) {
+    // Times before 1970 are stored in base-256 two's complement, as GNU tar stores them.
+    if header.mtime().ok().map(|mtime| mtime as i64) != Some(meta.mtime()) {
         found.push("mod time differs");
     }
     if matches!(kind, EntryType::Char | EntryType::Block) {
@@ -336,7 +359,7 @@ fn differences_of(
 }
 
 fn same_contents(entry: &mut impl Read, live: &Path) -> io::Result<bool> {
-    let mut file = File::open(live)?;
+    let mut file = crate::untrusted::open_regular(live)?;
     let (mut stored, mut current) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
     loop {
         let n = read_full(entry, &mut stored)?;

@@ -1,0 +1,561 @@
+//! Writing members under the restore folder relative to directory descriptors: every
+//! directory is opened with `O_DIRECTORY|O_NOFOLLOW` from its parent's descriptor, every file
+//! is created with `O_EXCL|O_NOFOLLOW`, and owner, mode and time are set through descriptors
+//! this restore opened itself. No path is resolved twice and no link is ever followed, so
+//! nothing outside the folder is touched, whatever others do inside it meanwhile.
+
+use super::check::components;
+use crate::log::show_name;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, futimens, mkdirat, mknodat};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, unlinkat};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use tar::EntryType;
+
+/// A directory's identity: device and inode.
+type FileId = (u64, u64);
+
+fn id_of(stat: &FileStat) -> FileId {
+    (stat.st_dev, stat.st_ino)
+}
+
+/// Directories kept open at most; shallower ones are closed and reopened through `..`
+/// (checked by identity) when the restore climbs back, so no depth exhausts descriptors.
+const MAX_OPEN_DIRS: usize = 128;
+
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
+    stat.st_mode & SFlag::S_IFMT.bits() == kind.bits()
+}
+
+/// Whether a walk may make the directories it does not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    Create,
+    Look,
+}
+
+struct Level {
+    name: Vec<u8>,
+    fd: Option<OwnedFd>,
+    id: FileId,
+}
+
+/// The restore folder and the chain of open directories below it that the last member
+/// needed; the next member reuses the part of the chain it shares.
+pub struct Tree {
+    root: OwnedFd,
+    root_id: FileId,
+    levels: Vec<Level>,
+    shown_root: PathBuf,
+}
+
+impl Tree {
+    /// Opens the restore folder itself (a link there is the user's choice, as with `tar -C`).
+    pub fn open(target: &Path) -> io::Result<Tree> {
+        let root = nix::fcntl::open(
+            target,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let root_id = id_of(&fstat(&root)?);
+        Ok(Tree {
+            root,
+            root_id,
+            levels: Vec::new(),
+            shown_root: target.to_path_buf(),
+        })
+    }
+
+    /// `target/a/b` for messages.
+    pub fn shown(&self, parts: &[&[u8]]) -> String {
+        let mut path = self.shown_root.clone();
+        for part in parts {
+            path.push(std::ffi::OsStr::from_bytes(part));
+        }
+        show_name(path.as_os_str().as_bytes())
+    }
+
+    /// The directory the chain ends in.
+    pub fn top(&self) -> BorrowedFd<'_> {
+        match self.levels.last() {
+            Some(level) => level.fd.as_ref().map_or(self.root.as_fd(), AsFd::as_fd),
+            None => self.root.as_fd(),
+        }
+    }
+
+    /// Makes the chain end in directory `dirs`, opening (and with [`Walk::Create`], making)
+    /// what is missing. `Ok(false)` when looking and some part does not exist. A part that
+    /// is a symlink or not a directory on disk is an error: nothing is written through it.
+    pub fn descend(&mut self, dirs: &[&[u8]], walk: Walk) -> io::Result<bool> {
+        let common = self
+            .levels
+            .iter()
+            .zip(dirs)
+            .take_while(|(level, part)| level.name == **part)
+            .count();
+        if common < self.levels.len() {
+            if common > 0 {
+                self.reopen(common - 1)?;
+            }
+            self.levels.truncate(common);
+        }
+        for (depth, part) in dirs.iter().enumerate().skip(common) {
+            let opened = match openat(self.top(), *part, dir_flags(), Mode::empty()) {
+                Err(Errno::ENOENT) if walk == Walk::Create => {
+                    match mkdirat(self.top(), *part, Mode::from_bits_truncate(0o700)) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(errno) => return Err(self.failure(&dirs[..=depth], errno)),
+                    }
+                    openat(self.top(), *part, dir_flags(), Mode::empty())
+                }
+                other => other,
+            };
+            let fd = match opened {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) if walk == Walk::Look => return Ok(false),
+                Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                    return Err(io::Error::other(format!(
+                        "{} is not a directory on disk; nothing is written through it",
+                        self.shown(&dirs[..=depth])
+                    )));
+                }
+                Err(errno) => return Err(self.failure(&dirs[..=depth], errno)),
+            };
+            let id = id_of(&fstat(&fd)?);
+            self.levels.push(Level {
+                name: part.to_vec(),
+                fd: Some(fd),
+                id,
+            });
+            if let Some(far) = self.levels.len().checked_sub(MAX_OPEN_DIRS + 1) {
+                self.levels[far].fd = None;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reopens level `index` if it was closed for depth, climbing `..` from the first open
+    /// level below it; each directory met must be the one that was there before.
+    fn reopen(&mut self, index: usize) -> io::Result<()> {
+        let Some(open) = (index..self.levels.len()).find(|&i| self.levels[i].fd.is_some()) else {
+            return Ok(());
+        };
+        for i in (index..open).rev() {
+            let below = self.levels[i + 1].fd.as_ref().map(AsFd::as_fd);
+            let fd = below
+                .ok_or_else(|| io::Error::other("directory chain broken"))
+                .and_then(|below| Ok(openat(below, "..", dir_flags(), Mode::empty())?))?;
+            if id_of(&fstat(&fd)?) != self.levels[i].id {
+                let parts: Vec<&[u8]> = self.levels[..=i].iter().map(|l| &l.name[..]).collect();
+                return Err(io::Error::other(format!(
+                    "{} was moved during the restore",
+                    self.shown(&parts)
+                )));
+            }
+            self.levels[i].fd = Some(fd);
+        }
+        Ok(())
+    }
+
+    fn failure(&self, parts: &[&[u8]], errno: Errno) -> io::Error {
+        io::Error::other(format!("{}: {}", self.shown(parts), io::Error::from(errno)))
+    }
+}
+
+/// Owner, mode and time a member gets once written.
+#[derive(Debug, Clone, Copy)]
+struct Attributes {
+    mode: u32,
+    mtime: i64,
+    /// Only when restoring as root.
+    owner: Option<(Uid, Gid)>,
+}
+
+impl Attributes {
+    fn of(header: &tar::Header, as_root: bool) -> io::Result<Attributes> {
+        let owner = if as_root {
+            let uid = u32::try_from(header.uid()?).map_err(io::Error::other)?;
+            let gid = u32::try_from(header.gid()?).map_err(io::Error::other)?;
+            Some((Uid::from_raw(uid), Gid::from_raw(gid)))
+        } else {
+            None
+        };
+        Ok(Attributes {
+            mode: header.mode()? & 0o7777,
+            // Base-256 times before 1970 read back as two's complement.
+            mtime: header.mtime()? as i64,
+            owner,
+        })
+    }
+
+    fn times(&self) -> [TimeSpec; 2] {
+        let time = TimeSpec::new(self.mtime, 0);
+        [time, time]
+    }
+
+    /// Sets all three on a file or directory through a descriptor this restore opened.
+    fn apply_to(&self, fd: BorrowedFd) -> io::Result<()> {
+        if let Some((uid, gid)) = self.owner {
+            fchown(fd, Some(uid), Some(gid))?;
+        }
+        // After chown, which clears set-id bits.
+        nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(self.mode))?;
+        let [atime, mtime] = self.times();
+        futimens(fd, &atime, &mtime)?;
+        Ok(())
+    }
+
+    /// Sets owner and time on the entry `name` of `dir` without following it (a symlink,
+    /// FIFO or device, whose mode was given when it was made).
+    fn apply_at(&self, dir: BorrowedFd, name: &[u8]) -> io::Result<()> {
+        if let Some((uid, gid)) = self.owner {
+            fchownat(
+                dir,
+                name,
+                Some(uid),
+                Some(gid),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )?;
+        }
+        let [atime, mtime] = self.times();
+        nix::sys::stat::utimensat(
+            dir,
+            name,
+            &atime,
+            &mtime,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )?;
+        Ok(())
+    }
+}
+
+/// A directory's attributes, set once everything inside it is written.
+struct Deferred {
+    parts: Vec<Vec<u8>>,
+    id: FileId,
+    attributes: Attributes,
+}
+
+/// Puts the process umask aside while the restore runs, so FIFOs and devices get the
+/// archive's mode when they are made; restored on drop.
+struct UmaskCleared(Mode);
+
+impl UmaskCleared {
+    fn new() -> UmaskCleared {
+        UmaskCleared(nix::sys::stat::umask(Mode::empty()))
+    }
+}
+
+impl Drop for UmaskCleared {
+    fn drop(&mut self) {
+        nix::sys::stat::umask(self.0);
+    }
+}
+
+/// Writes every member of the (already checked) archive under `target`, which exists.
+pub fn extract(archive: &File, target: &Path, force: bool) -> io::Result<()> {
+    let _umask = UmaskCleared::new();
+    let as_root = nix::unistd::geteuid().is_root();
+    let mut tree = Tree::open(target)?;
+    let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, archive));
+    let mut deferred = Vec::new();
+    let mut buffer = vec![0u8; 256 << 10];
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        if super::is_record(kind) {
+            continue;
+        }
+        let name = entry.path_bytes().into_owned();
+        let attributes = Attributes::of(entry.header(), as_root)?;
+        let parts = components(&name);
+        let Some((last, dirs)) = parts.split_last() else {
+            if kind == EntryType::Directory {
+                deferred.push(Deferred {
+                    parts: Vec::new(),
+                    id: tree.root_id,
+                    attributes,
+                });
+            }
+            continue;
+        };
+        tree.descend(dirs, Walk::Create)?;
+        let shown = || tree.shown(&parts);
+        let wrap = |err: io::Error| io::Error::other(format!("{}: {err}", shown()));
+        match kind {
+            EntryType::Directory => {
+                let id = make_directory(&tree, last, force).map_err(wrap)?;
+                deferred.push(Deferred {
+                    parts: parts.iter().map(|part| part.to_vec()).collect(),
+                    id,
+                    attributes,
+                });
+            }
+            EntryType::Link => {
+                let source = entry.link_name_bytes().unwrap_or_default().into_owned();
+                hard_link(&mut tree, &parts, &source, force)?;
+            }
+            _ => {
+                clear_place(&tree, last, force).map_err(wrap)?;
+                let sparse = kind == EntryType::GNUSparse;
+                write_member(
+                    &tree,
+                    last,
+                    kind,
+                    &mut entry,
+                    attributes,
+                    sparse,
+                    &mut buffer,
+                )
+                .map_err(|err| io::Error::other(format!("{}: {err}", tree.shown(&parts))))?;
+            }
+        }
+    }
+    crate::test_hooks::pause("restore-metadata");
+    finish_directories(&mut tree, deferred)
+}
+
+/// Makes directory `name` in the chain's last directory, or takes the one there; a
+/// non-directory there is replaced only with `force`. Returns the directory's identity.
+fn make_directory(tree: &Tree, name: &[u8], force: bool) -> io::Result<FileId> {
+    match fstatat(tree.top(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(stat) if is_kind(&stat, SFlag::S_IFDIR) => return Ok(id_of(&stat)),
+        Ok(_) if force => unlinkat(tree.top(), name, UnlinkatFlags::NoRemoveDir)?,
+        Ok(_) => {
+            return Err(io::Error::other(
+                "exists and is not a directory; add --force to replace it",
+            ));
+        }
+        Err(Errno::ENOENT) => {}
+        Err(errno) => return Err(errno.into()),
+    }
+    mkdirat(tree.top(), name, Mode::from_bits_truncate(0o700))?;
+    let stat = fstatat(tree.top(), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    if !is_kind(&stat, SFlag::S_IFDIR) {
+        return Err(io::Error::other("replaced while being restored"));
+    }
+    Ok(id_of(&stat))
+}
+
+/// Removes what stands at `name` before a non-directory member is made there, with `force`;
+/// without it, whatever is there makes the creation below fail.
+fn clear_place(tree: &Tree, name: &[u8], force: bool) -> io::Result<()> {
+    if !force {
+        return Ok(());
+    }
+    match fstatat(tree.top(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(stat) if is_kind(&stat, SFlag::S_IFDIR) => Err(io::Error::other(
+            "is a directory on disk; not replaced by a file",
+        )),
+        Ok(_) => Ok(unlinkat(tree.top(), name, UnlinkatFlags::NoRemoveDir)?),
+        Err(Errno::ENOENT) => Ok(()),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// Makes a file, symlink, FIFO or device member in the chain's last directory.
+fn write_member(
+    tree: &Tree,
+    name: &[u8],
+    kind: EntryType,
+    entry: &mut tar::Entry<impl Read>,
+    attributes: Attributes,
+    sparse: bool,
+    buffer: &mut [u8],
+) -> io::Result<()> {
+    let dir = tree.top();
+    let node = |format: SFlag, device| {
+        mknodat(
+            dir,
+            name,
+            format,
+            Mode::from_bits_truncate(attributes.mode),
+            device,
+        )
+    };
+    match kind {
+        EntryType::Symlink => {
+            let target = entry.link_name_bytes().unwrap_or_default();
+            nix::unistd::symlinkat(&*target, dir, name)?;
+            attributes.apply_at(dir, name)
+        }
+        EntryType::Fifo => {
+            node(SFlag::S_IFIFO, 0)?;
+            attributes.apply_at(dir, name)
+        }
+        EntryType::Char | EntryType::Block => {
+            let header = entry.header();
+            let major = header.device_major()?.unwrap_or(0);
+            let minor = header.device_minor()?.unwrap_or(0);
+            let format = if kind == EntryType::Char {
+                SFlag::S_IFCHR
+            } else {
+                SFlag::S_IFBLK
+            };
+            node(format, nix::sys::stat::makedev(major.into(), minor.into()))?;
+            attributes.apply_at(dir, name)
+        }
+        _ => {
+            let fd = openat(
+                dir,
+                name,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )?;
+            let mut file = File::from(fd);
+            copy_data(entry, &mut file, sparse, buffer)?;
+            attributes.apply_to(file.as_fd())
+        }
+    }
+}
+
+/// Copies a member's data into `file`; for a sparse member, runs of zeros become holes again.
+fn copy_data(
+    entry: &mut impl Read,
+    file: &mut File,
+    sparse: bool,
+    buffer: &mut [u8],
+) -> io::Result<()> {
+    let mut length = 0u64;
+    loop {
+        let n = match entry.read(buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if sparse && buffer[..n].iter().all(|&b| b == 0) {
+            file.seek(SeekFrom::Current(n as i64))?;
+        } else {
+            file.write_all(&buffer[..n])?;
+        }
+        length += n as u64;
+    }
+    if sparse {
+        file.set_len(length)?;
+    }
+    Ok(())
+}
+
+/// Links member `parts` to `source`, a member this restore made before (the check pass saw
+/// to that); the link itself is never followed.
+fn hard_link(tree: &mut Tree, parts: &[&[u8]], source: &[u8], force: bool) -> io::Result<()> {
+    let source_parts = components(source);
+    let Some((source_name, source_dirs)) = source_parts.split_last() else {
+        return Err(io::Error::other(format!(
+            "{}: hard link without a target",
+            tree.shown(parts)
+        )));
+    };
+    if !tree.descend(source_dirs, Walk::Look)? {
+        return Err(io::Error::other(format!(
+            "{}: its target is gone",
+            tree.shown(parts)
+        )));
+    }
+    let source_dir = tree.top().try_clone_to_owned()?;
+    let (name, dirs) = parts.split_last().expect("a member below the folder");
+    tree.descend(dirs, Walk::Create)?;
+    let wrap = |err: io::Error| io::Error::other(format!("{}: {err}", tree.shown(parts)));
+    clear_place(tree, name, force).map_err(wrap)?;
+    nix::unistd::linkat(
+        &source_dir,
+        *source_name,
+        tree.top(),
+        *name,
+        AtFlags::empty(),
+    )
+    .map_err(|errno| wrap(errno.into()))
+}
+
+/// Sets each directory's owner, mode and time, deepest first (so a read-only directory is
+/// closed only after all it holds is written), through a descriptor opened without
+/// following links and checked to be the directory this restore made or took.
+fn finish_directories(tree: &mut Tree, mut deferred: Vec<Deferred>) -> io::Result<()> {
+    deferred.sort_by(|a, b| b.parts.cmp(&a.parts));
+    for directory in deferred {
+        let parts: Vec<&[u8]> = directory.parts.iter().map(Vec::as_slice).collect();
+        let shown = tree.shown(&parts);
+        let fd = match parts.split_last() {
+            None => tree.root.try_clone()?,
+            Some((name, dirs)) => {
+                if !tree.descend(dirs, Walk::Look)? {
+                    return Err(io::Error::other(format!(
+                        "{shown} was removed during the restore"
+                    )));
+                }
+                openat(tree.top(), *name, dir_flags(), Mode::empty()).map_err(|errno| {
+                    io::Error::other(format!(
+                        "{shown} was replaced during the restore ({})",
+                        io::Error::from(errno)
+                    ))
+                })?
+            }
+        };
+        if id_of(&fstat(&fd)?) != directory.id {
+            return Err(io::Error::other(format!(
+                "{shown} was replaced during the restore; its owner and mode are not set"
+            )));
+        }
+        directory
+            .attributes
+            .apply_to(fd.as_fd())
+            .map_err(|err| io::Error::other(format!("{shown}: {err}")))?;
+    }
+    Ok(())
+}
+
+/// Whether anything already on disk stands in the way of member `parts` of shape `shape`:
+/// the check pass's look at the restore folder, through the same chain, creating nothing.
+pub fn conflict(
+    tree: &mut Tree,
+    parts: &[&[u8]],
+    shape: super::check::Shape,
+    force: bool,
+) -> Result<(), String> {
+    use super::check::Shape;
+    let Some((name, dirs)) = parts.split_last() else {
+        return Ok(());
+    };
+    match tree.descend(dirs, Walk::Look) {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(err) => return Err(err.to_string()),
+    }
+    let shown = || tree.shown(parts);
+    match fstatat(tree.top(), *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Err(Errno::ENOENT) => Ok(()),
+        Err(errno) => Err(format!(
+            "{}: can't check ({})",
+            shown(),
+            io::Error::from(errno)
+        )),
+        Ok(stat) if is_kind(&stat, SFlag::S_IFDIR) => match shape {
+            Shape::Directory => Ok(()),
+            _ => Err(format!("{} is a directory on disk; not replaced", shown())),
+        },
+        Ok(_) if force => Ok(()),
+        Ok(_) if shape == Shape::Directory => Err(format!(
+            "{} exists and is not a directory; add --force to replace it",
+            shown()
+        )),
+        Ok(_) => Err(format!(
+            "{} already exists; add --force to overwrite",
+            shown()
+        )),
+    }
+}
