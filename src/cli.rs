@@ -14,6 +14,7 @@ use crate::service::{self, Readiness};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 pub const MANAGER: &str = "backup_manager";
@@ -225,6 +226,12 @@ fn take_ready_fd(args: &[OsString]) -> std::result::Result<(Readiness, Vec<OsStr
 fn install(dir: &Path) -> Result<()> {
     let exe = std::env::current_exe()
         .map_err(|err| Error::failed("can't find own executable").because(err))?;
+    // Like `install -d`: a missing folder is made, readable by all as a bin folder is.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|err| Error::failed(format!("can't create {}", dir.display())).because(err))?;
     for role in [MANAGER, SERVICE] {
         let link = dir.join(role);
         match std::fs::symlink_metadata(&link) {

@@ -57,6 +57,13 @@ pub fn write(
         output: file_id(&temp.file().metadata().map_err(write_failed)?),
         backups_dir: fs::metadata(&backups).ok().map(|meta| file_id(&meta)),
         is_internal_name: layout::is_internal_backups_entry,
+        own_folders: [
+            (backups.clone(), "backupbox's archive folder"),
+            (layout.restore_dir(), "backupbox's restore folder"),
+        ]
+        .into_iter()
+        .filter_map(|(dir, what)| Some((file_id(&fs::metadata(dir).ok()?), what)))
+        .collect(),
     };
     let output = temp.file().try_clone().map_err(write_failed)?;
     let mut walker = Walker::new(stream::TarStream::new(&output), exclude, warn);

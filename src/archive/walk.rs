@@ -37,12 +37,15 @@ fn stat_id(stat: &FileStat) -> FileId {
 /// way back up, so no tree can exhaust the file descriptor limit.
 const MAX_OPEN_DIRS: usize = 128;
 
-/// Files the walk must leave out: the archive being written, and backupbox's own working
-/// files in the backups folder.
+/// Files the walk must leave out: the archive being written, backupbox's own working
+/// files in the backups folder, and the contents of backupbox's own folders.
 pub struct Exclusions {
     pub output: FileId,
     pub backups_dir: Option<FileId>,
     pub is_internal_name: fn(&[u8]) -> bool,
+    /// Folders stored as empty directories, with what they are: a plan folder that holds the
+    /// base directory must not put every earlier archive (or restore) into each new archive.
+    pub own_folders: Vec<(FileId, &'static str)>,
 }
 
 /// Why an archive could not be made.
@@ -269,6 +272,15 @@ impl<'a> Walker<'a> {
                 let member = as_directory(safer_name(&self.member_path));
                 self.stream
                     .header(&member, &Kind::Directory, &self.owners.meta(&stat))?;
+                let own = self
+                    .exclude
+                    .own_folders
+                    .iter()
+                    .find(|(id, _)| *id == stat_id(&stat));
+                if let Some(&(_, what)) = own {
+                    self.warning(&format!("{what}; its contents are not archived"));
+                    return Ok(None);
+                }
                 let opened = openat(parent, name, dir_flags(), Mode::empty())
                     .map_err(io::Error::from)
                     .and_then(|dir| Ok((Children::read(&dir)?, dir)));
