@@ -366,46 +366,6 @@ fn kill_9_mid_backup_keeps_the_previous_archive_and_the_next_service_start_clean
     );
 }
 
-/// Mounts a small tmpfs; `None` (with the reason printed) where mounting is not allowed.
-struct SmallDisk {
-    path: std::path::PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
-        fs::create_dir_all(path).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(path)
-            .output();
-        match out {
-            Ok(out) if out.status.success() => Some(SmallDisk {
-                path: path.to_path_buf(),
-            }),
-            Ok(out) => {
-                eprintln!("skipped: mount refused: {}", stderr(&out).trim());
-                None
-            }
-            Err(err) => {
-                eprintln!("skipped: can't run mount: {err}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
-
 #[test]
 fn a_full_disk_fails_the_backup_and_keeps_the_previous_archive() {
     let sb = Sandbox::new();

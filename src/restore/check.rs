@@ -51,6 +51,8 @@ pub struct Checker {
     placed: HashMap<Vec<u8>, Shape>,
     /// The archive's symlinks in archive order: name, key and target.
     symlinks: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    /// Directories the archive has members for, not only implies.
+    directory_members: HashSet<Vec<u8>>,
     outside_links: bool,
 }
 
@@ -61,6 +63,7 @@ impl Checker {
         Checker {
             placed: HashMap::new(),
             symlinks: Vec::new(),
+            directory_members: HashSet::new(),
             outside_links,
         }
     }
@@ -96,7 +99,10 @@ impl Checker {
                 key.clone(),
                 link.unwrap_or_default().to_vec(),
             )),
-            Shape::Directory | Shape::Other => {}
+            Shape::Directory => {
+                self.directory_members.insert(key.clone());
+            }
+            Shape::Other => {}
         }
         self.placed.insert(key, shape);
         Ok(())
@@ -144,6 +150,12 @@ impl Checker {
                 show_name(target)
             )),
         }
+    }
+
+    /// Whether a directory member for `parts` came before: restore makes that directory
+    /// itself, replacing what is on disk there when forced.
+    pub fn has_directory_member(&self, parts: &[&[u8]]) -> bool {
+        self.directory_members.contains(&parts.join(&b'/'))
     }
 
     /// Judges every symlink against all the others, once the whole archive is known: a link

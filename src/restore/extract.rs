@@ -57,6 +57,8 @@ pub struct Tree {
     root_id: FileId,
     levels: Vec<Level>,
     shown_root: PathBuf,
+    /// How many parts deep the last failed descent found a non-directory on disk.
+    blocked_at: Option<usize>,
 }
 
 impl Tree {
@@ -73,6 +75,7 @@ impl Tree {
             root_id,
             levels: Vec::new(),
             shown_root: target.to_path_buf(),
+            blocked_at: None,
         })
     }
 
@@ -124,6 +127,7 @@ impl Tree {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) if walk == Walk::Look => return Ok(false),
                 Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                    self.blocked_at = Some(depth + 1);
                     return Err(io::Error::other(format!(
                         "{} is not a directory on disk; nothing is written through it",
                         self.shown(&dirs[..=depth])
@@ -521,19 +525,32 @@ fn finish_directories(tree: &mut Tree, mut deferred: Vec<Deferred>) -> io::Resul
 
 /// Whether anything already on disk stands in the way of member `parts` of shape `shape`:
 /// the check pass's look at the restore folder, through the same chain, creating nothing.
+/// `replaced` tells which paths an earlier directory member replaces when forced.
 pub fn conflict(
     tree: &mut Tree,
     parts: &[&[u8]],
     shape: super::check::Shape,
     force: bool,
+    replaced: &dyn Fn(&[&[u8]]) -> bool,
 ) -> Result<(), String> {
     use super::check::Shape;
     let Some((name, dirs)) = parts.split_last() else {
         return Ok(());
     };
+    tree.blocked_at = None;
     match tree.descend(dirs, Walk::Look) {
         Ok(true) => {}
         Ok(false) => return Ok(()),
+        // A link or file where a directory member of the archive goes: with --force that
+        // member replaced it, and nothing below it exists yet.
+        Err(_)
+            if force
+                && tree
+                    .blocked_at
+                    .is_some_and(|depth| replaced(&dirs[..depth])) =>
+        {
+            return Ok(());
+        }
         Err(err) => return Err(err.to_string()),
     }
     let shown = || tree.shown(parts);

@@ -119,7 +119,8 @@ fn check_members(
         let link = entry.link_name_bytes();
         checker.member(&name, shape, link.as_deref())?;
         if let Some(tree) = on_disk.as_mut() {
-            extract::conflict(tree, &components(&name), shape, force)?;
+            let replaced = |parts: &[&[u8]]| checker.has_directory_member(parts);
+            extract::conflict(tree, &components(&name), shape, force, &replaced)?;
         }
         count += 1;
     }

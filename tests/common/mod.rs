@@ -312,3 +312,139 @@ pub fn minute_from_now(minutes: i64) -> String {
         (h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap() + minutes).rem_euclid(24 * 60);
     format!("{:02}:{:02}", total / 60, total % 60)
 }
+
+/// A tar archive built member by member with exactly the bytes given: crafted archives for
+/// the refusal tests. Names over 100 bytes go through GNU long-name records.
+#[derive(Default)]
+pub struct RawArchive {
+    pub bytes: Vec<u8>,
+}
+
+impl RawArchive {
+    pub fn new() -> RawArchive {
+        RawArchive::default()
+    }
+
+    /// Appends a member with mode 0644 and uid/gid 0.
+    pub fn member(self, name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) -> Self {
+        self.member_as(name, kind, link, data, 0o644, 0)
+    }
+
+    /// Appends a member with the given mode and owner (uid = gid).
+    pub fn member_as(
+        mut self,
+        name: &[u8],
+        kind: tar::EntryType,
+        link: &[u8],
+        data: &[u8],
+        mode: u32,
+        uid: u64,
+    ) -> Self {
+        if name.len() > 100 {
+            let mut record = name.to_vec();
+            record.push(0);
+            self = self.member(b"././@LongLink", tar::EntryType::GNULongName, b"", &record);
+        }
+        let mut header = tar::Header::new_gnu();
+        let short = &name[..name.len().min(100)];
+        header.as_old_mut().name[..short.len()].copy_from_slice(short);
+        header.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(uid);
+        header.set_gid(uid);
+        header.set_size(data.len() as u64);
+        header.set_mtime(1_769_699_250);
+        header.set_cksum();
+        self.bytes.extend_from_slice(header.as_bytes());
+        self.bytes.extend_from_slice(data);
+        self.bytes.resize(self.bytes.len().div_ceil(512) * 512, 0);
+        self
+    }
+
+    /// The archive with its end-of-archive marker.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.bytes.extend_from_slice(&[0u8; 1024]);
+        self.bytes
+    }
+}
+
+/// Runs `command` to its end, or kills it after `limit` and fails the test: a hang is a bug.
+pub fn output_within(mut command: Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still running after {limit:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Everything about a file that a restore must never change: bytes, type and mode, owner,
+/// times, and ctime, which any chmod, chown or utime moves even when it sets equal values.
+pub fn fingerprint(path: &Path) -> (Vec<u8>, u32, u32, u32, i64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path).expect("victim exists");
+    (
+        fs::read(path).unwrap_or_default(),
+        meta.mode(),
+        meta.uid(),
+        meta.gid(),
+        meta.mtime(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    )
+}
+
+/// Mounts a small tmpfs; `None` (with the reason printed) where mounting is not allowed.
+/// Under CI, which runs as root, a refused mount fails the test instead.
+pub struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
+        fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(SmallDisk {
+                path: path.to_path_buf(),
+            }),
+            Ok(out) => skipped(&format!("mount refused: {}", stderr(&out).trim())),
+            Err(err) => skipped(&format!("can't run mount: {err}")),
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Says why a test that needs root or a tool did not run; under CI that is a failure.
+pub fn skipped<T>(why: &str) -> Option<T> {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "under CI this must run: {why}"
+    );
+    eprintln!("skipped: {why}");
+    None
+}
