@@ -209,6 +209,9 @@ fn a_crash_during_rotation_loses_nothing() {
         "never saw the write"
     );
     run.kill().unwrap();
+    // SIGKILL is delivered asynchronously: wait until the process is a zombie.
+    let pid = run.id() as i32;
+    assert!(wait_until(Duration::from_secs(10), || !alive(pid)));
     // Not reaped yet: a zombie still has /proc/PID, and must not count as running.
     let (exit, text) = status(&sb);
     run.wait().unwrap();

@@ -13,7 +13,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, unlinkat};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use tar::EntryType;
@@ -219,27 +219,38 @@ impl Attributes {
         Ok(())
     }
 
-    /// Sets owner and time on the entry `name` of `dir` without following it (a symlink,
-    /// FIFO or device, whose mode was given when it was made).
-    fn apply_at(&self, dir: BorrowedFd, name: &[u8]) -> io::Result<()> {
-        if let Some((uid, gid)) = self.owner {
-            fchownat(
-                dir,
-                name,
-                Some(uid),
-                Some(gid),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )?;
-        }
-        let [atime, mtime] = self.times();
-        nix::sys::stat::utimensat(
+    /// Sets owner and time on the entry `name` of `dir`, a symlink, FIFO or device of
+    /// `format` this restore just made (its mode was given when it was made). The entry is
+    /// pinned first with an `O_PATH|O_NOFOLLOW` descriptor and checked to still be of that
+    /// type: someone who swapped it for a hard link to another file meanwhile gets an error,
+    /// not that file's owner changed.
+    fn apply_at(&self, dir: BorrowedFd, name: &[u8], format: SFlag) -> io::Result<()> {
+        let fd = openat(
             dir,
             name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        if !is_kind(&fstat(&fd)?, format) {
+            return Err(io::Error::other("replaced while being restored"));
+        }
+        if let Some((uid, gid)) = self.owner {
+            fchownat(&fd, "", Some(uid), Some(gid), AtFlags::AT_EMPTY_PATH)?;
+        }
+        // An O_PATH descriptor takes no futimens; its /proc link names this very inode.
+        // Without /proc the time is left as it is rather than set by name.
+        let [atime, mtime] = self.times();
+        let pinned = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        match nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            pinned.as_str(),
             &atime,
             &mtime,
-            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-        )?;
-        Ok(())
+            nix::sys::stat::UtimensatFlags::FollowSymlink,
+        ) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(errno) => Err(errno.into()),
+        }
     }
 }
 
@@ -391,11 +402,11 @@ fn write_member(
         EntryType::Symlink => {
             let target = entry.link_name_bytes().unwrap_or_default();
             nix::unistd::symlinkat(&*target, dir, name)?;
-            attributes.apply_at(dir, name)
+            attributes.apply_at(dir, name, SFlag::S_IFLNK)
         }
         EntryType::Fifo => {
             node(SFlag::S_IFIFO, 0)?;
-            attributes.apply_at(dir, name)
+            attributes.apply_at(dir, name, SFlag::S_IFIFO)
         }
         EntryType::Char | EntryType::Block => {
             let header = entry.header();
@@ -407,7 +418,7 @@ fn write_member(
                 SFlag::S_IFBLK
             };
             node(format, nix::sys::stat::makedev(major.into(), minor.into()))?;
-            attributes.apply_at(dir, name)
+            attributes.apply_at(dir, name, format)
         }
         _ => {
             let fd = openat(
