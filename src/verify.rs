@@ -9,10 +9,10 @@ use crate::log::{Log, show_bytes, show_name};
 use crate::plan;
 use crate::plan_file;
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
@@ -178,17 +178,9 @@ fn checksum_matches(block: &[u8; BLOCK]) -> bool {
 
 /// Opens `backups/NAME.tar` for reading: a regular file, never through a symlink.
 pub fn open_archive(layout: &Layout, name: &[u8]) -> Result<File> {
-    let display = Layout::archive_display(name);
-    let path = layout.archive_path(name);
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(&path)
-        .map_err(|err| Error::failed(format!("can't read {display}")).because(err))?;
-    match file.metadata() {
-        Ok(meta) if meta.is_file() => Ok(file),
-        _ => Err(Error::failed(format!("can't read {display}")).because("not a regular file")),
-    }
+    crate::untrusted::open_regular(&layout.archive_path(name)).map_err(|err| {
+        Error::failed(format!("can't read {}", Layout::archive_display(name))).because(err)
+    })
 }
 
 /// Carries out `verify`.
