@@ -4,31 +4,17 @@
 //! `backup_service` it is the service. `main` is the only place that exits.
 
 mod archive;
-mod args;
-mod atomic_file;
-mod backup;
 mod cli;
 mod clock;
-mod daemon;
 mod error;
-mod flock;
-mod jobs;
+mod job;
 mod layout;
 mod log;
 mod manager;
-mod name_lock;
-mod pidfile;
 mod plan;
-mod plan_file;
-mod restore;
-mod rotation;
-mod scheduler;
 mod service;
-mod state;
-mod status;
+mod sys;
 mod test_hooks;
-mod untrusted;
-mod verify;
 
 fn main() {
     let status = cli::run(std::env::args_os().collect());

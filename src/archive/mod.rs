@@ -6,9 +6,9 @@ pub mod member_name;
 mod stream;
 mod walk;
 
-use crate::atomic_file::TempFile;
 use crate::layout::{self, Layout};
 use crate::plan::Schedule;
+use crate::sys::atomic_file::TempFile;
 use std::fs::{self, DirBuilder};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;

@@ -3,7 +3,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::layout::Layout;
-use crate::pidfile::{self, Holder};
+use crate::service::pidfile::{self, Holder};
 use crate::service::{ALREADY_RUNNING, READY};
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl, open};
 use nix::libc;

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes, show_name};
 use crate::plan;
-use crate::plan_file;
+use crate::plan::file as plan_file;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -178,7 +178,7 @@ fn checksum_matches(block: &[u8; BLOCK]) -> bool {
 
 /// Opens `backups/NAME.tar` for reading: a regular file, never through a symlink.
 pub fn open_archive(layout: &Layout, name: &[u8]) -> Result<File> {
-    crate::untrusted::open_regular(&layout.archive_path(name)).map_err(|err| {
+    crate::sys::open::open_regular(&layout.archive_path(name)).map_err(|err| {
         Error::failed(format!("can't read {}", Layout::archive_display(name))).because(err)
     })
 }
@@ -249,7 +249,7 @@ pub fn compare(archive: File, folder: &[u8], live_root: &Path) -> io::Result<Vec
         let shown = show_name(member.strip_suffix(b"/").unwrap_or(&member));
         // Like restore, never look outside the folder: a crafted `..` name would make
         // verify an oracle for the contents of any file.
-        if let Some(refusal) = crate::restore::name_refusal(&member) {
+        if let Some(refusal) = crate::manager::restore::name_refusal(&member) {
             differences.push(format!("{refusal}; not compared"));
             continue;
         }
@@ -351,7 +351,7 @@ fn differences_of(
 }
 
 fn same_contents(entry: &mut impl Read, live: &Path) -> io::Result<bool> {
-    let mut file = crate::untrusted::open_regular(live)?;
+    let mut file = crate::sys::open::open_regular(live)?;
     let (mut stored, mut current) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
     loop {
         let n = read_full(entry, &mut stored)?;

@@ -118,7 +118,7 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
             continue;
         };
         let stale = if seen.is_file() {
-            crate::untrusted::open_regular(&path).is_ok_and(|file| {
+            crate::sys::open::open_regular(&path).is_ok_and(|file| {
                 let same = file
                     .metadata()
                     .is_ok_and(|open| (open.dev(), open.ino()) == (seen.dev(), seen.ino()));

@@ -12,7 +12,7 @@ pub use check::name_refusal;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::log::Log;
-use crate::verify::{check_structure, open_archive};
+use crate::manager::verify::{check_structure, open_archive};
 use check::{Checker, Shape, components};
 use std::ffi::OsStr;
 use std::fs::{self, File};

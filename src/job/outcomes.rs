@@ -6,10 +6,10 @@
 //! A backup records `running` (with its PID) when it starts and its ending when it ends, so a
 //! backup killed midway stays visible as one that never ended.
 
-use crate::atomic_file::TempFile;
 use crate::clock::LocalTime;
-use crate::flock::{self, Mode};
 use crate::layout::Layout;
+use crate::sys::atomic_file::TempFile;
+use crate::sys::flock::{self, Mode};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -111,7 +111,7 @@ const MAX_STATE_BYTES: u64 = 32 << 20;
 
 /// The state file's bytes; empty if it does not exist yet.
 fn read_current(layout: &Layout) -> io::Result<Vec<u8>> {
-    match crate::untrusted::read_regular(&layout.state_file(), MAX_STATE_BYTES) {
+    match crate::sys::open::read_regular(&layout.state_file(), MAX_STATE_BYTES) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
         other => other,
     }

@@ -1,20 +1,25 @@
 //! The backup service: wakes at each minute boundary, reads the plan, and runs the schedules
 //! that are due on a bounded pool of worker threads, until SIGTERM or SIGINT.
 
-use crate::atomic_file;
-use crate::backup;
+pub mod control;
+pub mod jobs;
+pub mod pidfile;
+pub mod scheduler;
+
 use crate::clock::LocalTime;
 use crate::error::{Context, Error, Result};
-use crate::jobs::{Pool, Start};
+use crate::job;
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::{Log, show_bytes};
-use crate::pidfile::{self, LockError};
+use crate::plan::file as plan_file;
 use crate::plan::{self, Schedule};
-use crate::plan_file;
-use crate::scheduler::{Scheduler, Step};
+use crate::service::jobs::{Pool, Start};
+use crate::service::scheduler::{Scheduler, Step};
+use crate::sys::atomic_file;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use pidfile::LockError;
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
@@ -45,7 +50,7 @@ pub const READY: &str = "ready";
 pub const ALREADY_RUNNING: &str = "running";
 
 /// Runs the service in this process until it is told to stop.
-pub fn serve(layout: &Layout, mut readiness: Readiness, options: backup::Options) -> Result<()> {
+pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -> Result<()> {
     let lock = match pidfile::acquire(layout) {
         Ok(lock) => lock,
         Err(LockError::AlreadyRunning) => {
@@ -77,7 +82,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, options: backup::Options
         let (layout, log) = (layout.clone(), log.clone());
         Pool::new(MAX_RUNNING_BACKUPS, move |schedule: Schedule| {
             // The outcome is in the log; nobody else waits for it.
-            let _ = backup::run(&layout, &schedule, &log, options);
+            let _ = job::run(&layout, &schedule, &log, options);
         })
     };
     let mut service = Service {
@@ -188,7 +193,7 @@ impl Service<'_> {
             if !due.minutes.contains(&schedule.minute_of_day) {
                 continue;
             }
-            let what = backup::describe(&schedule);
+            let what = job::describe(&schedule);
             match self.jobs.submit(schedule) {
                 Ok(Start::Now) => {}
                 Ok(Start::Queued) => self.log.write(&format!(

@@ -4,12 +4,12 @@
 
 use crate::clock::{LocalTime, minute_of_day, wall_minute_text};
 use crate::error::Result;
+use crate::job::outcomes::{self, Ending, Outcome};
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::show_bytes;
-use crate::pidfile::{self, Holder};
 use crate::plan;
-use crate::plan_file;
-use crate::state::{self, Ending, Outcome};
+use crate::plan::file as plan_file;
+use crate::service::pidfile::{self, Holder};
 use std::fmt::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -46,7 +46,7 @@ pub fn report(layout: &Layout) -> Result<Report> {
     };
     let plan = plan_file::read(layout).map_err(|err| err.stderr_line());
     // A damaged or unreadable state file only costs the history shown.
-    let outcomes = state::load(layout).unwrap_or_default();
+    let outcomes = outcomes::load(layout).unwrap_or_default();
     let alive = |pid: u32| is_backupbox_process(pid);
     let plan_changed = std::fs::metadata(layout.plan())
         .ok()

@@ -1,9 +1,9 @@
 //! Reading and editing `backup_schedules.txt` on disk: flock-guarded read-modify-write, replaced atomically.
 
-use crate::atomic_file::TempFile;
 use crate::error::{Error, Result};
-use crate::flock::{self, Mode};
 use crate::layout::{Layout, PLAN_FILE};
+use crate::sys::atomic_file::TempFile;
+use crate::sys::flock::{self, Mode};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -35,7 +35,7 @@ fn open_nonblocking(options: &mut OpenOptions, path: &Path) -> io::Result<File> 
 
 /// Reads an opened plan after checking that it is a regular file of sane size.
 fn read_checked(file: &File) -> io::Result<Vec<u8>> {
-    crate::untrusted::read_capped(file, MAX_PLAN_BYTES)
+    crate::sys::open::read_capped(file, MAX_PLAN_BYTES)
 }
 
 /// Whether a missing plan may be created by this edit.

@@ -1,17 +1,18 @@
 //! The manager's commands: each does its work and logs its success line; errors go back to
 //! the caller, which logs them once.
 
-use crate::backup;
+pub mod restore;
+pub mod status;
+pub mod verify;
+
 use crate::clock::LocalTime;
-use crate::daemon;
 use crate::error::{Error, Result};
+use crate::job;
 use crate::layout::{self, Layout};
 use crate::log::{Log, for_terminal, show_bytes};
 use crate::plan;
-use crate::plan_file::{self, Missing};
-use crate::restore;
-use crate::status;
-use crate::verify;
+use crate::plan::file::{self as plan_file, Missing};
+use crate::service::control;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
@@ -65,12 +66,12 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Resu
         Command::List => list(layout, log),
         Command::Delete { index } => delete(layout, log, index),
         Command::Start { keep } => {
-            daemon::start(layout, exe, keep)?;
+            control::start(layout, exe, keep)?;
             log.write("backup_service started");
             Ok(())
         }
         Command::Stop { timeout } => {
-            daemon::stop(layout, timeout)?;
+            control::stop(layout, timeout)?;
             log.write("backup_service stopped");
             Ok(())
         }
@@ -219,7 +220,7 @@ fn run(layout: &Layout, log: &Log, index: Option<String>, keep: u32) -> Result<(
     let schedule = entry
         .schedule()
         .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
-    backup::run(layout, &schedule, log, backup::Options { keep }).map_err(Error::logged)
+    job::run(layout, &schedule, log, job::Options { keep }).map_err(Error::logged)
 }
 
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error worth a log line.

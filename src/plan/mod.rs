@@ -1,5 +1,7 @@
 //! The plan format (`folder;hh:mm;name` lines) and byte-exact edits of a plan's text. Pure: no I/O.
 
+pub mod file;
+
 use std::ops::Range;
 
 /// Longest schedule name whose archive file name (`<name>.tar`) still fits in NAME_MAX.

@@ -1,15 +1,17 @@
 //! The command line: which role argv[0] (or the first argument) selects, and each role's
 //! arguments, parsed with argh. Returns an exit status; only `main` exits.
 
-use crate::args::{
+pub mod args;
+
+use crate::cli::args::{
     Keep, ManagerArgs, ManagerCommand, ParseExit, RawArg, ServiceArgs, parse, scan_manager_args,
 };
-use crate::backup::Options;
-use crate::daemon::{READY_FD_OPTION, SERVE_ENTRY};
 use crate::error::{EXIT_OK, EXIT_USAGE, Error, Result};
+use crate::job::Options;
 use crate::layout::Layout;
 use crate::log::Log;
 use crate::manager;
+use crate::service::control::{READY_FD_OPTION, SERVE_ENTRY};
 use crate::service::{self, Readiness};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{FromRawFd, OwnedFd};

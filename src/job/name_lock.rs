@@ -27,7 +27,7 @@ pub fn try_lock(layout: &Layout, name: &[u8]) -> io::Result<Option<NameGuard>> {
         .mode(0o600)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(layout.name_lock())?;
-    crate::untrusted::ensure_regular(&file)?;
+    crate::sys::open::ensure_regular(&file)?;
     // SAFETY: flock is plain data; all-zero is a valid starting value.
     let mut region: libc::flock = unsafe { std::mem::zeroed() };
     region.l_type = libc::F_WRLCK as libc::c_short;

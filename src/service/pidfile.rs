@@ -1,8 +1,8 @@
 //! `logs/backup_service.pid`: the service holds an exclusive flock on it for its whole life,
 //! and that lock, not the PID written in it, is what says the service runs.
 
-use crate::flock::{self, Mode};
 use crate::layout::Layout;
+use crate::sys::flock::{self, Mode};
 use fs2::FileExt;
 use nix::unistd::Pid;
 use std::fs::{self, File, OpenOptions};

@@ -1,15 +1,17 @@
 //! One backup job, the same for the service and for `run`: take the name, write the archive,
 //! keep older generations if asked, log the outcome and record it for `status`.
 
+pub mod name_lock;
+pub mod outcomes;
+pub mod rotation;
+
 use crate::archive;
 use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
-use crate::name_lock;
+use crate::plan::file as plan_file;
 use crate::plan::{self, Schedule};
-use crate::plan_file;
-use crate::rotation;
-use crate::state::{self, Ending, Outcome};
+use outcomes::{Ending, Outcome};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -121,7 +123,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 
 /// Records the schedule's outcome for `status`; a failure to do so never fails the backup.
 fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: &Outcome) {
-    if let Err(err) = state::record(layout, &schedule.line(), outcome) {
+    if let Err(err) = outcomes::record(layout, &schedule.line(), outcome) {
         log.write(&format!(
             "Warning: can't record the outcome for status ({err})"
         ));

@@ -1,0 +1,6 @@
+//! The operating system underneath: locks, files others could replace, replace-by-rename.
+//! Every `unsafe` block and raw libc call of backupbox lives here, behind safe functions.
+
+pub mod atomic_file;
+pub mod flock;
+pub mod open;
