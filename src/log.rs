@@ -1,6 +1,7 @@
 //! The log files: `[dd/mm/yyyy hh:mm] message` lines, one write(2) each, escaped to one line.
 
 use crate::clock::LocalTime;
+use crate::sys::open::open_nofollow;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -50,14 +51,12 @@ impl Log {
             fs::create_dir_all(dir)?;
         }
         // O_APPEND plus a single write keeps lines from concurrent writers whole.
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o644)
-            // A fifo in the log's place must not hang the program, and a symlink planted in
-            // its place must not make it append to some other file.
-            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
-            .open(&self.path)?;
+        // A fifo in the log's place must not hang the program, and a symlink planted in its
+        // place must not make it append to some other file.
+        let mut file = open_nofollow(
+            OpenOptions::new().create(true).append(true).mode(0o644),
+            &self.path,
+        )?;
         file.write_all(line)
     }
 }

@@ -9,11 +9,12 @@ mod walk;
 use crate::layout::{self, Layout};
 use crate::plan::Schedule;
 use crate::sys::atomic_file::TempFile;
+use crate::sys::open::FileId;
 use std::fs::{self, DirBuilder};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
-use walk::{Exclusions, Failure, Walker, file_id};
+use walk::{Exclusions, Failure, Walker};
 
 /// Creates `backups/` (mode 0700, private like the archives) if it is missing.
 pub fn ensure_backups_dir(layout: &Layout) -> io::Result<PathBuf> {
@@ -54,15 +55,15 @@ pub fn write(
     let target = layout.archive_path(&schedule.name);
     let mut temp = TempFile::create_in(&backups, 0o600).map_err(write_failed)?;
     let exclude = Exclusions {
-        output: file_id(&temp.file().metadata().map_err(write_failed)?),
-        backups_dir: fs::metadata(&backups).ok().map(|meta| file_id(&meta)),
+        output: FileId::of_file(temp.file()).map_err(write_failed)?,
+        backups_dir: fs::metadata(&backups).ok().map(|meta| FileId::of(&meta)),
         is_internal_name: layout::is_internal_backups_entry,
         own_folders: [
             (backups.clone(), "backupbox's archive folder"),
             (layout.restore_dir(), "backupbox's restore folder"),
         ]
         .into_iter()
-        .filter_map(|(dir, what)| Some((file_id(&fs::metadata(dir).ok()?), what)))
+        .filter_map(|(dir, what)| Some((FileId::of(&fs::metadata(dir).ok()?), what)))
         .collect(),
     };
     let output = temp.file().try_clone().map_err(write_failed)?;

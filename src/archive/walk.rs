@@ -10,28 +10,17 @@ use super::member_name::{
 };
 use super::stream::TarStream;
 use crate::log::show_bytes;
+use crate::sys::open::FileId;
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{Gid, Group, Uid, User, Whence, lseek};
 use std::collections::HashMap;
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-
-/// A file's identity on disk.
-pub type FileId = (u64, u64);
-
-pub fn file_id(meta: &Metadata) -> FileId {
-    (meta.dev(), meta.ino())
-}
-
-fn stat_id(stat: &FileStat) -> FileId {
-    (stat.st_dev, stat.st_ino)
-}
 
 /// Directories kept open at most. Deeper ones are closed and reopened through `..` on the
 /// way back up, so no tree can exhaust the file descriptor limit.
@@ -177,7 +166,7 @@ impl<'a> Walker<'a> {
         self.member_path = trim_trailing_slashes(folder);
         let mut stack = vec![Frame {
             dir: Some(dir),
-            id: stat_id(&stat),
+            id: FileId::of_stat(&stat),
             member_len: self.member_path.len(),
             children,
         }];
@@ -224,7 +213,7 @@ impl<'a> Walker<'a> {
             .dir
             .as_ref()
             .and_then(|child| openat(child, "..", dir_flags(), Mode::empty()).ok())
-            .filter(|dir| fstat(dir).is_ok_and(|stat| stat_id(&stat) == parent.id));
+            .filter(|dir| fstat(dir).is_ok_and(|stat| FileId::of_stat(&stat) == parent.id));
         if reopened.is_none() {
             self.member_path.truncate(parent.member_len);
             self.warning("moved while being archived; the rest of its contents is not archived");
@@ -276,7 +265,7 @@ impl<'a> Walker<'a> {
                     .exclude
                     .own_folders
                     .iter()
-                    .find(|(id, _)| *id == stat_id(&stat));
+                    .find(|(id, _)| *id == FileId::of_stat(&stat));
                 if let Some(&(_, what)) = own {
                     self.warning(&format!("{what}; its contents are not archived"));
                     return Ok(None);
@@ -287,7 +276,7 @@ impl<'a> Walker<'a> {
                 return match opened {
                     Ok((children, dir)) => Ok(Some(Frame {
                         dir: Some(dir),
-                        id: stat_id(&stat),
+                        id: FileId::of_stat(&stat),
                         member_len: self.member_path.len(),
                         children,
                     })),
@@ -348,7 +337,7 @@ impl<'a> Walker<'a> {
     /// Stores a regular file, read through one open descriptor so that its header and its
     /// data describe the same file even if the name is replaced meanwhile.
     fn file(&mut self, file: File, before: &FileStat) -> Result<(), Failure> {
-        if stat_id(before) == self.exclude.output {
+        if FileId::of_stat(before) == self.exclude.output {
             return Ok(());
         }
         let size = before.st_size as u64;

@@ -5,11 +5,10 @@
 //! (even on kill -9), and need one file for all names instead of one file per name.
 
 use crate::layout::Layout;
-use nix::fcntl::{FcntlArg, fcntl};
-use nix::libc;
-use std::fs::{File, OpenOptions};
+use crate::sys::flock::try_lock_byte;
+use crate::sys::open::open_lock_file;
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 
 /// Held while an archive name is being written; dropping it releases the name.
 #[derive(Debug)]
@@ -19,34 +18,17 @@ pub struct NameGuard {
 
 /// Takes the lock for `name`, or `Ok(None)` if another job holds it now.
 pub fn try_lock(layout: &Layout, name: &[u8]) -> io::Result<Option<NameGuard>> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(layout.name_lock())?;
-    crate::sys::open::ensure_regular(&file)?;
-    // SAFETY: flock is plain data; all-zero is a valid starting value.
-    let mut region: libc::flock = unsafe { std::mem::zeroed() };
-    region.l_type = libc::F_WRLCK as libc::c_short;
-    region.l_whence = libc::SEEK_SET as libc::c_short;
-    region.l_start = name_slot(name);
-    region.l_len = 1;
-    match fcntl(&file, FcntlArg::F_OFD_SETLK(&region)) {
-        Ok(_) => Ok(Some(NameGuard { _file: file })),
-        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => Ok(None),
-        Err(err) => Err(err.into()),
-    }
+    let file = open_lock_file(&layout.name_lock(), 0o600)?;
+    Ok(try_lock_byte(&file, name_slot(name))?.then_some(NameGuard { _file: file }))
 }
 
 /// The byte that stands for `name`: an FNV-1a hash, so names of any length map to one offset.
-fn name_slot(name: &[u8]) -> libc::off_t {
+fn name_slot(name: &[u8]) -> i64 {
     let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
     });
-    (hash >> 2) as libc::off_t
+    // Two bits off: the offset stays a positive i64.
+    i64::try_from(hash >> 2).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::sys::atomic_file::TempFile;
 use crate::sys::flock::{self, Mode};
-use std::fs::{self, OpenOptions};
+use crate::sys::open::open_lock_file;
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Records kept at most; the oldest go first, so lines long gone from the plan fade out.
@@ -125,14 +126,13 @@ pub fn load(layout: &Layout) -> io::Result<Vec<(Vec<u8>, Outcome)>> {
 /// Records `outcome` as the last one of plan line `line`.
 pub fn record(layout: &Layout, line: &[u8], outcome: &Outcome) -> io::Result<()> {
     fs::create_dir_all(layout.logs_dir())?;
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(layout.state_lock())?;
+    // Workers of one service wait their turn here without polling; the file lock below only
+    // waits for another process (a `run` next to the service).
+    static IN_PROCESS: Mutex<()> = Mutex::new(());
+    let _turn = IN_PROCESS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let lock = open_lock_file(&layout.state_lock(), 0o644)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     if !flock::lock_by(&lock, Mode::Exclusive, deadline, Duration::from_millis(2))? {
         return Err(io::Error::new(

@@ -7,6 +7,7 @@
 use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::log::show_bytes;
+use crate::sys::open::FileId;
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -99,7 +100,7 @@ pub fn keep_previous(layout: &Layout, name: &[u8]) -> io::Result<Option<Vec<u8>>
             Ok(()) => return Ok(Some(generation)),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                 let same = fs::symlink_metadata(&path)
-                    .is_ok_and(|other| (other.dev(), other.ino()) == (meta.dev(), meta.ino()));
+                    .is_ok_and(|other| FileId::of(&other) == FileId::of(&meta));
                 if same {
                     return Ok(None);
                 }

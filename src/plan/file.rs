@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::layout::{Layout, PLAN_FILE};
 use crate::sys::atomic_file::TempFile;
 use crate::sys::flock::{self, Mode};
+use crate::sys::open::FileId;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -107,9 +108,9 @@ fn lock_current(path: &Path, missing: Missing) -> Result<File> {
             }
             Err(err) => return Err(cant_write().because(err)),
         }
-        let open = file.metadata().map_err(|err| cant_write().because(err))?;
+        let open = FileId::of_file(&file).map_err(|err| cant_write().because(err))?;
         match fs::metadata(path) {
-            Ok(now) if now.ino() == open.ino() && now.dev() == open.dev() => return Ok(file),
+            Ok(now) if FileId::of(&now) == open => return Ok(file),
             Ok(_) => continue,
             Err(err) if err.kind() == io::ErrorKind::NotFound && missing == Missing::Create => {
                 continue;

@@ -1,4 +1,5 @@
-//! The plan format (`folder;hh:mm;name` lines) and byte-exact edits of a plan's text. Pure: no I/O.
+//! The backup plan: its format and byte-exact edits of its text (pure, here) and the file on
+//! disk (`file`).
 
 pub mod file;
 

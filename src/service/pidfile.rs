@@ -3,11 +3,12 @@
 
 use crate::layout::Layout;
 use crate::sys::flock::{self, Mode};
+use crate::sys::open::{FileId, open_nofollow};
 use fs2::FileExt;
 use nix::unistd::Pid;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 /// How long a lock must stay held before it counts as held: managers probe the lock for a few
@@ -75,7 +76,7 @@ pub fn holder(layout: &Layout) -> io::Result<Holder> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Holder::None),
         Err(err) => return Err(err),
     };
-    let id = file.metadata()?;
+    let id = FileId::of_file(&file)?;
     let deadline = Instant::now() + PROBE_GRACE;
     loop {
         match FileExt::try_lock_shared(&file) {
@@ -86,7 +87,7 @@ pub fn holder(layout: &Layout) -> io::Result<Holder> {
             Err(err) if err.kind() != io::ErrorKind::WouldBlock => return Err(err),
             Err(_) => {}
         }
-        if let Some(pid) = read_pid(&mut file).filter(|&pid| has_open(pid, id.dev(), id.ino())) {
+        if let Some(pid) = read_pid(&mut file).filter(|&pid| has_open(pid, id)) {
             return Ok(Holder::Service(pid));
         }
         if Instant::now() > deadline {
@@ -111,11 +112,7 @@ pub fn wait_released(layout: &Layout, timeout: Duration) -> io::Result<bool> {
 /// following a symlink: a fifo in its place cannot hang anything, and a planted link cannot
 /// make the service truncate another file.
 fn open(layout: &Layout, options: &mut OpenOptions) -> io::Result<File> {
-    options
-        .read(true)
-        .mode(0o644)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
-        .open(layout.pid_file())
+    open_nofollow(options.read(true).mode(0o644), &layout.pid_file())
 }
 
 fn read_pid(file: &mut File) -> Option<Pid> {
@@ -126,14 +123,14 @@ fn read_pid(file: &mut File) -> Option<Pid> {
     (pid > 0).then(|| Pid::from_raw(pid))
 }
 
-/// Whether process `pid` has the file `(dev, ino)` open: proof that it is the lock holder
-/// and not an unrelated process that inherited a stale PID.
-fn has_open(pid: Pid, dev: u64, ino: u64) -> bool {
+/// Whether process `pid` has the file `id` open: proof that it is the lock holder and not an
+/// unrelated process that inherited a stale PID.
+fn has_open(pid: Pid, id: FileId) -> bool {
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
     fds.flatten()
-        .any(|fd| fs::metadata(fd.path()).is_ok_and(|meta| meta.dev() == dev && meta.ino() == ino))
+        .any(|fd| fs::metadata(fd.path()).is_ok_and(|meta| FileId::of(&meta) == id))
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! Both the plan and the archives are written this way, so a crash, a full disk or a kill -9
 //! leaves the previous file byte-identical.
 
+use super::open::FileId;
 use fs2::FileExt;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -54,10 +55,8 @@ impl TempFile {
             };
             FileExt::lock_exclusive(&file)?;
             // A clean-up running between our create and our lock may have removed the name.
-            let still_ours = fs::symlink_metadata(&path).is_ok_and(|on_disk| {
-                file.metadata()
-                    .is_ok_and(|open| open.ino() == on_disk.ino() && open.dev() == on_disk.dev())
-            });
+            let still_ours = FileId::at(&path)
+                .is_ok_and(|on_disk| FileId::of_file(&file).is_ok_and(|open| open == on_disk));
             if still_ours {
                 return Ok(TempFile {
                     file,
@@ -119,9 +118,7 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
         };
         let stale = if seen.is_file() {
             crate::sys::open::open_regular(&path).is_ok_and(|file| {
-                let same = file
-                    .metadata()
-                    .is_ok_and(|open| (open.dev(), open.ino()) == (seen.dev(), seen.ino()));
+                let same = FileId::of_file(&file).is_ok_and(|open| open == FileId::of(&seen));
                 same && FileExt::try_lock_exclusive(&file).is_ok()
             })
         } else {
@@ -138,6 +135,7 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn commit_replaces_and_drop_cleans_up() {

@@ -1,10 +1,30 @@
-//! Bounded waits for flock locks: try without blocking until a deadline, so that a lock held
-//! by a stuck or hostile process can delay backupbox but never hang it.
+//! File locks: bounded waits for flock locks (try without blocking until a deadline, so that a
+//! lock held by a stuck or hostile process can delay backupbox but never hang it), and
+//! one-byte open-file-description locks.
 
 use fs2::FileExt;
+use nix::fcntl::{FcntlArg, fcntl};
+use nix::libc;
 use std::fs::File;
 use std::io;
 use std::time::{Duration, Instant};
+
+/// Takes a write lock on the byte at `offset` of `file` without waiting: `Ok(false)` if
+/// another holder has it. Open-file-description locks conflict between threads as well as
+/// processes and vanish with the holder's descriptor, even on kill -9.
+pub fn try_lock_byte(file: &File, offset: i64) -> io::Result<bool> {
+    // SAFETY: `flock` is a plain C struct of integers, for which all-zero is a valid value.
+    let mut region: libc::flock = unsafe { std::mem::zeroed() };
+    region.l_type = libc::F_WRLCK as libc::c_short;
+    region.l_whence = libc::SEEK_SET as libc::c_short;
+    region.l_start = offset;
+    region.l_len = 1;
+    match fcntl(file, FcntlArg::F_OFD_SETLK(&region)) {
+        Ok(_) => Ok(true),
+        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

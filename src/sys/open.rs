@@ -1,17 +1,73 @@
 //! Opening files that someone else could replace: never through a symlink, never blocking on
-//! a FIFO put in their place, checked to be regular files, and read with a size cap.
+//! a FIFO put in their place, checked to be regular files, and read with a size cap. And the
+//! one way backupbox tells whether two opens reached the same file.
 
-use std::fs::{File, OpenOptions};
+use nix::sys::stat::FileStat;
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-/// Opens `path` for reading with `O_NOFOLLOW|O_NONBLOCK` and checks that it is a regular file.
-pub fn open_regular(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
+/// A file's identity on disk: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub fn of(meta: &Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    pub fn of_stat(stat: &FileStat) -> FileId {
+        FileId {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        }
+    }
+
+    /// The identity of what `path` names now, without following a final symlink.
+    pub fn at(path: &Path) -> io::Result<FileId> {
+        Ok(FileId::of(&std::fs::symlink_metadata(path)?))
+    }
+
+    /// The identity of an open file.
+    pub fn of_file(file: &File) -> io::Result<FileId> {
+        Ok(FileId::of(&file.metadata()?))
+    }
+}
+
+/// Opens `path` with `options` plus `O_NOFOLLOW|O_NONBLOCK|O_NOCTTY`: a symlink planted in its
+/// place is not followed, and a FIFO there cannot block.
+pub fn open_nofollow(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    options
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)?;
+        .open(path)
+}
+
+/// Opens (creating, with permission bits `mode`) a lock file: read-write, never truncated,
+/// never through a symlink, and checked to be a regular file.
+pub fn open_lock_file(path: &Path, mode: u32) -> io::Result<File> {
+    let file = open_nofollow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(mode),
+        path,
+    )?;
+    ensure_regular(&file)?;
+    Ok(file)
+}
+
+/// Opens `path` for reading with [`open_nofollow`] and checks that it is a regular file.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let file = open_nofollow(OpenOptions::new().read(true), path)?;
     ensure_regular(&file)?;
     Ok(file)
 }
@@ -32,7 +88,7 @@ pub fn ensure_regular(file: &File) -> io::Result<()> {
 pub fn read_capped(file: &File, cap: u64) -> io::Result<Vec<u8>> {
     ensure_regular(file)?;
     let size = file.metadata()?.len();
-    let mut bytes = Vec::with_capacity(size.min(cap) as usize);
+    let mut bytes = Vec::with_capacity(usize::try_from(size.min(cap)).unwrap_or(0));
     file.take(cap + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
         return Err(io::Error::new(
@@ -68,5 +124,10 @@ mod tests {
         std::fs::write(&big, [7u8; 11]).unwrap();
         assert!(read_regular(&big, 10).is_err());
         assert_eq!(read_regular(&big, 11).unwrap(), [7u8; 11]);
+        assert_eq!(
+            FileId::at(&big).unwrap(),
+            FileId::of_file(&File::open(&big).unwrap()).unwrap()
+        );
+        assert_ne!(FileId::at(&big).unwrap(), FileId::at(&fifo).unwrap());
     }
 }

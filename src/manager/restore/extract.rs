@@ -6,6 +6,7 @@
 
 use super::check::components;
 use crate::log::show_name;
+use crate::sys::open::FileId;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, futimens, mkdirat, mknodat};
@@ -17,13 +18,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use tar::EntryType;
-
-/// A directory's identity: device and inode.
-type FileId = (u64, u64);
-
-fn id_of(stat: &FileStat) -> FileId {
-    (stat.st_dev, stat.st_ino)
-}
 
 /// Directories kept open at most; shallower ones are closed and reopened through `..`
 /// (checked by identity) when the restore climbs back, so no depth exhausts descriptors.
@@ -69,7 +63,7 @@ impl Tree {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        let root_id = id_of(&fstat(&root)?);
+        let root_id = FileId::of_stat(&fstat(&root)?);
         Ok(Tree {
             root,
             root_id,
@@ -135,7 +129,7 @@ impl Tree {
                 }
                 Err(errno) => return Err(self.failure(&dirs[..=depth], errno)),
             };
-            let id = id_of(&fstat(&fd)?);
+            let id = FileId::of_stat(&fstat(&fd)?);
             self.levels.push(Level {
                 name: part.to_vec(),
                 fd: Some(fd),
@@ -159,7 +153,7 @@ impl Tree {
             let fd = below
                 .ok_or_else(|| io::Error::other("directory chain broken"))
                 .and_then(|below| Ok(openat(below, "..", dir_flags(), Mode::empty())?))?;
-            if id_of(&fstat(&fd)?) != self.levels[i].id {
+            if FileId::of_stat(&fstat(&fd)?) != self.levels[i].id {
                 let parts: Vec<&[u8]> = self.levels[..=i].iter().map(|l| &l.name[..]).collect();
                 return Err(io::Error::other(format!(
                     "{} was moved during the restore",
@@ -344,7 +338,7 @@ pub fn extract(archive: &File, target: &Path, force: bool) -> io::Result<()> {
 /// non-directory there is replaced only with `force`. Returns the directory's identity.
 fn make_directory(tree: &Tree, name: &[u8], force: bool) -> io::Result<FileId> {
     match fstatat(tree.top(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(stat) if is_kind(&stat, SFlag::S_IFDIR) => return Ok(id_of(&stat)),
+        Ok(stat) if is_kind(&stat, SFlag::S_IFDIR) => return Ok(FileId::of_stat(&stat)),
         Ok(_) if force => unlinkat(tree.top(), name, UnlinkatFlags::NoRemoveDir)?,
         Ok(_) => {
             return Err(io::Error::other(
@@ -359,7 +353,7 @@ fn make_directory(tree: &Tree, name: &[u8], force: bool) -> io::Result<FileId> {
     if !is_kind(&stat, SFlag::S_IFDIR) {
         return Err(io::Error::other("replaced while being restored"));
     }
-    Ok(id_of(&stat))
+    Ok(FileId::of_stat(&stat))
 }
 
 /// Removes what stands at `name` before a non-directory member is made there, with `force`;
@@ -521,7 +515,7 @@ fn finish_directories(tree: &mut Tree, mut deferred: Vec<Deferred>) -> io::Resul
                 })?
             }
         };
-        if id_of(&fstat(&fd)?) != directory.id {
+        if FileId::of_stat(&fstat(&fd)?) != directory.id {
             return Err(io::Error::other(format!(
                 "{shown} was replaced during the restore; its owner and mode are not set"
             )));
