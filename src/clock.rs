@@ -27,7 +27,7 @@ impl LocalTime {
         LocalTime {
             unix,
             nanos: since_epoch.subsec_nanos(),
-            offset: local_offset_at(unix),
+            offset: crate::sys::time::local_offset_at(unix),
         }
     }
 
@@ -36,7 +36,7 @@ impl LocalTime {
         LocalTime {
             unix,
             nanos: 0,
-            offset: local_offset_at(unix),
+            offset: crate::sys::time::local_offset_at(unix),
         }
     }
 
@@ -120,24 +120,7 @@ pub fn wall_minute_text(wall_minute: i64) -> String {
 
 /// Minute of the day (0..1440) of a wall-clock minute number.
 pub fn minute_of_day(wall_minute: i64) -> u16 {
-    wall_minute.rem_euclid(24 * 60) as u16
-}
-
-/// The zone offset at `unix`, from the C library so that TZ and /etc/localtime are honoured.
-///
-/// The `time` crate refuses to read the local offset in a multi-threaded process; glibc's
-/// `localtime_r` is safe there as long as nobody calls `setenv`, which backupbox never does.
-fn local_offset_at(unix: i64) -> i32 {
-    use nix::libc;
-    let t: libc::time_t = unix as libc::time_t;
-    // SAFETY: `tm` is plain data that localtime_r fills in; both pointers are valid for the call.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let filled = unsafe { libc::localtime_r(&t, &mut tm) };
-    if filled.is_null() {
-        0
-    } else {
-        tm.tm_gmtoff as i32
-    }
+    u16::try_from(wall_minute.rem_euclid(24 * 60)).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ mod log;
 mod manager;
 mod plan;
 mod service;
+mod stdout;
+#[allow(unsafe_code)]
 mod sys;
 mod test_hooks;
 

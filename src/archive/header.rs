@@ -4,6 +4,12 @@
 use tar::{EntryType, GnuExtSparseHeader, Header};
 
 pub const BLOCK: usize = 512;
+/// Where a header keeps its checksum.
+pub const CHECKSUM_FIELD: std::ops::Range<usize> = 148..156;
+/// The byte of a GNU sparse header that says extension blocks of the map follow.
+pub const GNU_IS_EXTENDED: usize = 482;
+/// The byte of a sparse-map extension block that says another one follows.
+pub const EXTENSION_IS_EXTENDED: usize = 504;
 /// Sparse map entries that fit in the main header and in each extension block.
 const SPARSE_IN_HEADER: usize = 4;
 const SPARSE_IN_EXTENSION: usize = 21;
@@ -150,7 +156,8 @@ fn encode_long_record(kind: EntryType, text: &[u8], out: &mut Vec<u8>) {
 
 /// Zero bytes needed after `len` bytes of data to reach a block boundary.
 pub fn padding(len: u64) -> usize {
-    ((BLOCK as u64 - len % BLOCK as u64) % BLOCK as u64) as usize
+    let into_block = usize::try_from(len % BLOCK as u64).unwrap_or(0);
+    (BLOCK - into_block) % BLOCK
 }
 
 /// `value` in octal, right-aligned with leading zeros and a closing NUL, written in place:
@@ -169,7 +176,8 @@ fn octal_into(field: &mut [u8], mut value: u64) {
 /// A numeric field: octal while it fits (8 GiB in a 12-byte field, 2 M in an 8-byte one), else
 /// GNU base-256, big-endian with the top bit set.
 fn number_into(field: &mut [u8], value: u64) {
-    let octal_limit = 1u64 << (3 * (field.len() as u32 - 1)).min(63);
+    let digits = field.len().saturating_sub(1).min(21);
+    let octal_limit = 1u64 << (3 * digits);
     if value < octal_limit {
         octal_into(field, value);
     } else {
@@ -193,21 +201,22 @@ fn time_into(field: &mut [u8], value: i64) {
     }
 }
 
+/// The sums of a header block with its checksum field counted as spaces: over the bytes
+/// read unsigned (what POSIX and GNU tar write) and signed (what some old tars wrote).
+pub fn checksum_of(block: &[u8; BLOCK]) -> (i64, i64) {
+    let (mut unsigned, mut signed) = (0i64, 0i64);
+    for (i, &b) in block.iter().enumerate() {
+        let b = if CHECKSUM_FIELD.contains(&i) { b' ' } else { b };
+        unsigned += i64::from(b);
+        signed += i64::from(b.cast_signed());
+    }
+    (unsigned, signed)
+}
+
 /// The header checksum: the byte sum with the checksum field counted as spaces.
 fn set_checksum(header: &mut Header) {
-    let sum: u64 = header
-        .as_bytes()
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                u64::from(b' ')
-            } else {
-                u64::from(b)
-            }
-        })
-        .sum();
-    octal_into(&mut header.as_old_mut().cksum, sum);
+    let (sum, _) = checksum_of(header.as_bytes());
+    octal_into(&mut header.as_old_mut().cksum, sum.unsigned_abs());
 }
 
 fn copy_truncated(field: &mut [u8], value: &[u8]) {

@@ -1,20 +1,29 @@
 //! Makes `backups/<name>.tar` of a plan folder: a GNU tar archive of the live tree, written to
 //! a temporary file and put in place only when complete and on disk.
 
+pub mod check;
 pub mod header;
 pub mod member_name;
 mod stream;
-mod walk;
+pub mod walk;
 
 use crate::layout::{self, Layout};
 use crate::plan::Schedule;
 use crate::sys::atomic_file::TempFile;
 use crate::sys::open::FileId;
-use std::fs::{self, DirBuilder};
+use std::fs::{self, DirBuilder, File};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use walk::{Exclusions, Failure, Walker};
+
+/// Opens `backups/NAME.tar` for reading: a regular file, never through a symlink.
+pub fn open(layout: &Layout, name: &[u8]) -> crate::error::Result<File> {
+    crate::sys::open::open_regular(&layout.archive_path(name)).map_err(|err| {
+        crate::error::Error::failed(format!("can't read {}", Layout::archive_display(name)))
+            .because(err)
+    })
+}
 
 /// Creates `backups/` (mode 0700, private like the archives) if it is missing.
 pub fn ensure_backups_dir(layout: &Layout) -> io::Result<PathBuf> {

@@ -5,7 +5,6 @@ use super::header::{self, BLOCK, Extent, Kind, Meta};
 use nix::errno::Errno;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 /// Size of the output buffer: big writes, flat memory.
@@ -20,6 +19,11 @@ const DIRECT_COPY_CHUNK: usize = 8 << 20;
 const WRITEBACK_EVERY: u64 = 8 << 20;
 /// GNU tar pads the archive to a multiple of its default record size.
 const RECORD: u64 = 20 * BLOCK as u64;
+
+/// The smaller of a byte count and the room for it.
+fn at_most(count: u64, room: usize) -> usize {
+    usize::try_from(count).map_or(room, |count| count.min(room))
+}
 
 /// What happened while reading a file's data.
 #[derive(Debug, Default)]
@@ -91,7 +95,7 @@ impl<'a> TarStream<'a> {
             if self.filled == self.buffer.len() {
                 self.flush()?;
             }
-            let n = count.min((self.buffer.len() - self.filled) as u64) as usize;
+            let n = at_most(count, self.buffer.len() - self.filled);
             self.buffer[self.filled..self.filled + n].fill(0);
             self.filled += n;
             count -= n as u64;
@@ -117,17 +121,7 @@ impl<'a> TarStream<'a> {
         else {
             return;
         };
-        // SAFETY: a plain system call on a descriptor this stream borrows for its whole life.
-        // It only starts writeback; a failure changes nothing, the fsync before the rename
-        // is what makes the archive durable.
-        unsafe {
-            nix::libc::sync_file_range(
-                self.out.as_raw_fd(),
-                from,
-                length,
-                nix::libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
+        crate::sys::io::start_writeback(self.out, from, length);
         self.writeback_from = self.written;
     }
 
@@ -157,7 +151,7 @@ impl<'a> TarStream<'a> {
                 if self.filled == self.buffer.len() {
                     self.flush()?;
                 }
-                let want = (length - done).min((self.buffer.len() - self.filled) as u64) as usize;
+                let want = at_most(length - done, self.buffer.len() - self.filled);
                 match src.read_at(
                     &mut self.buffer[self.filled..self.filled + want],
                     offset + done,
@@ -192,7 +186,7 @@ impl<'a> TarStream<'a> {
             let Ok(mut position) = i64::try_from(offset + done) else {
                 break;
             };
-            let want = (length - done).min(DIRECT_COPY_CHUNK as u64) as usize;
+            let want = at_most(length - done, DIRECT_COPY_CHUNK);
             match nix::fcntl::copy_file_range(src, Some(&mut position), self.out, None, want) {
                 Ok(0) => return Ok(Direct::EndOfFile(done)),
                 Ok(n) => {
@@ -261,7 +255,7 @@ mod tests {
     #[test]
     fn a_long_file_shorter_than_promised_is_padded_with_zeros_by_the_kernel_copy_too() {
         let mut src = tempfile::tempfile().unwrap();
-        let present = DIRECT_COPY_MIN as usize + 3;
+        let present = at_most(DIRECT_COPY_MIN, usize::MAX) + 3;
         src.write_all(&vec![9u8; present]).unwrap();
         let promised = 2 * DIRECT_COPY_MIN;
         let (bytes, outcome) = stream_file_data(&src, &[(0, promised)]);

@@ -235,7 +235,7 @@ impl<'a> Walker<'a> {
             match openat(parent, name, file_flags(), Mode::empty()) {
                 Ok(fd) => match fstat(&fd) {
                     Ok(stat) if is_kind(&stat, SFlag::S_IFREG) => {
-                        self.file(File::from(fd), &stat)?;
+                        self.file(&File::from(fd), &stat)?;
                         return Ok(None);
                     }
                     // Replaced since the directory was read: look again below.
@@ -257,49 +257,9 @@ impl<'a> Walker<'a> {
         };
         let format = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
         let special = match format {
-            SFlag::S_IFDIR => {
-                let member = as_directory(safer_name(&self.member_path));
-                self.stream
-                    .header(&member, &Kind::Directory, &self.owners.meta(&stat))?;
-                let own = self
-                    .exclude
-                    .own_folders
-                    .iter()
-                    .find(|(id, _)| *id == FileId::of_stat(&stat));
-                if let Some(&(_, what)) = own {
-                    self.warning(&format!("{what}; its contents are not archived"));
-                    return Ok(None);
-                }
-                let opened = openat(parent, name, dir_flags(), Mode::empty())
-                    .map_err(io::Error::from)
-                    .and_then(|dir| Ok((Children::read(&dir)?, dir)));
-                return match opened {
-                    Ok((children, dir)) => Ok(Some(Frame {
-                        dir: Some(dir),
-                        id: FileId::of_stat(&stat),
-                        member_len: self.member_path.len(),
-                        children,
-                    })),
-                    Err(err) => {
-                        self.warning(&format!(
-                            "can't read directory ({err}); its contents are not archived"
-                        ));
-                        Ok(None)
-                    }
-                };
-            }
+            SFlag::S_IFDIR => return self.directory(parent, name, &stat),
             SFlag::S_IFREG => {
-                match openat(parent, name, file_flags(), Mode::empty())
-                    .and_then(|fd| fstat(&fd).map(|stat| (fd, stat)))
-                {
-                    Ok((fd, stat)) if is_kind(&stat, SFlag::S_IFREG) => {
-                        self.file(File::from(fd), &stat)?
-                    }
-                    Ok(_) | Err(Errno::ELOOP | Errno::ENXIO) => self.warning(
-                        "replaced by something that is not a file while being archived; not archived",
-                    ),
-                    Err(errno) => self.skip_unreadable(errno),
-                }
+                self.file_seen_by_stat(parent, name)?;
                 return Ok(None);
             }
             SFlag::S_IFLNK => match readlinkat(parent, name) {
@@ -314,8 +274,8 @@ impl<'a> Walker<'a> {
             SFlag::S_IFIFO => Kind::Fifo,
             SFlag::S_IFCHR | SFlag::S_IFBLK => {
                 let (major, minor) = (
-                    nix::sys::stat::major(stat.st_rdev) as u32,
-                    nix::sys::stat::minor(stat.st_rdev) as u32,
+                    device_number(nix::sys::stat::major(stat.st_rdev)),
+                    device_number(nix::sys::stat::minor(stat.st_rdev)),
                 );
                 if format == SFlag::S_IFCHR {
                     Kind::CharDevice { major, minor }
@@ -334,14 +294,67 @@ impl<'a> Walker<'a> {
         Ok(None)
     }
 
+    /// Stores directory `name` of `parent`; returns the frame to descend into when it is a
+    /// readable directory that is not one of backupbox's own folders.
+    fn directory(
+        &mut self,
+        parent: BorrowedFd,
+        name: &[u8],
+        stat: &FileStat,
+    ) -> Result<Option<Frame>, Failure> {
+        let member = as_directory(safer_name(&self.member_path));
+        self.stream
+            .header(&member, &Kind::Directory, &self.owners.meta(stat))?;
+        let id = FileId::of_stat(stat);
+        let own = self.exclude.own_folders.iter().find(|(own, _)| *own == id);
+        if let Some(&(_, what)) = own {
+            self.warning(&format!("{what}; its contents are not archived"));
+            return Ok(None);
+        }
+        let opened = openat(parent, name, dir_flags(), Mode::empty())
+            .map_err(io::Error::from)
+            .and_then(|dir| Ok((Children::read(&dir)?, dir)));
+        match opened {
+            Ok((children, dir)) => Ok(Some(Frame {
+                dir: Some(dir),
+                id,
+                member_len: self.member_path.len(),
+                children,
+            })),
+            Err(err) => {
+                self.warning(&format!(
+                    "can't read directory ({err}); its contents are not archived"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores regular file `name` of `parent`, which a stat by name found: it is opened
+    /// without following and checked again, since it may have been replaced meanwhile.
+    fn file_seen_by_stat(&mut self, parent: BorrowedFd, name: &[u8]) -> Result<(), Failure> {
+        match openat(parent, name, file_flags(), Mode::empty())
+            .and_then(|fd| fstat(&fd).map(|stat| (fd, stat)))
+        {
+            Ok((fd, stat)) if is_kind(&stat, SFlag::S_IFREG) => {
+                self.file(&File::from(fd), &stat)?
+            }
+            Ok(_) | Err(Errno::ELOOP | Errno::ENXIO) => self.warning(
+                "replaced by something that is not a file while being archived; not archived",
+            ),
+            Err(errno) => self.skip_unreadable(errno),
+        }
+        Ok(())
+    }
+
     /// Stores a regular file, read through one open descriptor so that its header and its
     /// data describe the same file even if the name is replaced meanwhile.
-    fn file(&mut self, file: File, before: &FileStat) -> Result<(), Failure> {
+    fn file(&mut self, file: &File, before: &FileStat) -> Result<(), Failure> {
         if FileId::of_stat(before) == self.exclude.output {
             return Ok(());
         }
         let size = before.st_size as u64;
-        let kind = match sparse_extents(&file, before) {
+        let kind = match sparse_extents(file, before) {
             Some(extents) => Kind::Sparse {
                 real_size: size,
                 extents,
@@ -356,8 +369,8 @@ impl<'a> Walker<'a> {
             Kind::Sparse { extents, .. } => extents.as_slice(),
             _ => &whole,
         };
-        let outcome = self.stream.file_data(&file, extents)?;
-        let after = fstat(&file).ok();
+        let outcome = self.stream.file_data(file, extents)?;
+        let after = fstat(file).ok();
         if let Some(err) = outcome.read_error {
             self.warning(&format!(
                 "read error ({err}); {} bytes stored as zeros",
@@ -396,6 +409,11 @@ impl<'a> Walker<'a> {
         let member = member.strip_suffix(b"/").unwrap_or(member);
         (self.warn)(format!("{}: {text}", show_bytes(member)));
     }
+}
+
+/// A device's major or minor number as tar stores it; Linux's fit in 32 bits.
+pub fn device_number(number: u64) -> u32 {
+    u32::try_from(number).unwrap_or(u32::MAX)
 }
 
 /// Directories are opened without following a symlink swapped in for them.

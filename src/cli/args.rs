@@ -60,7 +60,7 @@ pub fn parse<T: FromArgs>(
     let refs: Vec<&str> = strings.iter().map(String::as_str).collect();
     T::from_args(&[command_name], &refs).map_err(|exit| match exit.status {
         Ok(()) => {
-            print!("{}", exit.output);
+            let _ = crate::stdout::print(exit.output.as_bytes());
             ParseExit::Help
         }
         Err(()) => {

@@ -11,10 +11,9 @@ use crate::job::Options;
 use crate::layout::Layout;
 use crate::log::Log;
 use crate::manager;
-use crate::service::control::{READY_FD_OPTION, SERVE_ENTRY};
-use crate::service::{self, Readiness};
+use crate::service;
+use crate::service::readiness::{Readiness, SERVE_ENTRY};
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -73,7 +72,7 @@ fn multicall(args: &[OsString]) -> i32 {
         },
         "--version" | "-V" => print_version(),
         "--help" | "-h" | "help" => {
-            print!("{HELP}");
+            let _ = crate::stdout::print(HELP.as_bytes());
             EXIT_OK
         }
         "" => usage_error("no role given"),
@@ -86,7 +85,7 @@ fn is_version_request(args: &[OsString]) -> bool {
 }
 
 fn print_version() -> i32 {
-    println!("backupbox {VERSION}");
+    let _ = crate::stdout::print_line(&format!("backupbox {VERSION}"));
     EXIT_OK
 }
 
@@ -183,9 +182,9 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
     }
     // `__serve` is `start`'s private entry; argh cannot hide a subcommand, so it is taken here.
     let (readiness, args) = match args.first().and_then(|a| a.to_str()) {
-        Some(SERVE_ENTRY) => match take_ready_fd(&args[1..]) {
+        Some(SERVE_ENTRY) => match Readiness::from_serve_args(&args[1..]) {
             Ok(split) => split,
-            Err(status) => return status,
+            Err(message) => return usage_error(&message),
         },
         _ => (Readiness::none(), args.to_vec()),
     };
@@ -202,25 +201,6 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
         Err(err) => return report(Err(err)),
     };
     report(service::serve(&layout, readiness, Options { keep }))
-}
-
-/// Removes `--ready-fd N` from the daemon's arguments and adopts that descriptor.
-fn take_ready_fd(args: &[OsString]) -> std::result::Result<(Readiness, Vec<OsString>), i32> {
-    let Some(at) = args.iter().position(|a| a == READY_FD_OPTION) else {
-        return Ok((Readiness::none(), args.to_vec()));
-    };
-    let fd: i32 = match args
-        .get(at + 1)
-        .and_then(|v| v.to_str())
-        .and_then(|v| v.parse().ok())
-    {
-        Some(fd) if fd > 2 => fd,
-        _ => return Err(usage_error("--ready-fd takes a descriptor number above 2")),
-    };
-    let mut rest = args.to_vec();
-    rest.drain(at..at + 2);
-    // SAFETY: `start` passed this descriptor, open and owned by nobody else, across exec.
-    Ok((Readiness::pipe(unsafe { OwnedFd::from_raw_fd(fd) }), rest))
 }
 
 /// Creates `backup_manager` and `backup_service` links to this executable in `dir`,
@@ -252,7 +232,7 @@ fn install(dir: &Path) -> Result<()> {
             .map_err(|err| {
                 Error::failed(format!("can't create {}", link.display())).because(err)
             })?;
-        println!("{} -> {}", link.display(), exe.display());
+        crate::stdout::print_line(&format!("{} -> {}", link.display(), exe.display()))?;
     }
     Ok(())
 }

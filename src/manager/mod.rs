@@ -13,9 +13,9 @@ use crate::log::{Log, for_terminal, show_bytes};
 use crate::plan;
 use crate::plan::file::{self as plan_file, Missing};
 use crate::service::control;
+use crate::stdout;
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -79,7 +79,7 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Resu
         Command::Run { index, keep } => run(layout, log, index, keep),
         Command::Status { json } => {
             let report = status::report(layout)?;
-            print(if json { &report.json } else { &report.text }.as_bytes())?;
+            stdout::print(if json { &report.json } else { &report.text }.as_bytes())?;
             log.write("Show status");
             if report.healthy {
                 Ok(())
@@ -139,7 +139,7 @@ fn list(layout: &Layout, log: &Log) -> Result<()> {
         listing.extend_from_slice(&for_terminal(entry.text));
         listing.push(b'\n');
     }
-    print(&listing)?;
+    stdout::print(&listing)?;
     log.write("Show schedules list");
     Ok(())
 }
@@ -191,7 +191,7 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<()> {
         listing.extend_from_slice(&for_terminal(&name));
         listing.push(b'\n');
     }
-    print(&listing)?;
+    stdout::print(&listing)?;
     log.write("Show backups list");
     Ok(())
 }
@@ -221,15 +221,4 @@ fn run(layout: &Layout, log: &Log, index: Option<String>, keep: u32) -> Result<(
         .schedule()
         .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
     job::run(layout, &schedule, log, job::Options { keep }).map_err(Error::logged)
-}
-
-/// Writes command output to stdout; a closed pipe (`| head`) is not an error worth a log line.
-fn print(bytes: &[u8]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::failed("can't write to stdout").because(err))
-        }
-        _ => Ok(()),
-    }
 }

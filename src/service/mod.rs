@@ -4,6 +4,7 @@
 pub mod control;
 pub mod jobs;
 pub mod pidfile;
+pub mod readiness;
 pub mod scheduler;
 
 use crate::clock::LocalTime;
@@ -20,46 +21,22 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use pidfile::LockError;
+use readiness::Readiness;
 use std::collections::HashSet;
-use std::fs;
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-
-/// Where the service tells `start` how its start-up went: one line, then the pipe is closed.
-pub struct Readiness(Option<OwnedFd>);
-
-impl Readiness {
-    pub fn none() -> Readiness {
-        Readiness(None)
-    }
-
-    pub fn pipe(fd: OwnedFd) -> Readiness {
-        Readiness(Some(fd))
-    }
-
-    fn report(&mut self, line: &str) {
-        if let Some(fd) = self.0.take() {
-            let _ = fs::File::from(fd).write_all(format!("{line}\n").as_bytes());
-        }
-    }
-}
-
-/// Messages on the readiness pipe.
-pub const READY: &str = "ready";
-pub const ALREADY_RUNNING: &str = "running";
 
 /// Runs the service in this process until it is told to stop.
 pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -> Result<()> {
     let lock = match pidfile::acquire(layout) {
         Ok(lock) => lock,
         Err(LockError::AlreadyRunning) => {
-            readiness.report(ALREADY_RUNNING);
+            readiness.already_running();
             return Err(Error::failed("backup_service already running"));
         }
         Err(LockError::Io(err)) => {
-            readiness.report(&format!(
-                "error: can't lock {}: {err}",
+            readiness.failed(&format!(
+                "can't lock {}: {err}",
                 layout.pid_file().display()
             ));
             return Err(Error::failed("can't start backup_service").because(err));
@@ -68,10 +45,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -
     let signal_fd = match stop_signals() {
         Ok(fd) => fd,
         Err(err) => {
-            readiness.report(&format!(
-                "error: {}",
-                err.detail.as_deref().unwrap_or("signal set-up failed")
-            ));
+            readiness.failed(err.detail.as_deref().unwrap_or("signal set-up failed"));
             return Err(err);
         }
     };
@@ -95,7 +69,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -
     service.check(LocalTime::now());
     // The first minute's jobs are running before `start` returns, so an immediate `stop`
     // waits for them instead of preventing them.
-    readiness.report(READY);
+    readiness.ready();
     loop {
         let wait = LocalTime::now().millis_to_next_minute() + 2;
         let mut fds = [PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN)];
@@ -166,6 +140,8 @@ impl Service<'_> {
     /// SIGHUP: reads the plan now and says what it found, so a plan edit can be checked at
     /// once instead of at the next due minute.
     fn reload(&mut self) {
+        // `systemctl reload` after a change of /etc/localtime or TZ takes effect now.
+        crate::sys::time::reread_time_zone();
         self.plan.forget_reported();
         let count = self.plan.read(self.layout, &self.log).len();
         self.log.write(&format!("Plan reloaded: {count} schedules"));
@@ -285,6 +261,7 @@ fn remove_interrupted_temps(layout: &Layout, log: &Log) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn log_messages(log: &Log) -> Vec<String> {
         let text = fs::read_to_string(log.path()).unwrap_or_default();

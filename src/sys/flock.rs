@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 /// Takes a write lock on the byte at `offset` of `file` without waiting: `Ok(false)` if
 /// another holder has it. Open-file-description locks conflict between threads as well as
 /// processes and vanish with the holder's descriptor, even on kill -9.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "F_WRLCK and SEEK_SET are small constants that C declares as int but stores as short"
+)]
 pub fn try_lock_byte(file: &File, offset: i64) -> io::Result<bool> {
     // SAFETY: `flock` is a plain C struct of integers, for which all-zero is a valid value.
     let mut region: libc::flock = unsafe { std::mem::zeroed() };

@@ -3,4 +3,7 @@
 
 pub mod atomic_file;
 pub mod flock;
+pub mod io;
 pub mod open;
+pub mod process;
+pub mod time;

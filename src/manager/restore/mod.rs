@@ -9,10 +9,10 @@ mod extract;
 
 pub use check::name_refusal;
 
+use crate::archive::{self, check::check_structure};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::log::Log;
-use crate::manager::verify::{check_structure, open_archive};
 use check::{Checker, Shape, components};
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -40,7 +40,7 @@ pub fn restore(
     let failed =
         |detail: String| Error::failed(format!("restore of {display} to {shown} failed: {detail}"));
     // One descriptor for every pass: what was checked is what is restored.
-    let mut archive = open_archive(layout, name)?;
+    let mut archive = archive::open(layout, name)?;
     check_structure(io::BufReader::with_capacity(1 << 20, &archive))
         .map_err(|defect| failed(format!("the archive is damaged: {defect}")))?;
     let rewind = |archive: &mut File| {
@@ -53,7 +53,7 @@ pub fn restore(
     rewind(&mut archive)?;
     fs::create_dir_all(&target).map_err(|err| failed(format!("can't create folder ({err})")))?;
     extract::extract(&archive, &target, force).map_err(|err| failed(err.to_string()))?;
-    println!("{display}: {count} members restored in {shown}");
+    crate::stdout::print_line(&format!("{display}: {count} members restored in {shown}"))?;
     log.write(&format!("Restore done for {display} in {shown}"));
     Ok(())
 }

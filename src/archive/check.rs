@@ -1,0 +1,423 @@
+//! Reading a tar stream's structure end to end, as `verify` and `restore` do before trusting
+//! it: header checksums, sizes, long-name and pax records, sparse maps, truncation and the
+//! end marker. Each defect carries the byte offset where it is.
+
+use super::header::{BLOCK, CHECKSUM_FIELD, EXTENSION_IS_EXTENDED, GNU_IS_EXTENDED, checksum_of};
+use crate::log::show_name;
+use std::fmt;
+use std::io::{self, Read};
+use tar::{EntryType, Header};
+
+/// Longest `././@LongLink` name or pax record accepted; anything longer is a damaged size
+/// field or an attack on the memory of whoever reads the archive next.
+const MAX_RECORD: u64 = 1 << 20;
+const BLOCK_BYTES: u64 = BLOCK as u64;
+
+/// What a sound archive holds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Soundness {
+    pub members: u64,
+}
+
+/// The first thing wrong with an archive. `after` is the last member read before it, which
+/// tells a person where in the tree the damage lies.
+#[derive(Debug)]
+pub enum Defect {
+    Unreadable(io::Error),
+    NoEndMarker {
+        offset: u64,
+        after: Option<Vec<u8>>,
+    },
+    IncompleteEndMarker {
+        offset: u64,
+        after: Option<Vec<u8>>,
+    },
+    TruncatedHeader {
+        offset: u64,
+    },
+    BadChecksum {
+        offset: u64,
+        after: Option<Vec<u8>>,
+    },
+    BadSize {
+        offset: u64,
+        after: Option<Vec<u8>>,
+    },
+    ImplausibleRecord {
+        offset: u64,
+        size: u64,
+    },
+    TruncatedSparseMap {
+        offset: u64,
+        name: Vec<u8>,
+    },
+    TruncatedLongName {
+        offset: u64,
+        after: Option<Vec<u8>>,
+    },
+    TruncatedData {
+        offset: u64,
+        name: Vec<u8>,
+        needs: u64,
+        got: u64,
+    },
+}
+
+/// ` (after member NAME)`, or nothing at the start of the archive.
+struct After<'a>(&'a Option<Vec<u8>>);
+
+impl fmt::Display for After<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, " (after member {})", show_name(name)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Defect::Unreadable(err) => write!(f, "can't read ({err})"),
+            Defect::NoEndMarker { offset, after } => write!(
+                f,
+                "no end-of-archive marker: the archive ends at byte {offset}{}",
+                After(after)
+            ),
+            Defect::IncompleteEndMarker { offset, after } => write!(
+                f,
+                "incomplete end-of-archive marker at byte {offset}{}",
+                After(after)
+            ),
+            Defect::TruncatedHeader { offset } => {
+                write!(f, "truncated inside a header at byte {offset}")
+            }
+            Defect::BadChecksum { offset, after } => {
+                write!(f, "bad header checksum at byte {offset}{}", After(after))
+            }
+            Defect::BadSize { offset, after } => {
+                write!(f, "bad size field at byte {offset}{}", After(after))
+            }
+            Defect::ImplausibleRecord { offset, size } => write!(
+                f,
+                "implausible long-name or pax record of {size} bytes at byte {offset}"
+            ),
+            Defect::TruncatedSparseMap { offset, name } => write!(
+                f,
+                "truncated in the sparse map of {} at byte {offset}",
+                show_name(name)
+            ),
+            Defect::TruncatedLongName { offset, after } => write!(
+                f,
+                "truncated in a long-name record at byte {offset}{}",
+                After(after)
+            ),
+            Defect::TruncatedData {
+                offset,
+                name,
+                needs,
+                got,
+            } => write!(
+                f,
+                "truncated: member {} needs {needs} bytes of data from byte {offset}, the archive has {got}",
+                show_name(name)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Defect {}
+
+/// A tar stream being read block by block, with where it is and what it read last.
+struct Reader<R> {
+    input: R,
+    block: [u8; BLOCK],
+    offset: u64,
+    last_name: Option<Vec<u8>>,
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the next block; how many bytes it got (less than a block only at the end).
+    fn next_block(&mut self) -> Result<usize, Defect> {
+        read_full(&mut self.input, &mut self.block).map_err(Defect::Unreadable)
+    }
+
+    /// Skips the extension blocks of a sparse map until one says it is the last.
+    fn skip_sparse_map(&mut self, name: &[u8]) -> Result<(), Defect> {
+        loop {
+            if self.next_block()? != BLOCK {
+                return Err(Defect::TruncatedSparseMap {
+                    offset: self.offset,
+                    name: name.to_vec(),
+                });
+            }
+            self.offset += BLOCK_BYTES;
+            if self.block[EXTENSION_IS_EXTENDED] == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads a long-name record's `size` bytes (`padded` with the padding), up to its NUL.
+    fn read_long_name(&mut self, size: u64, padded: u64) -> Result<Vec<u8>, Defect> {
+        let mut data = Vec::new();
+        let got = (&mut self.input)
+            .take(padded)
+            .read_to_end(&mut data)
+            .map_err(Defect::Unreadable)?;
+        if (got as u64) < padded {
+            return Err(Defect::TruncatedLongName {
+                offset: self.offset,
+                after: self.last_name.clone(),
+            });
+        }
+        data.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+        data.truncate(end);
+        self.offset += padded;
+        Ok(data)
+    }
+
+    /// Skips a member's `padded` bytes of data.
+    fn skip_data(&mut self, name: &[u8], padded: u64) -> Result<(), Defect> {
+        let got = io::copy(&mut (&mut self.input).take(padded), &mut io::sink())
+            .map_err(Defect::Unreadable)?;
+        if got < padded {
+            return Err(Defect::TruncatedData {
+                offset: self.offset,
+                name: name.to_vec(),
+                needs: padded,
+                got,
+            });
+        }
+        self.offset += padded;
+        Ok(())
+    }
+
+    /// At a zero block: the end marker is sound if a second zero block follows.
+    fn end_marker(&mut self) -> Result<(), Defect> {
+        let second = self.next_block()?;
+        if second == BLOCK && self.block.iter().all(|&b| b == 0) {
+            return Ok(());
+        }
+        Err(Defect::IncompleteEndMarker {
+            offset: self.offset,
+            after: self.last_name.clone(),
+        })
+    }
+}
+
+/// Reads a whole tar stream and returns its first defect.
+pub fn check_structure(input: impl Read) -> Result<Soundness, Defect> {
+    let mut reader = Reader {
+        input,
+        block: [0; BLOCK],
+        offset: 0,
+        last_name: None,
+    };
+    let mut members = 0;
+    let mut long_name: Option<Vec<u8>> = None;
+    loop {
+        match reader.next_block()? {
+            0 => {
+                return Err(Defect::NoEndMarker {
+                    offset: reader.offset,
+                    after: reader.last_name,
+                });
+            }
+            BLOCK => {}
+            _ => {
+                return Err(Defect::TruncatedHeader {
+                    offset: reader.offset,
+                });
+            }
+        }
+        if reader.block.iter().all(|&b| b == 0) {
+            reader.end_marker()?;
+            return Ok(Soundness { members });
+        }
+        let header_offset = reader.offset;
+        let defect_here = |reader: &Reader<_>| Defect::BadSize {
+            offset: header_offset,
+            after: reader.last_name.clone(),
+        };
+        if !checksum_matches(&reader.block) {
+            return Err(Defect::BadChecksum {
+                offset: header_offset,
+                after: reader.last_name,
+            });
+        }
+        let header = Header::from_byte_slice(&reader.block);
+        let size = header.entry_size().map_err(|_| defect_here(&reader))?;
+        let kind = header.entry_type();
+        let name = long_name
+            .take()
+            .unwrap_or_else(|| header.path_bytes().into_owned());
+        reader.offset += BLOCK_BYTES;
+        if kind == EntryType::GNUSparse && reader.block[GNU_IS_EXTENDED] == 1 {
+            reader.skip_sparse_map(&name)?;
+        }
+        let padded = size
+            .checked_next_multiple_of(BLOCK_BYTES)
+            .filter(|padded| reader.offset.checked_add(*padded).is_some())
+            .ok_or_else(|| defect_here(&reader))?;
+        if is_record(kind) && size > MAX_RECORD {
+            return Err(Defect::ImplausibleRecord {
+                offset: header_offset,
+                size,
+            });
+        }
+        if kind == EntryType::GNULongName {
+            long_name = Some(reader.read_long_name(size, padded)?);
+            continue;
+        }
+        reader.skip_data(&name, padded)?;
+        // Long-link and pax records describe the next member; they are not members.
+        if !is_record(kind) {
+            members += 1;
+            reader.last_name = Some(name);
+        }
+    }
+}
+
+/// Records that describe the next member rather than being one.
+pub fn is_record(kind: EntryType) -> bool {
+    matches!(
+        kind,
+        EntryType::GNULongName
+            | EntryType::GNULongLink
+            | EntryType::XHeader
+            | EntryType::XGlobalHeader
+    )
+}
+
+/// The stored checksum equals the sum of the header bytes with the checksum field as spaces,
+/// summed unsigned or (as old tars did) signed.
+fn checksum_matches(block: &[u8; BLOCK]) -> bool {
+    let digits: Vec<u8> = block[CHECKSUM_FIELD]
+        .iter()
+        .copied()
+        .skip_while(|&b| b == b' ')
+        .take_while(|b| (b'0'..=b'7').contains(b))
+        .collect();
+    let Some(stored) = std::str::from_utf8(&digits)
+        .ok()
+        .filter(|d| !d.is_empty())
+        .and_then(|d| i64::from_str_radix(d, 8).ok())
+    else {
+        return false;
+    };
+    let (unsigned, signed) = checksum_of(block);
+    stored == unsigned || stored == signed
+}
+
+/// Fills `buffer` as far as the input goes; returns how many bytes it got.
+pub fn read_full(input: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match input.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const BLOCK: usize = super::BLOCK;
+
+    /// A two-member archive as GNU tar lays it out, made by the archiver's own encoder.
+    fn archive() -> Vec<u8> {
+        use crate::archive::header::{Kind, Meta, encode};
+        let meta = Meta {
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            mtime: 1_769_699_250,
+            uname: b"root",
+            gname: b"root",
+        };
+        let mut out = Vec::new();
+        encode(b"d/", &Kind::Directory, &meta, &mut out);
+        let long = "x".repeat(150);
+        encode(long.as_bytes(), &Kind::File { size: 600 }, &meta, &mut out);
+        out.extend_from_slice(&[7u8; 600]);
+        out.resize(out.len().div_ceil(BLOCK) * BLOCK, 0);
+        out.extend_from_slice(&[0u8; 2 * BLOCK]);
+        out
+    }
+
+    #[test]
+    fn a_sound_archive_counts_its_members() {
+        assert_eq!(
+            check_structure(&archive()[..]).unwrap(),
+            Soundness { members: 2 }
+        );
+    }
+
+    #[test]
+    fn a_flipped_header_byte_is_a_bad_checksum() {
+        let mut bytes = archive();
+        bytes[BLOCK * 3 + 10] ^= 0x20;
+        let defect = check_structure(&bytes[..]).unwrap_err();
+        assert!(
+            matches!(&defect, Defect::BadChecksum { offset: 1536, after: Some(name) } if name == b"d/"),
+            "{defect:?}"
+        );
+        assert_eq!(
+            defect.to_string(),
+            "bad header checksum at byte 1536 (after member d/)"
+        );
+    }
+
+    #[test]
+    fn truncation_is_found_wherever_it_cuts() {
+        let bytes = archive();
+        let total = bytes.len();
+        let long = "x".repeat(150).into_bytes();
+        assert!(matches!(
+            check_structure(&bytes[..total - BLOCK]),
+            Err(Defect::IncompleteEndMarker { after: Some(name), .. }) if name == long
+        ));
+        assert!(matches!(
+            check_structure(&bytes[..total - 2 * BLOCK]),
+            Err(Defect::NoEndMarker { .. })
+        ));
+        let cut = check_structure(&bytes[..BLOCK * 4 + 100]).unwrap_err();
+        assert!(
+            matches!(&cut, Defect::TruncatedData { needs: 1024, got: 100, name, .. } if *name == long),
+            "{cut:?}"
+        );
+        assert!(matches!(
+            check_structure(&bytes[..BLOCK + 7]),
+            Err(Defect::TruncatedHeader { offset: 512 })
+        ));
+        assert!(matches!(
+            check_structure(&[][..]),
+            Err(Defect::NoEndMarker {
+                offset: 0,
+                after: None
+            })
+        ));
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_bad_size_fields() {
+        let mut bytes = archive();
+        bytes[124..136].copy_from_slice(&[0xff; 12]);
+        let mut header = Header::from_byte_slice(&bytes[..BLOCK]).clone();
+        header.set_cksum();
+        bytes[..BLOCK].copy_from_slice(header.as_bytes());
+        assert!(matches!(
+            check_structure(&bytes[..]),
+            Err(Defect::BadSize {
+                offset: 0,
+                after: None
+            })
+        ));
+    }
+}

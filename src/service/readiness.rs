@@ -1,0 +1,143 @@
+//! The readiness protocol between `start` and the daemon it launches. `start` runs the binary
+//! as `backup_service __serve --dir D --keep N --ready-fd FD`, FD being the write end of a
+//! pipe; the service writes one line there once it runs (`ready`), or why it could not start,
+//! and closes it. Everything both sides must agree on is here.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The hidden first argument that makes the service run as `start`'s daemon.
+pub const SERVE_ENTRY: &str = "__serve";
+/// The argv[0] the daemon runs under, so `ps -ef` shows what it is.
+const SERVICE_ARGV0: &str = "backup_service";
+const READY_FD_OPTION: &str = "--ready-fd";
+const READY: &str = "ready";
+const ALREADY_RUNNING: &str = "running";
+const ERROR_PREFIX: &str = "error: ";
+
+/// The service's end of the pipe: one report, then it is closed.
+pub struct Readiness(Option<OwnedFd>);
+
+impl Readiness {
+    /// No pipe: the service was started by hand, systemd or a container.
+    pub fn none() -> Readiness {
+        Readiness(None)
+    }
+
+    /// Splits `--ready-fd N` out of the arguments after `__serve` and adopts that
+    /// descriptor, which must be an open pipe above 2.
+    pub fn from_serve_args(args: &[OsString]) -> Result<(Readiness, Vec<OsString>), String> {
+        let Some(at) = args.iter().position(|a| a == READY_FD_OPTION) else {
+            return Ok((Readiness::none(), args.to_vec()));
+        };
+        let fd = args
+            .get(at + 1)
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<i32>().ok())
+            .ok_or_else(|| format!("{READY_FD_OPTION} takes a descriptor number"))?;
+        let pipe = crate::sys::process::adopt_inherited_pipe(fd)
+            .map_err(|err| format!("{READY_FD_OPTION} {fd}: {err}"))?;
+        let mut rest = args.to_vec();
+        rest.drain(at..at + 2);
+        Ok((Readiness(Some(pipe)), rest))
+    }
+
+    pub fn ready(&mut self) {
+        self.report(READY);
+    }
+
+    pub fn already_running(&mut self) {
+        self.report(ALREADY_RUNNING);
+    }
+
+    pub fn failed(&mut self, why: &str) {
+        self.report(&format!("{ERROR_PREFIX}{why}"));
+    }
+
+    fn report(&mut self, line: &str) {
+        if let Some(fd) = self.0.take() {
+            let _ = File::from(fd).write_all(format!("{line}\n").as_bytes());
+        }
+    }
+}
+
+/// A failure of the forked child before it could exec the service, reported on the pipe.
+pub fn child_failed(pipe: &OwnedFd, what: &str) {
+    let _ = nix::unistd::write(
+        pipe,
+        format!("{ERROR_PREFIX}{what}: {}\n", nix::errno::Errno::last()).as_bytes(),
+    );
+}
+
+/// The daemon's argv for base directory `base`, `--keep keep` and the pipe's write end `fd`.
+pub fn serve_argv(base: &Path, keep: u32, fd: RawFd) -> Result<Vec<CString>, std::ffi::NulError> {
+    Ok(vec![
+        CString::new(SERVICE_ARGV0)?,
+        CString::new(SERVE_ENTRY)?,
+        c"--dir".to_owned(),
+        CString::new(base.as_os_str().as_bytes())?,
+        c"--keep".to_owned(),
+        CString::new(keep.to_string())?,
+        CString::new(READY_FD_OPTION)?,
+        CString::new(fd.to_string())?,
+    ])
+}
+
+/// What the service reported, as `start` reads it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Report {
+    Ready,
+    AlreadyRunning,
+    /// Why it could not start.
+    Failed(String),
+    /// The pipe closed without a report: the service exited during start-up.
+    Silent,
+}
+
+/// Reads the service's one-line report, waiting at most `timeout`; `None` if none came.
+pub fn read_report(pipe: OwnedFd, timeout: Duration) -> io::Result<Option<Report>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let deadline = Instant::now() + timeout;
+    let mut file = File::from(pipe);
+    let mut report = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(err) => return Err(err.into()),
+        }
+        let mut chunk = [0u8; 512];
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                report.extend_from_slice(&chunk[..n]);
+                if report.contains(&b'\n') {
+                    break;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let line = report.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    Ok(Some(match line.as_ref() {
+        READY => Report::Ready,
+        ALREADY_RUNNING => Report::AlreadyRunning,
+        "" => Report::Silent,
+        other => Report::Failed(other.strip_prefix(ERROR_PREFIX).unwrap_or(other).to_owned()),
+    }))
+}
