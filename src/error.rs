@@ -1,35 +1,52 @@
-//! The one error type of backupbox and the exit code each kind of failure maps to.
+//! The one error type of backupbox, and the exit status of every way a command ends.
 
+use std::error::Error as StdError;
 use std::fmt;
-use std::io;
 
 /// Exit status for success.
 pub const EXIT_OK: i32 = 0;
-/// Exit status for an error that was logged.
+/// Exit status for a command that failed, or found something that needs attention.
 pub const EXIT_FAILED: i32 = 1;
 /// Exit status for a command line that could not be understood.
 pub const EXIT_USAGE: i32 = 2;
 
+/// How a command that did its work ended. An unhealthy `status` is not an error: the command
+/// worked, and its answer is "needs attention".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    NeedsAttention,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Done => EXIT_OK,
+            Outcome::NeedsAttention => EXIT_FAILED,
+        }
+    }
+}
+
 /// How a failure is classified for the exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+enum Kind {
     /// The command line was wrong (exit 2).
     Usage,
     /// The command was understood but could not be carried out (exit 1).
     Failed,
 }
 
+type Source = Box<dyn StdError + Send + Sync>;
+
 /// A failure that ends a command.
 ///
-/// `message` is the text that follows `Error: ` in the log, exactly as the spec words it.
-/// `detail` is the underlying reason; it goes to stderr (and never changes the spec's log line).
+/// Its `Display` is the text that follows `Error: ` in the log, exactly as the spec words
+/// it. The source is the underlying reason; it goes to stderr and never changes the log line.
 #[derive(Debug)]
 pub struct Error {
-    pub kind: Kind,
-    pub message: String,
-    pub detail: Option<String>,
-    /// The failure was already written to the log where it happened; only stderr still needs it.
-    pub logged: bool,
+    kind: Kind,
+    message: String,
+    source: Option<Source>,
 }
 
 impl Error {
@@ -37,8 +54,7 @@ impl Error {
         Error {
             kind: Kind::Failed,
             message: message.into(),
-            detail: None,
-            logged: false,
+            source: None,
         }
     }
 
@@ -46,22 +62,13 @@ impl Error {
         Error {
             kind: Kind::Usage,
             message: message.into(),
-            detail: None,
-            logged: false,
+            source: None,
         }
     }
 
-    /// A failure whose log lines were written where it happened.
-    pub fn logged(message: impl Into<String>) -> Self {
-        Error {
-            logged: true,
-            ..Error::failed(message)
-        }
-    }
-
-    /// Attaches the underlying reason, shown on stderr.
-    pub fn because(mut self, detail: impl fmt::Display) -> Self {
-        self.detail = Some(detail.to_string());
+    /// Attaches the underlying reason (an error, or a sentence), shown on stderr.
+    pub fn because(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
         self
     }
 
@@ -72,10 +79,15 @@ impl Error {
         }
     }
 
+    /// The underlying reason, if there is one.
+    pub fn reason(&self) -> Option<String> {
+        self.source.as_ref().map(ToString::to_string)
+    }
+
     /// The line written to stderr: the log message plus the reason when there is one.
     pub fn stderr_line(&self) -> String {
-        match &self.detail {
-            Some(detail) => format!("Error: {}: {}", self.message, detail),
+        match &self.source {
+            Some(source) => format!("Error: {}: {source}", self.message),
             None => format!("Error: {}", self.message),
         }
     }
@@ -83,25 +95,47 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.stderr_line())
+        f.write_str(&self.message)
     }
 }
 
-/// Shorthand used where an I/O failure becomes a logged error with a fixed message.
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+/// Shorthand used where a system failure becomes an error with a fixed message.
 pub trait Context<T> {
     fn context(self, message: impl Into<String>) -> Result<T, Error>;
 }
 
-impl<T> Context<T> for io::Result<T> {
-    fn context(self, message: impl Into<String>) -> Result<T, Error> {
-        self.map_err(|err| Error::failed(message).because(err))
-    }
-}
-
-impl<T> Context<T> for nix::Result<T> {
+impl<T, E: StdError + Send + Sync + 'static> Context<T> for std::result::Result<T, E> {
     fn context(self, message: impl Into<String>) -> Result<T, Error> {
         self.map_err(|err| Error::failed(message).because(err))
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_text_stays_apart_from_its_reason() {
+        let err = Error::failed("can't find backup_schedules.txt")
+            .because(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(err.to_string(), "can't find backup_schedules.txt");
+        assert_eq!(
+            err.stderr_line(),
+            "Error: can't find backup_schedules.txt: entity not found"
+        );
+        assert!(err.source().is_some());
+        assert_eq!(err.exit_code(), EXIT_FAILED);
+        assert_eq!(Error::usage("x").exit_code(), EXIT_USAGE);
+        assert_eq!(Outcome::NeedsAttention.exit_code(), EXIT_FAILED);
+    }
+}

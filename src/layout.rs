@@ -1,5 +1,6 @@
 //! Where every file of a backup system lives, relative to its base directory.
 
+use crate::plan::Name;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -94,7 +95,7 @@ impl Layout {
     }
 
     /// `backups/<name>.tar` on disk.
-    pub fn archive_path(&self, name: &[u8]) -> PathBuf {
+    pub fn archive_path(&self, name: &Name) -> PathBuf {
         self.backups_dir()
             .join(OsStr::from_bytes(&Layout::archive_file_name(name)))
     }

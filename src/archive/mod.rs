@@ -8,17 +8,18 @@ mod stream;
 pub mod walk;
 
 use crate::layout::{self, Layout};
-use crate::plan::Schedule;
+use crate::plan::{Name, Schedule};
 use crate::sys::atomic_file::TempFile;
 use crate::sys::open::FileId;
 use std::fs::{self, DirBuilder, File};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
-use walk::{Exclusions, Failure, Walker};
+pub use walk::WriteError;
+use walk::{Exclusions, Walker};
 
 /// Opens `backups/NAME.tar` for reading: a regular file, never through a symlink.
-pub fn open(layout: &Layout, name: &[u8]) -> crate::error::Result<File> {
+pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<File> {
     crate::sys::open::open_regular(&layout.archive_path(name)).map_err(|err| {
         crate::error::Error::failed(format!("can't read {}", Layout::archive_display(name)))
             .because(err)
@@ -41,30 +42,25 @@ pub struct Written {
 
 impl Written {
     /// Makes the archive durable and puts it in place of the previous one in one step.
-    pub fn commit(self) -> Result<u64, String> {
-        self.temp.commit(&self.target).map_err(write_failed)?;
+    pub fn commit(self) -> Result<u64, WriteError> {
+        self.temp.commit(&self.target)?;
         Ok(self.size)
     }
 }
 
-fn write_failed(err: io::Error) -> String {
-    format!("can't write archive ({err})")
-}
-
 /// Archives the schedule's folder into a temporary file in `backups/` (which the caller has
 /// made with [`ensure_backups_dir`], since the name lock lives there too); nothing is replaced
-/// until [`Written::commit`]. Each file skipped or changed is passed to `warn`. The error is
-/// the reason the archive could not be made.
+/// until [`Written::commit`]. Each file skipped or changed is passed to `warn`.
 pub fn write(
     layout: &Layout,
     schedule: &Schedule,
     warn: &mut dyn FnMut(String),
-) -> Result<Written, String> {
+) -> Result<Written, WriteError> {
     let backups = layout.backups_dir();
     let target = layout.archive_path(&schedule.name);
-    let mut temp = TempFile::create_in(&backups, 0o600).map_err(write_failed)?;
+    let mut temp = TempFile::create_in(&backups, 0o600)?;
     let exclude = Exclusions {
-        output: FileId::of_file(temp.file()).map_err(write_failed)?,
+        output: FileId::of_file(temp.file())?,
         backups_dir: fs::metadata(&backups).ok().map(|meta| FileId::of(&meta)),
         is_internal_name: layout::is_internal_backups_entry,
         own_folders: [
@@ -75,14 +71,9 @@ pub fn write(
         .filter_map(|(dir, what)| Some((FileId::of(&fs::metadata(dir).ok()?), what)))
         .collect(),
     };
-    let output = temp.file().try_clone().map_err(write_failed)?;
+    let output = temp.file().try_clone()?;
     let mut walker = Walker::new(stream::TarStream::new(&output), exclude, warn);
-    walker
-        .archive(&layout.resolve_folder(&schedule.folder), &schedule.folder)
-        .map_err(|failure| match failure {
-            Failure::Folder(reason) => reason,
-            Failure::Write(err) => write_failed(err),
-        })?;
-    let size = walker.into_stream().finish().map_err(write_failed)?;
+    walker.archive(&layout.resolve_folder(&schedule.folder), &schedule.folder)?;
+    let size = walker.into_stream().finish()?;
     Ok(Written { temp, target, size })
 }

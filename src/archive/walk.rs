@@ -37,18 +37,32 @@ pub struct Exclusions {
     pub own_folders: Vec<(FileId, &'static str)>,
 }
 
-/// Why an archive could not be made.
+/// Why an archive could not be made. `Display` gives the reason as the log line ends.
 #[derive(Debug)]
-pub enum Failure {
-    /// The folder itself is unusable; the text says why.
-    Folder(String),
-    /// Writing the archive failed.
+pub enum WriteError {
+    FolderNotFound,
+    NotADirectory,
+    FolderUnreadable(io::Error),
+    /// Writing the archive failed (a full disk, an I/O error).
     Write(io::Error),
 }
 
-impl From<io::Error> for Failure {
-    fn from(err: io::Error) -> Failure {
-        Failure::Write(err)
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::FolderNotFound => f.write_str("folder not found"),
+            WriteError::NotADirectory => f.write_str("not a directory"),
+            WriteError::FolderUnreadable(err) => write!(f, "can't read folder ({err})"),
+            WriteError::Write(err) => write!(f, "can't write archive ({err})"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+impl From<io::Error> for WriteError {
+    fn from(err: io::Error) -> WriteError {
+        WriteError::Write(err)
     }
 }
 
@@ -145,19 +159,18 @@ impl<'a> Walker<'a> {
 
     /// Archives `root` (the plan folder resolved on disk) under the member names GNU tar
     /// would give `folder`. The root itself is followed if it is a symlink; nothing else is.
-    pub fn archive(&mut self, root: &Path, folder: &[u8]) -> Result<(), Failure> {
+    pub fn archive(&mut self, root: &Path, folder: &[u8]) -> Result<(), WriteError> {
         let opened = nix::fcntl::open(root, dir_flags() - OFlag::O_NOFOLLOW, Mode::empty())
             .map_err(|errno| match errno {
-                Errno::ENOENT => "folder not found".to_owned(),
-                Errno::ENOTDIR => "not a directory".to_owned(),
-                _ => format!("can't read folder ({})", io::Error::from(errno)),
-            })
-            .map_err(Failure::Folder)?;
+                Errno::ENOENT => WriteError::FolderNotFound,
+                Errno::ENOTDIR => WriteError::NotADirectory,
+                _ => WriteError::FolderUnreadable(errno.into()),
+            })?;
         let (dir, stat, children) = fstat(&opened)
             .map_err(io::Error::from)
             .and_then(|stat| Ok((stat, Children::read(&opened)?)))
             .map(|(stat, children)| (opened, stat, children))
-            .map_err(|err| Failure::Folder(format!("can't read folder ({err})")))?;
+            .map_err(WriteError::FolderUnreadable)?;
         self.stream.header(
             &root_member(folder),
             &Kind::Directory,
@@ -229,7 +242,7 @@ impl<'a> Walker<'a> {
         parent: BorrowedFd,
         name: &[u8],
         likely_file: bool,
-    ) -> Result<Option<Frame>, Failure> {
+    ) -> Result<Option<Frame>, WriteError> {
         if likely_file {
             // The common case: one open and one fstat, no lookup by name before.
             match openat(parent, name, file_flags(), Mode::empty()) {
@@ -301,7 +314,7 @@ impl<'a> Walker<'a> {
         parent: BorrowedFd,
         name: &[u8],
         stat: &FileStat,
-    ) -> Result<Option<Frame>, Failure> {
+    ) -> Result<Option<Frame>, WriteError> {
         let member = as_directory(safer_name(&self.member_path));
         self.stream
             .header(&member, &Kind::Directory, &self.owners.meta(stat))?;
@@ -332,7 +345,7 @@ impl<'a> Walker<'a> {
 
     /// Stores regular file `name` of `parent`, which a stat by name found: it is opened
     /// without following and checked again, since it may have been replaced meanwhile.
-    fn file_seen_by_stat(&mut self, parent: BorrowedFd, name: &[u8]) -> Result<(), Failure> {
+    fn file_seen_by_stat(&mut self, parent: BorrowedFd, name: &[u8]) -> Result<(), WriteError> {
         match openat(parent, name, file_flags(), Mode::empty())
             .and_then(|fd| fstat(&fd).map(|stat| (fd, stat)))
         {
@@ -349,7 +362,7 @@ impl<'a> Walker<'a> {
 
     /// Stores a regular file, read through one open descriptor so that its header and its
     /// data describe the same file even if the name is replaced meanwhile.
-    fn file(&mut self, file: &File, before: &FileStat) -> Result<(), Failure> {
+    fn file(&mut self, file: &File, before: &FileStat) -> Result<(), WriteError> {
         if FileId::of_stat(before) == self.exclude.output {
             return Ok(());
         }

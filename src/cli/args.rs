@@ -1,15 +1,11 @@
-//! Each role's arguments as argh parses them, with values kept byte-exact.
+//! Each role's arguments as argh parses them, with values kept byte-exact. `ManagerCommand`
+//! is the one table of the manager's commands: dispatch, the list of known words and every
+//! help text come from it.
 
-use crate::manager::Command;
-use argh::{FromArgValue, FromArgs};
+use crate::job::Keep;
+use argh::{FromArgValue, FromArgs, SubCommands};
 use std::ffi::{OsStr, OsString};
 use std::sync::OnceLock;
-use std::time::Duration;
-
-/// The manager's command words, known before argh runs so an unknown one can be logged.
-const MANAGER_COMMANDS: [&str; 10] = [
-    "create", "list", "delete", "start", "stop", "backups", "run", "status", "verify", "restore",
-];
 
 /// A command-line value kept byte-exact. argh parses UTF-8 only, so arguments that are not
 /// UTF-8 travel through it as placeholders and are swapped back here.
@@ -60,7 +56,7 @@ pub fn parse<T: FromArgs>(
     let refs: Vec<&str> = strings.iter().map(String::as_str).collect();
     T::from_args(&[command_name], &refs).map_err(|exit| match exit.status {
         Ok(()) => {
-            let _ = crate::stdout::print(exit.output.as_bytes());
+            let _ = crate::stdout::print_line(exit.output.trim_end());
             ParseExit::Help
         }
         Err(()) => {
@@ -101,23 +97,32 @@ pub enum ManagerCommand {
     Restore(RestoreArgs),
 }
 
-/// `--keep N`: archives kept per name, `<name>.tar` included.
-#[derive(Debug, Clone, Copy)]
-pub struct Keep(pub u32);
-
-impl FromArgValue for Keep {
-    fn from_arg_value(value: &str) -> std::result::Result<Self, String> {
-        match value.parse::<u32>() {
-            Ok(keep) if keep >= 1 => Ok(Keep(keep)),
-            _ => Err(format!(
-                "--keep takes a whole number from 1 up, not {value:?}"
-            )),
-        }
+impl ManagerCommand {
+    /// Whether `word` names a manager command (`help` included, which argh answers).
+    pub fn is_known(word: &OsStr) -> bool {
+        word == HELP_WORD
+            || Self::COMMANDS
+                .iter()
+                .any(|command| OsStr::new(command.name) == word)
     }
 }
 
+impl FromArgValue for Keep {
+    fn from_arg_value(value: &str) -> std::result::Result<Self, String> {
+        value
+            .parse::<u32>()
+            .ok()
+            .and_then(Keep::new)
+            .ok_or_else(|| format!("--keep takes a whole number from 1 up, not {value:?}"))
+    }
+}
+
+/// `backup_manager help [COMMAND]`: argh has its own `help` word, which the command line
+/// answers before argh runs.
+pub const HELP_WORD: &str = "help";
+
 fn default_keep() -> Keep {
-    Keep(1)
+    Keep::ONE
 }
 
 #[derive(FromArgs)]
@@ -125,7 +130,7 @@ fn default_keep() -> Keep {
 #[argh(subcommand, name = "create")]
 pub struct CreateArgs {
     #[argh(positional)]
-    schedule: Option<RawArg>,
+    pub schedule: Option<RawArg>,
 }
 
 #[derive(FromArgs)]
@@ -138,7 +143,7 @@ pub struct ListArgs {}
 #[argh(subcommand, name = "delete")]
 pub struct DeleteArgs {
     #[argh(positional)]
-    index: Option<String>,
+    pub index: Option<String>,
 }
 
 #[derive(FromArgs)]
@@ -147,7 +152,7 @@ pub struct DeleteArgs {
 pub struct StartArgs {
     /// archives to keep per name, the newest included (default 1: each backup replaces the last)
     #[argh(option, default = "default_keep()")]
-    keep: Keep,
+    pub keep: Keep,
 }
 
 #[derive(FromArgs)]
@@ -156,7 +161,7 @@ pub struct StartArgs {
 pub struct StopArgs {
     /// seconds to wait for the service to finish its running backups (default 90)
     #[argh(option, default = "90")]
-    timeout: u64,
+    pub timeout: u64,
 }
 
 #[derive(FromArgs)]
@@ -165,7 +170,7 @@ pub struct StopArgs {
 pub struct BackupsArgs {
     /// show each archive's size and modification time too
     #[argh(switch)]
-    long: bool,
+    pub long: bool,
 }
 
 #[derive(FromArgs)]
@@ -173,10 +178,10 @@ pub struct BackupsArgs {
 #[argh(subcommand, name = "run")]
 pub struct RunArgs {
     #[argh(positional)]
-    index: Option<String>,
+    pub index: Option<String>,
     /// archives to keep per name, the newest included (default 1: each backup replaces the last)
     #[argh(option, default = "default_keep()")]
-    keep: Keep,
+    pub keep: Keep,
 }
 
 #[derive(FromArgs)]
@@ -185,7 +190,7 @@ pub struct RunArgs {
 pub struct StatusArgs {
     /// print JSON for machines
     #[argh(switch)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(FromArgs)]
@@ -193,10 +198,10 @@ pub struct StatusArgs {
 #[argh(subcommand, name = "verify")]
 pub struct VerifyArgs {
     #[argh(positional)]
-    name: Option<RawArg>,
+    pub name: Option<RawArg>,
     /// also compare the archive with the live folder, like tar --compare
     #[argh(switch)]
-    against: bool,
+    pub against: bool,
 }
 
 #[derive(FromArgs)]
@@ -204,61 +209,16 @@ pub struct VerifyArgs {
 #[argh(subcommand, name = "restore")]
 pub struct RestoreArgs {
     #[argh(positional)]
-    name: Option<RawArg>,
+    pub name: Option<RawArg>,
     /// folder to extract into (default: restore/NAME in the base directory)
     #[argh(option)]
-    to: Option<RawArg>,
+    pub to: Option<RawArg>,
     /// overwrite files that already exist
     #[argh(switch)]
-    force: bool,
+    pub force: bool,
     /// also restore symlinks that point outside the folder (absolute ones, as in /etc)
     #[argh(switch)]
-    outside_links: bool,
-}
-
-impl ManagerCommand {
-    /// The command with its arguments in the manager's terms.
-    pub fn into_command(self) -> Command {
-        match self {
-            ManagerCommand::Create(CreateArgs { schedule }) => Command::Create {
-                schedule: schedule.map(|RawArg(s)| s),
-            },
-            ManagerCommand::List(_) => Command::List,
-            ManagerCommand::Delete(DeleteArgs { index }) => Command::Delete { index },
-            ManagerCommand::Start(StartArgs { keep: Keep(keep) }) => Command::Start { keep },
-            ManagerCommand::Stop(StopArgs { timeout }) => Command::Stop {
-                // Capped at a day so that no value can overflow a deadline.
-                timeout: Duration::from_secs(timeout.min(24 * 60 * 60)),
-            },
-            ManagerCommand::Backups(BackupsArgs { long }) => Command::Backups { long },
-            ManagerCommand::Run(RunArgs {
-                index,
-                keep: Keep(keep),
-            }) => Command::Run { index, keep },
-            ManagerCommand::Status(StatusArgs { json }) => Command::Status { json },
-            ManagerCommand::Verify(VerifyArgs { name, against }) => Command::Verify {
-                name: name.map(|RawArg(n)| n),
-                against,
-            },
-            ManagerCommand::Restore(RestoreArgs {
-                name,
-                to,
-                force,
-                outside_links,
-            }) => Command::Restore {
-                name: name.map(|RawArg(n)| n),
-                to: to.map(|RawArg(t)| t),
-                force,
-                outside_links,
-            },
-        }
-    }
-
-    pub fn is_known(word: &OsStr) -> bool {
-        MANAGER_COMMANDS
-            .iter()
-            .any(|known| OsStr::new(known) == word)
-    }
+    pub outside_links: bool,
 }
 
 /// The `--dir` value and the command word (the first argument that is not an option or an

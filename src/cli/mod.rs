@@ -2,17 +2,20 @@
 //! arguments, parsed with argh. Returns an exit status; only `main` exits.
 
 pub mod args;
+mod help;
 
 use crate::cli::args::{
-    Keep, ManagerArgs, ManagerCommand, ParseExit, RawArg, ServiceArgs, parse, scan_manager_args,
+    HELP_WORD, ManagerArgs, ManagerCommand, ParseExit, RawArg, ServiceArgs, parse,
+    scan_manager_args,
 };
-use crate::error::{EXIT_OK, EXIT_USAGE, Error, Result};
+use crate::error::{EXIT_OK, EXIT_USAGE, Error, Outcome, Result};
 use crate::job::Options;
 use crate::layout::Layout;
 use crate::log::Log;
 use crate::manager;
 use crate::service;
 use crate::service::readiness::{Readiness, SERVE_ENTRY};
+use crate::stdout;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
@@ -26,27 +29,8 @@ const VERSION: &str = concat!(
     env!("BACKUPBOX_COMMIT"),
     ")"
 );
-
-const HELP: &str = "\
-backupbox: a whole backup system in one binary.
-
-Usage:
-  backup_manager [--dir DIR] <command> [argument]   edit the plan, start/stop the service
-  backup_service [--dir DIR]                        run the service in the foreground
-  backupbox manager ...                             same as backup_manager
-  backupbox service ...                             same as backup_service
-  backupbox --install DIR                           create the two role links in DIR
-  backupbox --version | --help
-
-Manager commands:
-  create \"folder;hh:mm;name\"   add a schedule
-  list                         show the schedules with their index
-  delete INDEX                 delete a schedule
-  start                        start the service in the background
-  stop [--timeout SECONDS]     stop the service (waits for running backups, 90 s by default)
-  backups                      list the archives in backups/
-  run INDEX                    back up one schedule now, in the foreground
-";
+/// What a usage error points to, rather than the whole help.
+const SEE_HELP: &str = "Run 'backup_manager help' for the commands and their options.";
 
 /// Runs the program for `args` (argv[0] included) and returns the exit status.
 pub fn run(args: Vec<OsString>) -> i32 {
@@ -71,10 +55,7 @@ fn multicall(args: &[OsString]) -> i32 {
             _ => usage_error("--install takes one directory"),
         },
         "--version" | "-V" => print_version(),
-        "--help" | "-h" | "help" => {
-            let _ = crate::stdout::print(HELP.as_bytes());
-            EXIT_OK
-        }
+        "--help" | "-h" | "help" => print_help(),
         "" => usage_error("no role given"),
         other => usage_error(&format!("unknown role: {other}")),
     }
@@ -90,8 +71,13 @@ fn print_version() -> i32 {
 }
 
 fn usage_error(message: &str) -> i32 {
-    eprintln!("backupbox: {message}\n\n{HELP}");
+    eprintln!("backupbox: {message}\n{SEE_HELP}");
     EXIT_USAGE
+}
+
+fn print_help() -> i32 {
+    let _ = stdout::print(help::full().as_bytes());
+    EXIT_OK
 }
 
 /// Prints an error that has no log to go to.
@@ -125,14 +111,21 @@ fn manager_role(name: &str, args: &[OsString]) -> i32 {
         return print_version();
     }
     let (dir, word) = scan_manager_args(args);
-    if let Some(word) = word.filter(|word| !ManagerCommand::is_known(word)) {
-        // The spec's "unknown instruction": logged like any other error, usage on stderr.
-        let message = format!(
-            "unknown instruction: {}",
-            crate::log::show_bytes(word.as_bytes())
-        );
-        eprintln!("Error: {message}\n\n{HELP}");
-        return log_usage_error(dir, message);
+    match word {
+        None if args.iter().any(|arg| arg == "--help" || arg == "-h") => return print_help(),
+        Some(word) if word == HELP_WORD => return command_help(args, word),
+        Some(word) if !ManagerCommand::is_known(word) => {
+            // The spec's "unknown instruction": logged like any other error, usage on stderr.
+            let message = format!(
+                "unknown instruction: {}",
+                crate::log::show_bytes(word.as_bytes())
+            );
+            eprintln!(
+                "Error: {message}\n\nUsage: {name} [--dir DIR] <command> [arguments]\n{SEE_HELP}"
+            );
+            return log_usage_error(dir, message);
+        }
+        _ => {}
     }
     let ManagerArgs { dir, command } = match parse::<ManagerArgs>(name, args) {
         Ok(parsed) => parsed,
@@ -143,37 +136,56 @@ fn manager_role(name: &str, args: &[OsString]) -> i32 {
         Ok(layout) => layout,
         Err(err) => return report(Err(err)),
     };
-    let command = command.into_command();
     let log = Log::new(layout.manager_log());
     let result = std::env::current_exe()
         .map_err(|err| Error::failed("can't find own executable").because(err))
         .and_then(|exe| manager::execute(&layout, &log, &exe, command));
-    if let Err(err) = &result {
-        eprintln!("{}", err.stderr_line());
-    }
     finish_manager(&log, result)
 }
 
-/// Logs a command-line mistake in the manager log of the base directory it names, if any.
-fn log_usage_error(dir: Option<RawArg>, message: String) -> i32 {
-    let err = Error::usage(message);
-    match base_dir(dir) {
-        Ok(layout) => finish_manager(&Log::new(layout.manager_log()), Err(err)),
-        Err(_) => err.exit_code(),
+/// `help [COMMAND]`: the whole help, or one command's.
+fn command_help(args: &[OsString], help_word: &OsString) -> i32 {
+    let after = args
+        .iter()
+        .skip_while(|arg| *arg != help_word)
+        .nth(1)
+        .map(|arg| arg.to_string_lossy().into_owned());
+    match after.as_deref().map(help::command) {
+        None => print_help(),
+        Some(Some(text)) => {
+            let _ = stdout::print_line(text.trim_end());
+            EXIT_OK
+        }
+        Some(None) => usage_error("help: no such command"),
     }
 }
 
-/// Logs a manager error once (unless it was logged where it happened) and gives the exit status.
-fn finish_manager(log: &Log, result: Result<()>) -> i32 {
+/// Logs a command-line mistake, already explained on stderr, in the manager log of the base
+/// directory it names, if any.
+fn log_usage_error(dir: Option<RawArg>, message: String) -> i32 {
+    let err = Error::usage(message);
+    if let Ok(layout) = base_dir(dir) {
+        log_error(&Log::new(layout.manager_log()), &err);
+    }
+    err.exit_code()
+}
+
+/// Where every manager outcome becomes an exit status; an error is shown on stderr with its
+/// reason, and logged.
+fn finish_manager(log: &Log, result: Result<Outcome>) -> i32 {
     match result {
-        Ok(()) => EXIT_OK,
+        Ok(outcome) => outcome.exit_code(),
         Err(err) => {
-            if !err.logged {
-                log.write(&format!("Error: {}", err.message));
-            }
+            eprintln!("{}", err.stderr_line());
+            log_error(log, &err);
             err.exit_code()
         }
     }
+}
+
+/// The one place a manager error becomes a log line.
+fn log_error(log: &Log, err: &Error) {
+    log.write(&format!("Error: {err}"));
 }
 
 fn service_role(name: &str, args: &[OsString]) -> i32 {
@@ -188,10 +200,7 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
         },
         _ => (Readiness::none(), args.to_vec()),
     };
-    let ServiceArgs {
-        dir,
-        keep: Keep(keep),
-    } = match parse::<ServiceArgs>(name, &args) {
+    let ServiceArgs { dir, keep } = match parse::<ServiceArgs>(name, &args) {
         Ok(parsed) => parsed,
         Err(ParseExit::Help) => return EXIT_OK,
         Err(ParseExit::Usage(_)) => return EXIT_USAGE,

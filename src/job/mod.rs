@@ -1,25 +1,97 @@
 //! One backup job, the same for the service and for `run`: take the name, write the archive,
-//! keep older generations if asked, log the outcome and record it for `status`.
+//! keep older generations if asked, log its progress and record its outcome for `status`.
+//! The caller logs a failure, once, where its command logs errors.
 
 pub mod name_lock;
 pub mod outcomes;
 pub mod rotation;
 
-use crate::archive;
+use crate::archive::{self, WriteError};
 use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
 use crate::plan::file as plan_file;
 use crate::plan::{self, Schedule};
 use outcomes::{Ending, Outcome};
+use std::fmt;
+use std::io;
+use std::num::NonZeroU32;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
+
+/// Archives kept per name, `<name>.tar` included: at least one. One replaces it, as the
+/// spec does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Keep(NonZeroU32);
+
+impl Keep {
+    pub const ONE: Keep = Keep(NonZeroU32::MIN);
+
+    pub fn new(count: u32) -> Option<Keep> {
+        NonZeroU32::new(count).map(Keep)
+    }
+
+    pub fn count(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for Keep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// How a job treats the archives it replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
-    /// Archives kept per name, `<name>.tar` included; 1 replaces it, as the spec does.
-    pub keep: u32,
+    pub keep: Keep,
+}
+
+/// Why a backup did not put its archive in place. `Display` gives the text logged after
+/// `Error: `, which names the job.
+#[derive(Debug)]
+pub struct Failure {
+    what: String,
+    cause: Cause,
+}
+
+#[derive(Debug)]
+pub enum Cause {
+    /// Another job holds the archive name: not an error of this job's own.
+    Skipped,
+    BackupsDir(io::Error),
+    NameLock(io::Error),
+    Archive(WriteError),
+    KeepPrevious(io::Error),
+    /// A bug: the job panicked with this message.
+    Internal(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = &self.what;
+        match &self.cause {
+            Cause::Skipped => write!(f, "{what} skipped: another backup is still writing it"),
+            Cause::BackupsDir(err) => {
+                write!(f, "{what} failed: can't create backups directory ({err})")
+            }
+            Cause::NameLock(err) => write!(f, "{what} failed: can't lock archive name ({err})"),
+            Cause::Archive(err) => write!(f, "{what} failed: {err}"),
+            Cause::KeepPrevious(err) => {
+                write!(f, "{what} failed: can't keep the previous archive ({err})")
+            }
+            Cause::Internal(message) => write!(f, "{what} failed: internal error: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<WriteError> for Cause {
+    fn from(err: WriteError) -> Cause {
+        Cause::Archive(err)
+    }
 }
 
 /// `backup of <folder> to backups/<name>.tar`, as the log lines name a job.
@@ -31,15 +103,14 @@ pub fn describe(schedule: &Schedule) -> String {
     )
 }
 
-/// Runs one backup, writes its log lines to `log` and records its outcome. The error is the
-/// message logged after `Error: `.
+/// Runs one backup, writes its progress to `log` and records its outcome; returns the size
+/// of the archive put in place.
 pub fn run(
     layout: &Layout,
     schedule: &Schedule,
     log: &Log,
     options: Options,
-) -> Result<(), String> {
-    let what = describe(schedule);
+) -> Result<u64, Failure> {
     let started = LocalTime::now();
     let clock = Instant::now();
     let note = |duration_ms, ending| {
@@ -50,22 +121,20 @@ pub fn run(
         };
         record(layout, schedule, log, &outcome);
     };
-    let attempt = || -> Result<Option<u64>, String> {
-        archive::ensure_backups_dir(layout)
-            .map_err(|err| format!("can't create backups directory ({err})"))?;
-        let Some(_guard) = name_lock::try_lock(layout, &schedule.name)
-            .map_err(|err| format!("can't lock archive name ({err})"))?
+    let attempt = || -> Result<u64, Cause> {
+        archive::ensure_backups_dir(layout).map_err(Cause::BackupsDir)?;
+        let Some(_guard) = name_lock::try_lock(layout, &schedule.name).map_err(Cause::NameLock)?
         else {
-            return Ok(None);
+            return Err(Cause::Skipped);
         };
         note(0, Ending::Running(std::process::id()));
         crate::test_hooks::fault("job");
         let written = archive::write(layout, schedule, &mut |warning| {
-            log.write(&format!("Warning: {warning}"))
+            log.write(&format!("Warning: {warning}"));
         })?;
-        if options.keep > 1 {
-            let kept = rotation::keep_previous(layout, &schedule.name)
-                .map_err(|err| format!("can't keep the previous archive ({err})"))?;
+        if options.keep > Keep::ONE {
+            let kept =
+                rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
             if let Some(generation) = kept {
                 log.write(&format!(
                     "Kept previous {} as backups/{}",
@@ -75,41 +144,35 @@ pub fn run(
             }
         }
         let size = written.commit()?;
-        if options.keep > 1 {
+        if options.keep > Keep::ONE {
             prune(layout, schedule, options.keep, log);
         }
-        Ok(Some(size))
+        Ok(size)
     };
     // A bug must end as a failure that is logged and recorded, never as a backup that
     // `status` shows running forever.
-    let outcome = catch_unwind(AssertUnwindSafe(attempt))
-        .unwrap_or_else(|panic| Err(format!("internal error: {}", panic_message(&*panic))));
-    let result = match outcome {
-        Ok(Some(size)) => {
-            let folder = show_bytes(&schedule.folder);
-            log.write(&format!(
-                "Backup done for {folder} in {}",
-                Layout::archive_display(&schedule.name)
-            ));
-            Ok(size)
-        }
-        Ok(None) => Err(format!(
-            "{what} skipped: another backup is still writing it"
-        )),
-        Err(reason) => Err(format!("{what} failed: {reason}")),
-    };
-    if let Err(message) = &result {
-        log.write(&format!("Error: {message}"));
+    let result = catch_unwind(AssertUnwindSafe(attempt))
+        .unwrap_or_else(|panic| Err(Cause::Internal(panic_message(&*panic).to_owned())))
+        .map_err(|cause| Failure {
+            what: describe(schedule),
+            cause,
+        });
+    if result.is_ok() {
+        log.write(&format!(
+            "Backup done for {} in {}",
+            show_bytes(&schedule.folder),
+            Layout::archive_display(&schedule.name)
+        ));
     }
     let ending = match &result {
         Ok(size) => Ending::Done(*size),
-        Err(message) => Ending::Failed(message.clone()),
+        Err(failure) => Ending::Failed(failure.to_string()),
     };
     note(
         u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
         ending,
     );
-    result.map(|_| ())
+    result
 }
 
 /// The text a panic was raised with.
@@ -132,26 +195,29 @@ fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: &Outcome) {
 
 /// Removes the generations of the schedule's name beyond `keep`, never the archive of
 /// another schedule in the plan.
-fn prune(layout: &Layout, schedule: &Schedule, keep: u32, log: &Log) {
+fn prune(layout: &Layout, schedule: &Schedule, keep: Keep, log: &Log) {
     let Ok(text) = plan_file::read(layout) else {
         log.write("Warning: can't read the plan; older generations are not pruned this time");
         return;
     };
     let protected: Vec<Vec<u8>> = plan::entries(&text)
         .iter()
-        .filter_map(|entry| entry.schedule())
-        .map(|other| other.name)
-        .filter(|other| *other != schedule.name)
+        .filter_map(plan::Entry::schedule)
+        .filter(|other| other.name != schedule.name)
+        .map(|other| other.name.to_vec())
         .collect();
-    match rotation::prune(&layout.backups_dir(), &schedule.name, keep, &protected) {
-        Ok(results) => {
-            for result in results {
-                match result {
-                    Ok(file) => log.write(&format!(
-                        "Removed backups/{}: more than {keep} kept",
-                        show_bytes(&file)
-                    )),
-                    Err(message) => log.write(&format!("Warning: {message}")),
+    match rotation::prune(
+        &layout.backups_dir(),
+        &schedule.name,
+        keep.count(),
+        &protected,
+    ) {
+        Ok(removals) => {
+            for (file, removed) in removals {
+                let file = show_bytes(&file);
+                match removed {
+                    Ok(()) => log.write(&format!("Removed backups/{file}: more than {keep} kept")),
+                    Err(err) => log.write(&format!("Warning: can't remove backups/{file} ({err})")),
                 }
             }
         }

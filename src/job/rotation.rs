@@ -6,7 +6,7 @@
 
 use crate::clock::LocalTime;
 use crate::layout::Layout;
-use crate::log::show_bytes;
+use crate::plan::Name;
 use crate::sys::open::FileId;
 use std::ffi::OsStr;
 use std::fs;
@@ -83,7 +83,7 @@ pub fn to_prune(name: &[u8], files: &[Vec<u8>], keep: u32, protected: &[Vec<u8>]
 /// Gives the current `<name>.tar` its generation name too (a hard link), before it is
 /// replaced. Returns the new name, or `None` if there was no archive or it already has one
 /// (a crash after the link, before the rename).
-pub fn keep_previous(layout: &Layout, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+pub fn keep_previous(layout: &Layout, name: &Name) -> io::Result<Option<Vec<u8>>> {
     let backups = layout.backups_dir();
     let current = layout.archive_path(name);
     let meta = match fs::symlink_metadata(&current) {
@@ -111,14 +111,14 @@ pub fn keep_previous(layout: &Layout, name: &[u8]) -> io::Result<Option<Vec<u8>>
     unreachable!("serials are unbounded")
 }
 
-/// Deletes the generations of `name` beyond `keep`; returns the names deleted and the
-/// failures, as log messages.
+/// Deletes the generations of `name` beyond `keep`; returns each file chosen with how its
+/// removal went.
 pub fn prune(
     backups: &Path,
     name: &[u8],
     keep: u32,
     protected: &[Vec<u8>],
-) -> io::Result<Vec<Result<Vec<u8>, String>>> {
+) -> io::Result<Vec<(Vec<u8>, io::Result<()>)>> {
     let files: Vec<Vec<u8>> = fs::read_dir(backups)?
         .filter_map(|entry| entry.ok())
         .map(|entry| entry.file_name().as_bytes().to_vec())
@@ -126,9 +126,8 @@ pub fn prune(
     Ok(to_prune(name, &files, keep, protected)
         .into_iter()
         .map(|file| {
-            fs::remove_file(backups.join(OsStr::from_bytes(&file)))
-                .map(|()| file.clone())
-                .map_err(|err| format!("can't remove backups/{} ({err})", show_bytes(&file)))
+            let removed = fs::remove_file(backups.join(OsStr::from_bytes(&file)));
+            (file, removed)
         })
         .collect())
 }

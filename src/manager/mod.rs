@@ -1,17 +1,21 @@
-//! The manager's commands: each does its work and logs its success line; errors go back to
-//! the caller, which logs them once.
+//! The manager's commands: each does its work and logs its success line, and returns how it
+//! ended; errors go back to the command line, which logs them once.
 
 pub mod restore;
 pub mod status;
 pub mod verify;
 
+use crate::cli::args::{
+    BackupsArgs, CreateArgs, DeleteArgs, ManagerCommand, RawArg, RestoreArgs, RunArgs, StartArgs,
+    StatusArgs, StopArgs, VerifyArgs,
+};
 use crate::clock::LocalTime;
-use crate::error::{Error, Result};
-use crate::job;
+use crate::error::{Error, Outcome, Result};
+use crate::job::{self, Keep};
 use crate::layout::{self, Layout};
 use crate::log::{Log, for_terminal, show_bytes};
-use crate::plan;
 use crate::plan::file::{self as plan_file, Missing};
+use crate::plan::{self, Name};
 use crate::service::control;
 use crate::stdout;
 use std::ffi::OsString;
@@ -21,98 +25,60 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A manager command with its arguments, as understood from the command line.
-#[derive(Debug)]
-pub enum Command {
-    Create {
-        schedule: Option<OsString>,
-    },
-    List,
-    Delete {
-        index: Option<String>,
-    },
-    Start {
-        keep: u32,
-    },
-    Stop {
-        timeout: Duration,
-    },
-    Backups {
-        long: bool,
-    },
-    Run {
-        index: Option<String>,
-        keep: u32,
-    },
-    Status {
-        json: bool,
-    },
-    Verify {
-        name: Option<OsString>,
-        against: bool,
-    },
-    Restore {
-        name: Option<OsString>,
-        to: Option<OsString>,
-        force: bool,
-        outside_links: bool,
-    },
-}
-
-/// Carries out `command`, logging its success line to `log`.
-pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Result<()> {
+/// Carries out `command` (as the command line parsed it), logging its success line to `log`.
+pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) -> Result<Outcome> {
     match command {
-        Command::Create { schedule } => create(layout, log, schedule),
-        Command::List => list(layout, log),
-        Command::Delete { index } => delete(layout, log, index),
-        Command::Start { keep } => {
+        ManagerCommand::Create(CreateArgs { schedule }) => {
+            create(layout, log, schedule.map(|RawArg(s)| s))
+        }
+        ManagerCommand::List(_) => list(layout, log),
+        ManagerCommand::Delete(DeleteArgs { index }) => delete(layout, log, index),
+        ManagerCommand::Start(StartArgs { keep }) => {
             control::start(layout, exe, keep)?;
             log.write("backup_service started");
-            Ok(())
+            Ok(Outcome::Done)
         }
-        Command::Stop { timeout } => {
-            control::stop(layout, timeout)?;
+        ManagerCommand::Stop(StopArgs { timeout }) => {
+            // Capped at a day so that no value can overflow a deadline.
+            control::stop(layout, Duration::from_secs(timeout.min(24 * 60 * 60)))?;
             log.write("backup_service stopped");
-            Ok(())
+            Ok(Outcome::Done)
         }
-        Command::Backups { long } => backups(layout, log, long),
-        Command::Run { index, keep } => run(layout, log, index, keep),
-        Command::Status { json } => {
-            let report = status::report(layout)?;
-            stdout::print(if json { &report.json } else { &report.text }.as_bytes())?;
+        ManagerCommand::Backups(BackupsArgs { long }) => backups(layout, log, long),
+        ManagerCommand::Run(RunArgs { index, keep }) => run(layout, log, index, keep),
+        ManagerCommand::Status(StatusArgs { json }) => {
+            let report = status::report(layout);
+            let text = if json { report.json() } else { report.text() };
+            stdout::print(text.as_bytes())?;
             log.write("Show status");
-            if report.healthy {
-                Ok(())
+            Ok(if report.healthy() {
+                Outcome::Done
             } else {
-                Err(Error::logged(
-                    "status: some schedules or the service need attention",
-                ))
-            }
+                Outcome::NeedsAttention
+            })
         }
-        Command::Verify { name, against } => {
+        ManagerCommand::Verify(VerifyArgs { name, against }) => {
             let name = archive_name(name, "verify")?;
             verify::verify(layout, log, &name, against)
         }
-        Command::Restore {
+        ManagerCommand::Restore(RestoreArgs {
             name,
             to,
             force,
             outside_links,
-        } => {
+        }) => {
             let name = archive_name(name, "restore")?;
-            restore::restore(
-                layout,
-                log,
-                &name,
-                to.map(PathBuf::from),
+            let options = restore::Options {
+                to: to.map(|RawArg(to)| PathBuf::from(to)),
                 force,
                 outside_links,
-            )
+            };
+            restore::restore(layout, log, &name, &options)
         }
     }
 }
 
-fn create(layout: &Layout, log: &Log, schedule: Option<OsString>) -> Result<()> {
+fn create(layout: &Layout, log: &Log, schedule: Option<OsString>) -> Result<Outcome> {
     let schedule = schedule
         .ok_or_else(|| {
             Error::usage("malformed schedule: ")
@@ -128,10 +94,10 @@ fn create(layout: &Layout, log: &Log, schedule: Option<OsString>) -> Result<()> 
         Ok((plan::with_line_appended(current, &schedule), ()))
     })?;
     log.write(&format!("New schedule added: {shown}"));
-    Ok(())
+    Ok(Outcome::Done)
 }
 
-fn list(layout: &Layout, log: &Log) -> Result<()> {
+fn list(layout: &Layout, log: &Log) -> Result<Outcome> {
     let text = plan_file::read(layout)?;
     let mut listing = Vec::new();
     for (index, entry) in plan::entries(&text).iter().enumerate() {
@@ -141,7 +107,7 @@ fn list(layout: &Layout, log: &Log) -> Result<()> {
     }
     stdout::print(&listing)?;
     log.write("Show schedules list");
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 /// A schedule index from the command line; anything but a whole number is a usage error.
@@ -155,7 +121,7 @@ fn parse_index(index: Option<String>, command: &str) -> Result<usize> {
     })
 }
 
-fn delete(layout: &Layout, log: &Log, index: Option<String>) -> Result<()> {
+fn delete(layout: &Layout, log: &Log, index: Option<String>) -> Result<Outcome> {
     let index = parse_index(index, "delete")?;
     plan_file::edit(layout, Missing::Fail, |current| {
         let edited = plan::without_entry(current, index)
@@ -163,10 +129,10 @@ fn delete(layout: &Layout, log: &Log, index: Option<String>) -> Result<()> {
         Ok((edited, ()))
     })?;
     log.write(&format!("Schedule at index {index} deleted"));
-    Ok(())
+    Ok(Outcome::Done)
 }
 
-fn backups(layout: &Layout, log: &Log, long: bool) -> Result<()> {
+fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
     let entries = fs::read_dir(layout.backups_dir())
         .map_err(|err| Error::failed("can't find backups directory").because(err))?;
     let mut archives: Vec<(Vec<u8>, fs::DirEntry)> = entries
@@ -193,24 +159,19 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<()> {
     }
     stdout::print(&listing)?;
     log.write("Show backups list");
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 /// The archive name a command works on: a schedule name, so no `/`, `.` or `..`.
-fn archive_name(name: Option<OsString>, command: &str) -> Result<Vec<u8>> {
-    let name = name
-        .ok_or_else(|| Error::usage(format!("{command} needs an archive name")))?
-        .into_vec();
-    if !plan::is_valid_name(&name) {
-        return Err(Error::usage(format!(
-            "not an archive name: {}",
-            show_bytes(&name)
-        )));
-    }
-    Ok(name)
+fn archive_name(name: Option<RawArg>, command: &str) -> Result<Name> {
+    let RawArg(name) =
+        name.ok_or_else(|| Error::usage(format!("{command} needs an archive name")))?;
+    let name = name.into_vec();
+    Name::new(&name)
+        .ok_or_else(|| Error::usage(format!("not an archive name: {}", show_bytes(&name))))
 }
 
-fn run(layout: &Layout, log: &Log, index: Option<String>, keep: u32) -> Result<()> {
+fn run(layout: &Layout, log: &Log, index: Option<String>, keep: Keep) -> Result<Outcome> {
     let index = parse_index(index, "run")?;
     let text = plan_file::read(layout)?;
     let entries = plan::entries(&text);
@@ -220,5 +181,7 @@ fn run(layout: &Layout, log: &Log, index: Option<String>, keep: u32) -> Result<(
     let schedule = entry
         .schedule()
         .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
-    job::run(layout, &schedule, log, job::Options { keep }).map_err(Error::logged)
+    job::run(layout, &schedule, log, job::Options { keep })
+        .map(|_| Outcome::Done)
+        .map_err(|failure| Error::failed(failure.to_string()))
 }

@@ -3,7 +3,6 @@
 //! inputs from the plan, the state file and the PID file.
 
 use crate::clock::{LocalTime, minute_of_day, wall_minute_text};
-use crate::error::Result;
 use crate::job::outcomes::{self, Ending, Outcome};
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::show_bytes;
@@ -22,16 +21,60 @@ pub struct ServiceInfo {
     pub since: Option<LocalTime>,
 }
 
+/// Everything `status` reports, before it is rendered as text or JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    pub text: String,
-    pub json: String,
-    /// The service runs and no schedule failed last time or is malformed.
-    pub healthy: bool,
+pub struct Status {
+    service: ServiceInfo,
+    base: String,
+    schedules: Schedules,
+    problems: Vec<String>,
 }
 
-/// Gathers the service, the plan and the recorded outcomes, and builds the report.
-pub fn report(layout: &Layout) -> Result<Report> {
+/// The plan's entries, or why the plan could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Schedules {
+    Unreadable(String),
+    Listed(Vec<ScheduleStatus>),
+}
+
+/// One plan entry as `status` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScheduleStatus {
+    index: usize,
+    line: String,
+    /// `None` for a malformed line, which never runs.
+    valid: Option<ValidSchedule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ValidSchedule {
+    folder: String,
+    time: String,
+    name: String,
+    next_run: String,
+    missed: Option<String>,
+    last: Option<LastRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LastRun {
+    started: LocalTime,
+    duration_ms: u64,
+    state: LastState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LastState {
+    Ok { size: u64 },
+    Error(String),
+    Running(u32),
+    Interrupted,
+}
+
+const INTERRUPTED: &str = "interrupted: its process ended before the backup did";
+
+/// Gathers the service, the plan and the recorded outcomes, and builds the status.
+pub fn report(layout: &Layout) -> Status {
     let service = match pidfile::holder(layout) {
         Ok(Holder::Service(pid)) => ServiceInfo {
             pid: Some(pid.as_raw()),
@@ -47,21 +90,20 @@ pub fn report(layout: &Layout) -> Result<Report> {
     let plan = plan_file::read(layout).map_err(|err| err.stderr_line());
     // A damaged or unreadable state file only costs the history shown.
     let outcomes = outcomes::load(layout).unwrap_or_default();
-    let alive = |pid: u32| is_backupbox_process(pid);
     let plan_changed = std::fs::metadata(layout.plan())
         .ok()
         .map(|meta| LocalTime::at(meta.mtime()));
-    Ok(build(
+    build(
         &layout.base().to_string_lossy(),
         &service,
-        Plan {
+        &Plan {
             text: plan.as_deref().map_err(String::as_str),
             changed: plan_changed,
         },
         &outcomes,
         &LocalTime::now(),
-        &alive,
-    ))
+        &is_backupbox_process,
+    )
 }
 
 /// Whether `pid` is a live process of this same program: not gone, not a zombie waiting to be
@@ -101,90 +143,52 @@ pub struct Plan<'a> {
     pub changed: Option<LocalTime>,
 }
 
-/// The report for these inputs; `alive` tells whether a process still exists.
+/// The status for these inputs; `alive` tells whether a process still exists.
 pub fn build(
     base: &str,
     service: &ServiceInfo,
-    plan: Plan,
+    plan: &Plan,
     outcomes: &[(Vec<u8>, Outcome)],
     now: &LocalTime,
     alive: &dyn Fn(u32) -> bool,
-) -> Report {
-    let mut text = String::new();
-    let mut json = String::from("{");
+) -> Status {
     let mut problems = Vec::new();
-    match (service.pid, &service.since) {
-        (Some(pid), since) => {
-            let since = since.map(|t| t.date_time()).unwrap_or_else(|| "?".into());
-            let _ = writeln!(text, "backup_service: running, PID {pid}, since {since}");
-            let _ = write!(
-                json,
-                "\"service\":{{\"running\":true,\"pid\":{pid},\"since\":{}}}",
-                quote(&since)
-            );
-        }
-        (None, _) => {
-            text.push_str("backup_service: not running\n");
-            json.push_str("\"service\":{\"running\":false,\"pid\":null,\"since\":null}");
-            problems.push("the service is not running".to_owned());
-        }
+    if service.pid.is_none() {
+        problems.push("the service is not running".to_owned());
     }
-    let _ = writeln!(text, "base directory: {base}");
-    let _ = write!(json, ",\"base_dir\":{},\"schedules\":[", quote(base));
-    match plan.text {
+    let context = Context {
+        service,
+        plan_changed: plan.changed,
+        now,
+        alive,
+    };
+    let schedules = match plan.text {
         Err(reason) => {
-            let _ = writeln!(text, "{reason}");
             problems.push(format!("{PLAN_FILE} can't be read"));
+            Schedules::Unreadable(reason.to_owned())
         }
-        Ok(lines) => {
-            for (index, entry) in plan::entries(lines).iter().enumerate() {
-                if index > 0 {
-                    json.push(',');
-                }
-                let last = outcomes
-                    .iter()
-                    .find(|(recorded, _)| *recorded == entry.text)
-                    .map(|(_, outcome)| outcome);
-                let context = Context {
-                    service,
-                    plan_changed: plan.changed,
-                    now,
-                    alive,
-                };
-                let shown = context.schedule(index, entry, last);
-                text.push_str(&shown.text);
-                json.push_str(&shown.json);
-                problems.extend(shown.problem);
-            }
-        }
+        Ok(lines) => Schedules::Listed(
+            plan::entries(lines)
+                .iter()
+                .enumerate()
+                .map(|(index, entry)| {
+                    let last = outcomes
+                        .iter()
+                        .find(|(recorded, _)| *recorded == entry.text)
+                        .map(|(_, outcome)| outcome);
+                    let (shown, problem) = context.schedule(index, entry, last);
+                    problems.extend(problem);
+                    shown
+                })
+                .collect(),
+        ),
+    };
+    Status {
+        service: service.clone(),
+        base: base.to_owned(),
+        schedules,
+        problems,
     }
-    let healthy = problems.is_empty();
-    if healthy {
-        text.push_str("status: ok\n");
-    } else {
-        let _ = writeln!(text, "status: needs attention: {}", problems.join("; "));
-    }
-    let _ = writeln!(
-        json,
-        "],\"healthy\":{healthy},\"problems\":[{}]}}",
-        problems
-            .iter()
-            .map(|p| quote(p))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    Report {
-        text,
-        json,
-        healthy,
-    }
-}
-
-/// What one schedule adds to the report.
-struct Shown {
-    text: String,
-    json: String,
-    problem: Option<String>,
 }
 
 struct Context<'a> {
@@ -195,88 +199,56 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn schedule(&self, index: usize, entry: &plan::Entry, last: Option<&Outcome>) -> Shown {
+    /// One entry's status, and the problem it adds, if any.
+    fn schedule(
+        &self,
+        index: usize,
+        entry: &plan::Entry,
+        last: Option<&Outcome>,
+    ) -> (ScheduleStatus, Option<String>) {
         let line = show_bytes(entry.text);
-        let mut text = format!("{index}: {line}\n");
-        let mut json = format!("{{\"index\":{index},\"line\":{}", quote(&line));
         let Some(schedule) = entry.schedule() else {
-            text.push_str("   malformed schedule: never runs\n");
-            json.push_str(",\"valid\":false,\"next_run\":null,\"missed\":null,\"last\":null}");
-            return Shown {
-                text,
-                json,
-                problem: Some(format!("schedule {index} is malformed")),
+            let problem = format!("schedule {index} is malformed");
+            let shown = ScheduleStatus {
+                index,
+                line,
+                valid: None,
             };
+            return (shown, Some(problem));
         };
-        let mut problem = None;
-        let next = next_run(self.now, schedule.minute_of_day);
-        let _ = writeln!(text, "   next run: {next}");
         let missed = self.missed_run(schedule.minute_of_day, last);
-        if let Some(due) = &missed {
-            let _ = writeln!(text, "   missed: due {due}, no run started since");
-            problem = Some(format!("schedule {index} missed its run of {due}"));
-        }
-        let _ = write!(
-            json,
-            ",\"valid\":true,\"folder\":{},\"time\":{},\"name\":{},\"next_run\":{},\"missed\":{}",
-            quote(&show_bytes(&schedule.folder)),
-            quote(&schedule.time_text()),
-            quote(&show_bytes(&schedule.name)),
-            quote(&next),
-            missed.as_deref().map_or_else(|| "null".to_owned(), quote),
-        );
-        let Some(outcome) = last else {
-            text.push_str("   last run: none yet\n");
-            json.push_str(",\"last\":null}");
-            return Shown {
-                text,
-                json,
-                problem,
-            };
+        let last = last.map(|outcome| LastRun {
+            started: outcome.started,
+            duration_ms: outcome.duration_ms,
+            state: match &outcome.ending {
+                Ending::Done(size) => LastState::Ok { size: *size },
+                Ending::Failed(message) => LastState::Error(message.clone()),
+                Ending::Running(pid) if (self.alive)(*pid) => LastState::Running(*pid),
+                Ending::Running(_) => LastState::Interrupted,
+            },
+        });
+        let problem = match (&missed, last.as_ref().map(|last| &last.state)) {
+            (Some(due), _) => Some(format!("schedule {index} missed its run of {due}")),
+            (None, Some(LastState::Error(_))) => Some(format!("schedule {index} failed last time")),
+            (None, Some(LastState::Interrupted)) => {
+                Some(format!("schedule {index} was interrupted"))
+            }
+            _ => None,
         };
-        let started = outcome.started.date_time();
-        let seconds = format_seconds(outcome.duration_ms);
-        let (state, summary, size, error) = match &outcome.ending {
-            Ending::Done(size) => (
-                "ok",
-                format!("ok, {size} bytes in {seconds} s"),
-                Some(*size),
-                None,
-            ),
-            Ending::Failed(message) => {
-                problem.get_or_insert(format!("schedule {index} failed last time"));
-                (
-                    "error",
-                    format!("error after {seconds} s: {message}"),
-                    None,
-                    Some(message.as_str()),
-                )
-            }
-            Ending::Running(pid) if (self.alive)(*pid) => {
-                ("running", format!("running (PID {pid})"), None, None)
-            }
-            Ending::Running(_) => {
-                problem.get_or_insert(format!("schedule {index} was interrupted"));
-                let reason = "interrupted: its process ended before the backup did";
-                ("interrupted", reason.to_owned(), None, Some(reason))
-            }
+        let valid = ValidSchedule {
+            folder: show_bytes(&schedule.folder),
+            time: schedule.time_text(),
+            name: show_bytes(&schedule.name),
+            next_run: next_run(self.now, schedule.minute_of_day),
+            missed,
+            last,
         };
-        let _ = writeln!(text, "   last run: {started}, {summary}");
-        let _ = write!(
-            json,
-            ",\"last\":{{\"started\":{},\"unix\":{},\"state\":\"{state}\",\"ok\":{},\"size\":{},\"duration_ms\":{},\"error\":{}}}}}",
-            quote(&started),
-            outcome.started.unix,
-            state == "ok",
-            size.map_or_else(|| "null".to_owned(), |size| size.to_string()),
-            outcome.duration_ms,
-            error.map_or_else(|| "null".to_owned(), quote),
-        );
-        Shown {
-            text,
-            json,
-            problem,
-        }
+        let shown = ScheduleStatus {
+            index,
+            line,
+            valid: Some(valid),
+        };
+        (shown, problem)
     }
 
     /// The due time (`yyyy-mm-dd hh:mm`) of a run that should have started and did not: the
@@ -293,6 +265,146 @@ impl Context<'_> {
             && wall >= due + MISSED_AFTER_MINUTES
             && !started_since_due)
             .then(|| wall_minute_text(due))
+    }
+}
+
+impl Status {
+    /// The service runs and nothing failed, was interrupted, was missed or is malformed.
+    pub fn healthy(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let mut text = match self.service.pid {
+            Some(pid) => format!(
+                "backup_service: running, PID {pid}, since {}\n",
+                self.since()
+            ),
+            None => "backup_service: not running\n".to_owned(),
+        };
+        let _ = writeln!(text, "base directory: {}", self.base);
+        match &self.schedules {
+            Schedules::Unreadable(reason) => {
+                let _ = writeln!(text, "{reason}");
+            }
+            Schedules::Listed(schedules) => {
+                for schedule in schedules {
+                    schedule.write_text(&mut text);
+                }
+            }
+        }
+        if self.healthy() {
+            text.push_str("status: ok\n");
+        } else {
+            let _ = writeln!(
+                text,
+                "status: needs attention: {}",
+                self.problems.join("; ")
+            );
+        }
+        text
+    }
+
+    /// The report for machines: one JSON object.
+    pub fn json(&self) -> String {
+        let mut json = String::from("{");
+        match self.service.pid {
+            Some(pid) => {
+                let _ = write!(
+                    json,
+                    "\"service\":{{\"running\":true,\"pid\":{pid},\"since\":{}}}",
+                    quote(&self.since())
+                );
+            }
+            None => json.push_str("\"service\":{\"running\":false,\"pid\":null,\"since\":null}"),
+        }
+        let _ = write!(json, ",\"base_dir\":{},\"schedules\":[", quote(&self.base));
+        if let Schedules::Listed(schedules) = &self.schedules {
+            let rendered: Vec<String> = schedules.iter().map(ScheduleStatus::json).collect();
+            json.push_str(&rendered.join(","));
+        }
+        let problems: Vec<String> = self.problems.iter().map(|p| quote(p)).collect();
+        let _ = writeln!(
+            json,
+            "],\"healthy\":{},\"problems\":[{}]}}",
+            self.healthy(),
+            problems.join(",")
+        );
+        json
+    }
+
+    fn since(&self) -> String {
+        self.service
+            .since
+            .map_or_else(|| "?".to_owned(), |t| t.date_time())
+    }
+}
+
+impl ScheduleStatus {
+    fn write_text(&self, text: &mut String) {
+        let _ = writeln!(text, "{}: {}", self.index, self.line);
+        let Some(valid) = &self.valid else {
+            text.push_str("   malformed schedule: never runs\n");
+            return;
+        };
+        let _ = writeln!(text, "   next run: {}", valid.next_run);
+        if let Some(due) = &valid.missed {
+            let _ = writeln!(text, "   missed: due {due}, no run started since");
+        }
+        let Some(last) = &valid.last else {
+            text.push_str("   last run: none yet\n");
+            return;
+        };
+        let seconds = format_seconds(last.duration_ms);
+        let summary = match &last.state {
+            LastState::Ok { size } => format!("ok, {size} bytes in {seconds} s"),
+            LastState::Error(message) => format!("error after {seconds} s: {message}"),
+            LastState::Running(pid) => format!("running (PID {pid})"),
+            LastState::Interrupted => INTERRUPTED.to_owned(),
+        };
+        let _ = writeln!(text, "   last run: {}, {summary}", last.started.date_time());
+    }
+
+    fn json(&self) -> String {
+        let mut json = format!("{{\"index\":{},\"line\":{}", self.index, quote(&self.line));
+        let Some(valid) = &self.valid else {
+            json.push_str(",\"valid\":false,\"next_run\":null,\"missed\":null,\"last\":null}");
+            return json;
+        };
+        let _ = write!(
+            json,
+            ",\"valid\":true,\"folder\":{},\"time\":{},\"name\":{},\"next_run\":{},\"missed\":{}",
+            quote(&valid.folder),
+            quote(&valid.time),
+            quote(&valid.name),
+            quote(&valid.next_run),
+            valid
+                .missed
+                .as_deref()
+                .map_or_else(|| "null".to_owned(), quote),
+        );
+        let Some(last) = &valid.last else {
+            json.push_str(",\"last\":null}");
+            return json;
+        };
+        let (state, size, error) = match &last.state {
+            LastState::Ok { size } => ("ok", Some(*size), None),
+            LastState::Error(message) => ("error", None, Some(message.as_str())),
+            LastState::Running(_) => ("running", None, None),
+            LastState::Interrupted => ("interrupted", None, Some(INTERRUPTED)),
+        };
+        let _ = write!(
+            json,
+            ",\"last\":{{\"started\":{},\"unix\":{},\"state\":\"{state}\",\"ok\":{},\"size\":{},\"duration_ms\":{},\"error\":{}}}}}",
+            quote(&last.started.date_time()),
+            last.started.unix,
+            state == "ok",
+            size.map_or_else(|| "null".to_owned(), |size| size.to_string()),
+            last.duration_ms,
+            error.map_or_else(|| "null".to_owned(), quote),
+        );
+        json
     }
 }
 
@@ -363,14 +475,19 @@ mod tests {
         }
     }
 
-    fn status_of(service: &ServiceInfo, text: &[u8], outcomes: &[(&[u8], Outcome)]) -> Report {
+    fn status_of(service: &ServiceInfo, text: &[u8], outcomes: &[(&[u8], Outcome)]) -> Status {
         let outcomes: Vec<(Vec<u8>, Outcome)> = outcomes
             .iter()
             .map(|(line, outcome)| (line.to_vec(), outcome.clone()))
             .collect();
-        build("/srv/box", service, plan(text), &outcomes, &now(), &|pid| {
-            pid == 77
-        })
+        build(
+            "/srv/box",
+            service,
+            &plan(text),
+            &outcomes,
+            &now(),
+            &|pid| pid == 77,
+        )
     }
 
     #[test]
@@ -393,7 +510,7 @@ mod tests {
             &[(b"logs;03:30;logs", ok)],
         );
         assert_eq!(
-            report.text,
+            report.text(),
             "backup_service: running, PID 4242, since 2026-01-29 13:33:20\n\
              base directory: /srv/box\n\
              0: logs;03:30;logs\n   next run: 2026-01-30 03:30\n\
@@ -401,8 +518,8 @@ mod tests {
              1: docs;17:00;docs\n   next run: 2026-01-29 17:00\n   last run: none yet\n\
              status: ok\n"
         );
-        assert!(report.healthy);
-        assert!(report.json.contains("\"healthy\":true"));
+        assert!(report.healthy());
+        assert!(report.json().contains("\"healthy\":true"));
     }
 
     #[test]
@@ -419,14 +536,14 @@ mod tests {
             since: None,
         };
         let report = status_of(&stopped, b"x;03:30;x\ngarbage\n", &[(b"x;03:30;x", failed)]);
-        assert!(!report.healthy);
-        assert!(report.text.ends_with(
+        assert!(!report.healthy());
+        assert!(report.text().ends_with(
             "status: needs attention: the service is not running; schedule 0 failed last time; schedule 1 is malformed\n"
         ));
-        assert!(report.text.contains(
+        assert!(report.text().contains(
             "   last run: 2026-01-29 16:07:30, error after 0.003 s: backup of \"x\" to backups/x.tar failed: folder not found\n"
         ));
-        assert!(report.json.contains(
+        assert!(report.json().contains(
             "\"error\":\"backup of \\\"x\\\" to backups/x.tar failed: folder not found\""
         ));
     }
@@ -437,14 +554,14 @@ mod tests {
         let report = status_of(&running(), b"a;16:00;a\n", &[]);
         assert!(
             report
-                .text
+                .text()
                 .contains("   missed: due 2026-01-29 16:00, no run started since\n")
         );
-        assert!(!report.healthy);
+        assert!(!report.healthy());
         // Due at 16:05: only two minutes ago, it may still start.
-        assert!(status_of(&running(), b"a;16:05;a\n", &[]).healthy);
+        assert!(status_of(&running(), b"a;16:05;a\n", &[]).healthy());
         // Due at 10:00, before the service started: not its fault.
-        assert!(status_of(&running(), b"a;10:00;a\n", &[]).healthy);
+        assert!(status_of(&running(), b"a;10:00;a\n", &[]).healthy());
         // Started at 16:00: not missed.
         let started = Outcome {
             started: at(1_769_698_800),
@@ -452,10 +569,10 @@ mod tests {
             ending: Ending::Running(77),
         };
         let report = status_of(&running(), b"a;16:00;a\n", &[(b"a;16:00;a", started)]);
-        assert!(report.healthy, "{}", report.text);
+        assert!(report.healthy(), "{}", report.text());
         assert!(
             report
-                .text
+                .text()
                 .contains("   last run: 2026-01-29 16:00:00, running (PID 77)\n")
         );
         // A plan edited after the due time: the line may be new, so nothing is claimed.
@@ -465,10 +582,10 @@ mod tests {
             changed: Some(at(1_769_699_000)),
         };
         assert!(
-            build("/srv/box", &running(), edited, &outcomes, &now(), &|_| {
+            build("/srv/box", &running(), &edited, &outcomes, &now(), &|_| {
                 false
             })
-            .healthy
+            .healthy()
         );
     }
 
@@ -480,10 +597,10 @@ mod tests {
             ending: Ending::Running(78),
         };
         let report = status_of(&running(), b"a;16:00;a\n", &[(b"a;16:00;a", killed)]);
-        assert!(!report.healthy);
-        assert!(report.text.contains(
+        assert!(!report.healthy());
+        assert!(report.text().contains(
             "   last run: 2026-01-29 16:00:00, interrupted: its process ended before the backup did\n"
         ));
-        assert!(report.json.contains("\"state\":\"interrupted\""));
+        assert!(report.json().contains("\"state\":\"interrupted\""));
     }
 }

@@ -4,11 +4,11 @@
 
 use crate::archive::walk::device_number;
 use crate::archive::{self, check::check_structure, check::read_full, member_name::root_member};
-use crate::error::{Error, Result};
+use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes, show_name};
-use crate::plan;
 use crate::plan::file as plan_file;
+use crate::plan::{self, Name};
 use crate::stdout;
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 /// Carries out `verify`.
-pub fn verify(layout: &Layout, log: &Log, name: &[u8], against: bool) -> Result<()> {
+pub fn verify(layout: &Layout, log: &Log, name: &Name, against: bool) -> Result<Outcome> {
     let display = Layout::archive_display(name);
     // One descriptor for both passes: what was checked is what is compared.
     let mut file = archive::open(layout, name)?;
@@ -56,16 +56,16 @@ pub fn verify(layout: &Layout, log: &Log, name: &[u8], against: bool) -> Result<
     }
     stdout::print_line(&summary)?;
     log.write(&format!("Verified {summary}"));
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 /// The folder of the first schedule that writes archive `name`.
-fn schedule_folder(layout: &Layout, name: &[u8]) -> Result<Vec<u8>> {
+fn schedule_folder(layout: &Layout, name: &Name) -> Result<Vec<u8>> {
     let text = plan_file::read(layout)?;
     plan::entries(&text)
         .iter()
         .filter_map(|entry| entry.schedule())
-        .find(|schedule| schedule.name == name)
+        .find(|schedule| schedule.name == *name)
         .map(|schedule| schedule.folder)
         .ok_or_else(|| {
             Error::failed(format!(

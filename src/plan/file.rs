@@ -158,7 +158,7 @@ mod tests {
             Err(Error::failed("nope"))
         })
         .unwrap_err();
-        assert_eq!(err.message, "nope");
+        assert_eq!(err.to_string(), "nope");
         assert_eq!(fs::read(layout.plan()).unwrap(), b"keep\n");
         let names: Vec<PathBuf> = fs::read_dir(dir.path())
             .unwrap()
@@ -172,7 +172,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().to_path_buf());
         let err = edit(&layout, Missing::Fail, |old| Ok((old.to_vec(), ()))).unwrap_err();
-        assert_eq!(err.message, "can't find backup_schedules.txt");
+        assert_eq!(err.to_string(), "can't find backup_schedules.txt");
         assert!(read(&layout).is_err());
         edit(&layout, Missing::Create, |old| {
             Ok((crate::plan::with_line_appended(old, b"a;00:00;n"), ()))

@@ -16,7 +16,26 @@ pub struct Schedule {
     /// Minutes after local midnight (0..1440).
     pub minute_of_day: u16,
     /// Archive name; the archive is `backups/<name>.tar`.
-    pub name: Vec<u8>,
+    pub name: Name,
+}
+
+/// A schedule's archive name, checked once: not empty, no `/`, not `.` or `..`, and short
+/// enough for `<name>.tar` to fit in NAME_MAX. Only such a name becomes a path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Name(Vec<u8>);
+
+impl Name {
+    pub fn new(bytes: &[u8]) -> Option<Name> {
+        is_valid_name(bytes).then(|| Name(bytes.to_vec()))
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl Schedule {
@@ -27,13 +46,13 @@ impl Schedule {
         }
         let mut fields = line.split(|&b| b == b';');
         let (folder, time, name) = (fields.next()?, fields.next()?, fields.next()?);
-        if fields.next().is_some() || folder.is_empty() || !is_valid_name(name) {
+        if fields.next().is_some() || folder.is_empty() {
             return None;
         }
         Some(Schedule {
             folder: folder.to_vec(),
             minute_of_day: parse_hh_mm(time)?,
-            name: name.to_vec(),
+            name: Name::new(name)?,
         })
     }
 }
@@ -58,7 +77,7 @@ impl Schedule {
 }
 
 /// Whether `name` can be a schedule's archive name.
-pub fn is_valid_name(name: &[u8]) -> bool {
+fn is_valid_name(name: &[u8]) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && !name.contains(&b'/')
@@ -163,7 +182,7 @@ mod tests {
         let s = sched("test;16:07;backup_test").unwrap();
         assert_eq!(s.folder, b"test");
         assert_eq!(s.minute_of_day, 16 * 60 + 7);
-        assert_eq!(s.name, b"backup_test");
+        assert_eq!(&*s.name, b"backup_test");
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -
     let signal_fd = match stop_signals() {
         Ok(fd) => fd,
         Err(err) => {
-            readiness.failed(err.detail.as_deref().unwrap_or("signal set-up failed"));
+            readiness.failed(&err.reason().unwrap_or_else(|| err.to_string()));
             return Err(err);
         }
     };
@@ -55,8 +55,10 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -
     let jobs = {
         let (layout, log) = (layout.clone(), log.clone());
         Pool::new(MAX_RUNNING_BACKUPS, move |schedule: Schedule| {
-            // The outcome is in the log; nobody else waits for it.
-            let _ = job::run(&layout, &schedule, &log, options);
+            // The service's log is the one place its jobs' failures go.
+            if let Err(failure) = job::run(&layout, &schedule, &log, options) {
+                log.write(&format!("Error: {failure}"));
+            }
         })
     };
     let mut service = Service {

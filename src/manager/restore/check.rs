@@ -8,6 +8,116 @@
 
 use crate::log::show_name;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::io;
+
+/// Why a restore is refused before anything is written. `Display` names the member (or the
+/// path on disk) and the reason, as the log line ends.
+#[derive(Debug)]
+pub enum Refusal {
+    EmptyName,
+    Absolute(Vec<u8>),
+    DotDot(Vec<u8>),
+    NamesTheFolder(Vec<u8>),
+    ThroughSymlink(Vec<u8>),
+    UnderNonDirectory {
+        name: Vec<u8>,
+        parent: Vec<u8>,
+    },
+    ReplacesDirectory(Vec<u8>),
+    Duplicate(Vec<u8>),
+    HardLinkOutside(Vec<u8>),
+    HardLinkToDirectory(Vec<u8>),
+    HardLinkToMissing {
+        name: Vec<u8>,
+        target: Vec<u8>,
+    },
+    SymlinkOutside {
+        name: Vec<u8>,
+        target: Vec<u8>,
+    },
+    UnsupportedType {
+        name: Vec<u8>,
+        kind: u8,
+    },
+    /// Paths on disk are shown as they are found, already escaped.
+    Exists(String),
+    NotADirectoryOnDisk(String),
+    DirectoryOnDisk(String),
+    DiskTrouble(String),
+    Unreadable(io::Error),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = |name: &[u8]| show_name(name);
+        match self {
+            Refusal::EmptyName => f.write_str("a member has an empty name"),
+            Refusal::Absolute(name) => write!(f, "{}: absolute member name", n(name)),
+            Refusal::DotDot(name) => write!(f, "{}: member name contains '..'", n(name)),
+            Refusal::NamesTheFolder(name) => {
+                write!(f, "{}: names the restore folder itself", n(name))
+            }
+            Refusal::ThroughSymlink(name) => {
+                write!(f, "{}: would be written through a symlink", n(name))
+            }
+            Refusal::UnderNonDirectory { name, parent } => write!(
+                f,
+                "{}: would be written under {}, which is not a directory",
+                n(name),
+                n(parent)
+            ),
+            Refusal::ReplacesDirectory(name) => {
+                write!(
+                    f,
+                    "{}: would replace a directory the archive makes",
+                    n(name)
+                )
+            }
+            Refusal::Duplicate(name) => write!(f, "{}: appears twice in the archive", n(name)),
+            Refusal::HardLinkOutside(name) => {
+                write!(
+                    f,
+                    "{}: hard link points outside the restore folder",
+                    n(name)
+                )
+            }
+            Refusal::HardLinkToDirectory(name) => {
+                write!(f, "{}: hard link to a directory", n(name))
+            }
+            Refusal::HardLinkToMissing { name, target } => write!(
+                f,
+                "{}: hard link to {}, which the archive does not make before it",
+                n(name),
+                n(target)
+            ),
+            Refusal::SymlinkOutside { name, target } => write!(
+                f,
+                "{}: symlink points outside the restore folder ({}); add --outside-links to restore such links as they are",
+                n(name),
+                n(target)
+            ),
+            Refusal::UnsupportedType { name, kind } => write!(
+                f,
+                "{}: unsupported member type '{}'",
+                n(name),
+                crate::log::show_bytes(&[*kind])
+            ),
+            Refusal::Exists(path) => write!(f, "{path} already exists; add --force to overwrite"),
+            Refusal::NotADirectoryOnDisk(path) => write!(
+                f,
+                "{path} exists and is not a directory; add --force to replace it"
+            ),
+            Refusal::DirectoryOnDisk(path) => {
+                write!(f, "{path} is a directory on disk; not replaced")
+            }
+            Refusal::DiskTrouble(text) => f.write_str(text),
+            Refusal::Unreadable(err) => write!(f, "can't read the archive ({err})"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// What a member makes on disk, as far as the checks care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +137,15 @@ pub fn components(path: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Why a member name may not be used at all: empty, absolute, or climbing out with `..`.
-pub fn name_refusal(name: &[u8]) -> Option<String> {
+pub fn name_refusal(name: &[u8]) -> Option<Refusal> {
     if name.is_empty() {
-        return Some("a member has an empty name".to_owned());
+        return Some(Refusal::EmptyName);
     }
-    let shown = show_name(name);
     if name.starts_with(b"/") {
-        return Some(format!("{shown}: absolute member name"));
+        return Some(Refusal::Absolute(name.to_vec()));
     }
     if components(name).contains(&&b".."[..]) {
-        return Some(format!("{shown}: member name contains '..'"));
+        return Some(Refusal::DotDot(name.to_vec()));
     }
     None
 }
@@ -69,31 +178,31 @@ impl Checker {
     }
 
     /// Takes the next member, or says why it may not be restored.
-    pub fn member(&mut self, name: &[u8], shape: Shape, link: Option<&[u8]>) -> Result<(), String> {
+    pub fn member(
+        &mut self,
+        name: &[u8],
+        shape: Shape,
+        link: Option<&[u8]>,
+    ) -> Result<(), Refusal> {
         if let Some(refusal) = name_refusal(name) {
             return Err(refusal);
         }
-        let shown = show_name(name);
         let parts = components(name);
         if parts.is_empty() {
             return match shape {
                 Shape::Directory => Ok(()),
-                _ => Err(format!("{shown}: names the restore folder itself")),
+                _ => Err(Refusal::NamesTheFolder(name.to_vec())),
             };
         }
-        self.place_parents(&parts, &shown)?;
+        self.place_parents(&parts, name)?;
         let key = parts.join(&b'/');
         match (self.placed.get(&key), shape) {
             (None, _) | (Some(Shape::Directory), Shape::Directory) => {}
-            (Some(Shape::Directory), _) => {
-                return Err(format!(
-                    "{shown}: would replace a directory the archive makes"
-                ));
-            }
-            (Some(_), _) => return Err(format!("{shown}: appears twice in the archive")),
+            (Some(Shape::Directory), _) => return Err(Refusal::ReplacesDirectory(name.to_vec())),
+            (Some(_), _) => return Err(Refusal::Duplicate(name.to_vec())),
         }
         match shape {
-            Shape::HardLink => self.check_hard_link(&shown, link.unwrap_or_default())?,
+            Shape::HardLink => self.check_hard_link(name, link.unwrap_or_default())?,
             Shape::Symlink => self.symlinks.push((
                 name.to_vec(),
                 key.clone(),
@@ -111,19 +220,17 @@ impl Checker {
     /// Records the directories above a member, refusing a path that goes through a symlink
     /// or a non-directory of the archive. Climbs only until it meets a directory already
     /// placed, whose own parents were checked then, so deep trees cost linear time.
-    fn place_parents(&mut self, parts: &[&[u8]], shown: &str) -> Result<(), String> {
+    fn place_parents(&mut self, parts: &[&[u8]], name: &[u8]) -> Result<(), Refusal> {
         for depth in (1..parts.len()).rev() {
             let key = parts[..depth].join(&b'/');
             match self.placed.get(&key) {
                 Some(Shape::Directory) => break,
-                Some(Shape::Symlink) => {
-                    return Err(format!("{shown}: would be written through a symlink"));
-                }
+                Some(Shape::Symlink) => return Err(Refusal::ThroughSymlink(name.to_vec())),
                 Some(Shape::HardLink | Shape::Other) => {
-                    return Err(format!(
-                        "{shown}: would be written under {}, which is not a directory",
-                        show_name(&key)
-                    ));
+                    return Err(Refusal::UnderNonDirectory {
+                        name: name.to_vec(),
+                        parent: key,
+                    });
                 }
                 None => {
                     self.placed.insert(key, Shape::Directory);
@@ -135,20 +242,18 @@ impl Checker {
 
     /// A hard link must name a file, FIFO, device or symlink that the archive made before it:
     /// never a directory, never something already on disk, never a path through a symlink.
-    fn check_hard_link(&self, shown: &str, target: &[u8]) -> Result<(), String> {
+    fn check_hard_link(&self, name: &[u8], target: &[u8]) -> Result<(), Refusal> {
         let parts = components(target);
         if target.starts_with(b"/") || parts.contains(&&b".."[..]) {
-            return Err(format!(
-                "{shown}: hard link points outside the restore folder"
-            ));
+            return Err(Refusal::HardLinkOutside(name.to_vec()));
         }
         match self.placed.get(&parts.join(&b'/')) {
             Some(Shape::Other | Shape::Symlink | Shape::HardLink) => Ok(()),
-            Some(Shape::Directory) => Err(format!("{shown}: hard link to a directory")),
-            None => Err(format!(
-                "{shown}: hard link to {}, which the archive does not make before it",
-                show_name(target)
-            )),
+            Some(Shape::Directory) => Err(Refusal::HardLinkToDirectory(name.to_vec())),
+            None => Err(Refusal::HardLinkToMissing {
+                name: name.to_vec(),
+                target: target.to_vec(),
+            }),
         }
     }
 
@@ -160,7 +265,7 @@ impl Checker {
 
     /// Judges every symlink against all the others, once the whole archive is known: a link
     /// that stays inside on its own may lead out through one that comes later.
-    pub fn finish(self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), Refusal> {
         if self.outside_links {
             return Ok(());
         }
@@ -173,11 +278,10 @@ impl Checker {
             let parts = components(key);
             let parent = &parts[..parts.len() - 1];
             if escapes(&targets, parent, target) {
-                return Err(format!(
-                    "{}: symlink points outside the restore folder ({}); add --outside-links to restore such links as they are",
-                    show_name(name),
-                    show_name(target)
-                ));
+                return Err(Refusal::SymlinkOutside {
+                    name: name.clone(),
+                    target: target.clone(),
+                });
             }
         }
         Ok(())
@@ -228,7 +332,7 @@ fn escapes(links: &HashMap<&[u8], &[u8]>, parent: &[&[u8]], target: &[u8]) -> bo
 mod tests {
     use super::*;
 
-    fn check(members: &[(&str, Shape, &str)], outside_links: bool) -> Result<(), String> {
+    fn check(members: &[(&str, Shape, &str)], outside_links: bool) -> Result<(), Refusal> {
         let mut checker = Checker::new(outside_links);
         for (name, shape, link) in members {
             checker.member(name.as_bytes(), *shape, Some(link.as_bytes()))?;
@@ -237,14 +341,14 @@ mod tests {
     }
 
     fn refused(members: &[(&str, Shape, &str)]) -> String {
-        check(members, false).unwrap_err()
+        check(members, false).unwrap_err().to_string()
     }
 
     use Shape::{Directory as D, HardLink as H, Other as F, Symlink as L};
 
     #[test]
     fn names_must_stay_inside() {
-        assert_eq!(check(&[("d/f", F, ""), ("./e//f", F, "")], false), Ok(()));
+        assert!(check(&[("d/f", F, ""), ("./e//f", F, "")], false).is_ok());
         assert_eq!(
             refused(&[("/etc/passwd", F, "")]),
             "/etc/passwd: absolute member name"
@@ -253,7 +357,10 @@ mod tests {
             refused(&[("d/../../x", F, "")]),
             "d/../../x: member name contains '..'"
         );
-        assert_eq!(refused(&[("", F, "")]), "a member has an empty name");
+        assert!(matches!(
+            check(&[("", F, "")], false),
+            Err(Refusal::EmptyName)
+        ));
         assert_eq!(
             refused(&[(".", F, "")]),
             ".: names the restore folder itself"
@@ -270,10 +377,11 @@ mod tests {
 
     #[test]
     fn a_path_is_made_once() {
-        assert_eq!(
-            check(&[("d/", D, ""), ("d", D, ""), ("d/f", F, "")], false),
-            Ok(())
-        );
+        assert!(check(&[("d/", D, ""), ("d", D, ""), ("d/f", F, "")], false).is_ok());
+        assert!(matches!(
+            check(&[("d/s", L, "x"), ("d/s", F, "")], false),
+            Err(Refusal::Duplicate(name)) if name == b"d/s"
+        ));
         assert_eq!(
             refused(&[("d/s", L, "x"), ("d/s", F, "")]),
             "d/s: appears twice in the archive"
@@ -286,7 +394,7 @@ mod tests {
 
     #[test]
     fn hard_links_name_an_earlier_member_inside() {
-        assert_eq!(check(&[("d/f", F, ""), ("d/h", H, "d/f")], false), Ok(()));
+        assert!(check(&[("d/f", F, ""), ("d/h", H, "d/f")], false).is_ok());
         assert_eq!(
             refused(&[("d/h", H, "d/f")]),
             "d/h: hard link to d/f, which the archive does not make before it"
@@ -311,10 +419,7 @@ mod tests {
 
     #[test]
     fn symlinks_are_judged_through_the_archives_own_links() {
-        assert_eq!(
-            check(&[("d/s", L, "../x"), ("d/t", L, "e/../f")], false),
-            Ok(())
-        );
+        assert!(check(&[("d/s", L, "../x"), ("d/t", L, "e/../f")], false).is_ok());
         assert!(refused(&[("d/s", L, "../../x")]).starts_with("d/s: symlink points outside"));
         assert!(refused(&[("d/s", L, "/etc")]).contains("(/etc); add --outside-links"));
         // Each link alone stays inside; the chain climbs out.
@@ -335,7 +440,7 @@ mod tests {
         let reversed: Vec<_> = members.iter().rev().copied().collect();
         assert!(check(&reversed, false).is_err());
         // Loops and links to the folder itself lead nowhere outside.
-        assert_eq!(
+        assert!(
             check(
                 &[
                     ("loop", L, "loop"),
@@ -344,9 +449,9 @@ mod tests {
                     ("b", L, "a")
                 ],
                 false
-            ),
-            Ok(())
+            )
+            .is_ok()
         );
-        assert_eq!(check(&[("d/s", L, "/etc"), ("u", L, "../x")], true), Ok(()));
+        assert!(check(&[("d/s", L, "/etc"), ("u", L, "../x")], true).is_ok());
     }
 }

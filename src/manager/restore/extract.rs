@@ -4,7 +4,7 @@
 //! this restore opened itself. No path is resolved twice and no link is ever followed, so
 //! nothing outside the folder is touched, whatever others do inside it meanwhile.
 
-use super::check::components;
+use super::check::{Refusal, components};
 use crate::log::show_name;
 use crate::sys::open::FileId;
 use nix::errno::Errno;
@@ -282,7 +282,7 @@ pub fn extract(archive: &File, target: &Path, force: bool) -> io::Result<()> {
     for entry in archive.entries()? {
         let mut entry = entry?;
         let kind = entry.header().entry_type();
-        if super::is_record(kind) {
+        if crate::archive::check::is_record(kind) {
             continue;
         }
         let name = entry.path_bytes().into_owned();
@@ -537,7 +537,7 @@ pub fn conflict(
     shape: super::check::Shape,
     force: bool,
     replaced: &dyn Fn(&[&[u8]]) -> bool,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     use super::check::Shape;
     let Some((name, dirs)) = parts.split_last() else {
         return Ok(());
@@ -556,28 +556,22 @@ pub fn conflict(
         {
             return Ok(());
         }
-        Err(err) => return Err(err.to_string()),
+        Err(err) => return Err(Refusal::DiskTrouble(err.to_string())),
     }
     let shown = || tree.shown(parts);
     match fstatat(tree.top(), *name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Err(Errno::ENOENT) => Ok(()),
-        Err(errno) => Err(format!(
+        Err(errno) => Err(Refusal::DiskTrouble(format!(
             "{}: can't check ({})",
             shown(),
             io::Error::from(errno)
-        )),
+        ))),
         Ok(stat) if is_kind(&stat, SFlag::S_IFDIR) => match shape {
             Shape::Directory => Ok(()),
-            _ => Err(format!("{} is a directory on disk; not replaced", shown())),
+            _ => Err(Refusal::DirectoryOnDisk(shown())),
         },
         Ok(_) if force => Ok(()),
-        Ok(_) if shape == Shape::Directory => Err(format!(
-            "{} exists and is not a directory; add --force to replace it",
-            shown()
-        )),
-        Ok(_) => Err(format!(
-            "{} already exists; add --force to overwrite",
-            shown()
-        )),
+        Ok(_) if shape == Shape::Directory => Err(Refusal::NotADirectoryOnDisk(shown())),
+        Ok(_) => Err(Refusal::Exists(shown())),
     }
 }

@@ -7,12 +7,13 @@
 mod check;
 mod extract;
 
-pub use check::name_refusal;
+pub use check::{Refusal, name_refusal};
 
-use crate::archive::{self, check::check_structure};
-use crate::error::{Error, Result};
+use crate::archive::{self, check::check_structure, check::is_record};
+use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
 use crate::log::Log;
+use crate::plan::Name;
 use check::{Checker, Shape, components};
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -21,52 +22,47 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use tar::EntryType;
 
+/// Where and how a restore writes.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// The folder to restore into; `restore/NAME/` in the base directory by default.
+    pub to: Option<PathBuf>,
+    /// Replace what already exists.
+    pub force: bool,
+    /// Restore symlinks that lead outside the folder as they are.
+    pub outside_links: bool,
+}
+
 /// Carries out `restore`.
-pub fn restore(
-    layout: &Layout,
-    log: &Log,
-    name: &[u8],
-    to: Option<PathBuf>,
-    force: bool,
-    outside_links: bool,
-) -> Result<()> {
+pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Result<Outcome> {
     let display = Layout::archive_display(name);
-    let target = match to {
+    let target = match &options.to {
         // Like `tar -C`: a relative folder is relative to where the command runs.
-        Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
+        Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
         None => layout.restore_dir().join(OsStr::from_bytes(name)),
     };
     let shown = target.display().to_string();
-    let failed =
-        |detail: String| Error::failed(format!("restore of {display} to {shown} failed: {detail}"));
+    let failed = |detail: &dyn std::fmt::Display| {
+        Error::failed(format!("restore of {display} to {shown} failed: {detail}"))
+    };
     // One descriptor for every pass: what was checked is what is restored.
     let mut archive = archive::open(layout, name)?;
     check_structure(io::BufReader::with_capacity(1 << 20, &archive))
-        .map_err(|defect| failed(format!("the archive is damaged: {defect}")))?;
+        .map_err(|defect| failed(&format_args!("the archive is damaged: {defect}")))?;
     let rewind = |archive: &mut File| {
         archive
             .rewind()
-            .map_err(|err| failed(format!("can't read the archive ({err})")))
+            .map_err(|err| failed(&Refusal::Unreadable(err)))
     };
     rewind(&mut archive)?;
-    let count = check_members(&archive, &target, force, outside_links).map_err(failed)?;
+    let count = check_members(&archive, &target, options).map_err(|refusal| failed(&refusal))?;
     rewind(&mut archive)?;
-    fs::create_dir_all(&target).map_err(|err| failed(format!("can't create folder ({err})")))?;
-    extract::extract(&archive, &target, force).map_err(|err| failed(err.to_string()))?;
+    fs::create_dir_all(&target)
+        .map_err(|err| failed(&format_args!("can't create folder ({err})")))?;
+    extract::extract(&archive, &target, options.force).map_err(|err| failed(&err))?;
     crate::stdout::print_line(&format!("{display}: {count} members restored in {shown}"))?;
     log.write(&format!("Restore done for {display} in {shown}"));
-    Ok(())
-}
-
-/// Records that describe the next member rather than being members.
-fn is_record(kind: EntryType) -> bool {
-    matches!(
-        kind,
-        EntryType::XGlobalHeader
-            | EntryType::XHeader
-            | EntryType::GNULongName
-            | EntryType::GNULongLink
-    )
+    Ok(Outcome::Done)
 }
 
 /// What a member makes, or `None` for a type restore does not make.
@@ -90,37 +86,38 @@ fn shape_of(kind: EntryType) -> Option<Shape> {
 fn check_members(
     archive: &File,
     target: &Path,
-    force: bool,
-    outside_links: bool,
-) -> std::result::Result<u64, String> {
+    options: &Options,
+) -> std::result::Result<u64, Refusal> {
     let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, archive));
-    let mut checker = Checker::new(outside_links);
+    let mut checker = Checker::new(options.outside_links);
     let mut on_disk = match extract::Tree::open(target) {
         Ok(tree) => Some(tree),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-        Err(err) => return Err(format!("can't open the folder ({err})")),
+        Err(err) => {
+            return Err(Refusal::DiskTrouble(format!(
+                "can't open the folder ({err})"
+            )));
+        }
     };
     let mut count = 0;
-    let unreadable = |err: io::Error| format!("can't read the archive ({err})");
-    for entry in archive.entries().map_err(unreadable)? {
-        let entry = entry.map_err(unreadable)?;
+    for entry in archive.entries().map_err(Refusal::Unreadable)? {
+        let entry = entry.map_err(Refusal::Unreadable)?;
         let kind = entry.header().entry_type();
         if is_record(kind) {
             continue;
         }
         let name = entry.path_bytes();
         let Some(shape) = shape_of(kind) else {
-            return Err(format!(
-                "{}: unsupported member type '{}'",
-                crate::log::show_name(&name),
-                crate::log::show_bytes(&[kind.as_byte()])
-            ));
+            return Err(Refusal::UnsupportedType {
+                name: name.into_owned(),
+                kind: kind.as_byte(),
+            });
         };
         let link = entry.link_name_bytes();
         checker.member(&name, shape, link.as_deref())?;
         if let Some(tree) = on_disk.as_mut() {
             let replaced = |parts: &[&[u8]]| checker.has_directory_member(parts);
-            extract::conflict(tree, &components(&name), shape, force, &replaced)?;
+            extract::conflict(tree, &components(&name), shape, options.force, &replaced)?;
         }
         count += 1;
     }
