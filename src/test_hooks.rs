@@ -2,8 +2,9 @@
 //! bugs can be staged deterministically. Compiled into debug builds only: the release binary
 //! carries none of it.
 
-/// Waits at `point` when `BACKUPBOX_TEST_PAUSE` is `point:FILE`: creates FILE, then waits
-/// (at most 60 s) until the test removes it.
+/// Waits at `point` when `BACKUPBOX_TEST_PAUSE` names it as `point:FILE` (several such pairs
+/// may be given, separated by commas): creates FILE, then waits (at most 60 s) until the test
+/// removes it.
 pub fn pause(point: &str) {
     #[cfg(debug_assertions)]
     {
@@ -11,10 +12,10 @@ pub fn pause(point: &str) {
             return;
         };
         let setting = setting.to_string_lossy().into_owned();
-        let Some(file) = setting
-            .strip_prefix(point)
-            .and_then(|rest| rest.strip_prefix(':'))
-        else {
+        let Some(file) = setting.split(',').find_map(|pair| {
+            pair.strip_prefix(point)
+                .and_then(|rest| rest.strip_prefix(':'))
+        }) else {
             return;
         };
         if std::fs::write(file, point).is_err() {

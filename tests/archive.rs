@@ -1,9 +1,7 @@
 //! Archives made by `backup_manager run`, read back by GNU tar and bsdtar, on odd trees, live
 //! files, a full disk and a kill -9.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
@@ -13,7 +11,7 @@ use std::time::Duration;
 
 fn run_ok(sb: &Sandbox, index: &str) {
     let out = sb.manager(&["run", index]);
-    assert_eq!(code(&out), 0, "run {index}: {}", stderr(&out));
+    out.ok();
 }
 
 fn member_names(archive: &Path) -> Vec<String> {
@@ -141,12 +139,10 @@ fn odd_trees_round_trip_through_gnu_tar_and_bsdtar() {
                 "bsdtar sees every member"
             );
         }
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("bsdtar is missing; .ci/run installs libarchive-tools")
+        Err(_) => {
+            let _: Option<()> =
+                skipped("bsdtar is not installed (apt-get install libarchive-tools)");
         }
-        Err(_) => eprintln!(
-            "skipped the bsdtar check: bsdtar is not installed (apt-get install libarchive-tools)"
-        ),
     }
 }
 
@@ -233,7 +229,7 @@ fn a_failed_backup_leaves_the_previous_archive_untouched() {
     let before = sb.read("backups/keep.tar");
     fs::rename(sb.join("data"), sb.join("moved")).unwrap();
     let out = sb.manager(&["run", "0"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert_eq!(
         sb.manager_log().last().unwrap(),
         "Error: backup of data to backups/keep.tar failed: folder not found"
@@ -241,7 +237,7 @@ fn a_failed_backup_leaves_the_previous_archive_untouched() {
     assert_eq!(sb.read("backups/keep.tar"), before);
 
     sb.write("data", "a file, not a folder");
-    assert_eq!(code(&sb.manager(&["run", "0"])), 1);
+    sb.manager(&["run", "0"]).fails(1);
     assert_eq!(
         sb.manager_log().last().unwrap(),
         "Error: backup of data to backups/keep.tar failed: not a directory"
@@ -276,7 +272,7 @@ fn a_file_growing_during_the_backup_is_cut_at_its_header_size() {
         writer.join().unwrap();
         out
     });
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     let log = sb.manager_log();
     let warning = log.iter().find(|l| {
         l.starts_with("Warning: live/growing.log: file grew while being archived; its first ")
@@ -312,7 +308,7 @@ fn a_file_growing_during_the_backup_is_cut_at_its_header_size() {
     assert_eq!(member.stdout.len() as u64, stored);
     assert_eq!(
         &member.stdout[..],
-        &fs::read(&path).unwrap()[..stored as usize],
+        &fs::read(&path).unwrap()[..usize::try_from(stored).unwrap()],
         "the stored bytes are the file's first bytes"
     );
 }
@@ -325,12 +321,15 @@ fn kill_9_mid_backup_keeps_the_previous_archive_and_the_next_service_start_clean
     run_ok(&sb, "0");
     let previous = sb.read("backups/big.tar");
 
-    sb.write_large("big/large", 512);
-    let mut child = sb.command("backup_manager", &["run", "0"]).spawn().unwrap();
-    assert!(
-        wait_until(Duration::from_secs(20), || !sb.temp_files().is_empty()),
-        "the backup never started writing"
-    );
+    sb.write_large("big/large", 4);
+    let written = Pause::new(&sb, "archive-written");
+    let (key, value) = Pause::env(&[&written]);
+    let mut child = sb
+        .command("backup_manager", &["run", "0"])
+        .env(key, value)
+        .spawn()
+        .unwrap();
+    written.reached();
     signal(child.id() as i32, nix::sys::signal::Signal::SIGKILL);
     child.wait().unwrap();
 
@@ -380,7 +379,7 @@ fn a_full_disk_fails_the_backup_and_keeps_the_previous_archive() {
 
     sb.write("data/large", vec![7u8; 3 << 20]);
     let out = sb.manager(&["run", "0"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     let last = sb.manager_log().last().unwrap().clone();
     assert!(
         last.starts_with("Error: backup of data to backups/data.tar failed: can't write archive (No space left on device"),
@@ -409,22 +408,24 @@ fn a_full_disk_fails_the_backup_and_keeps_the_previous_archive() {
 #[test]
 fn two_jobs_never_write_the_same_archive_at_once() {
     let sb = Sandbox::new();
-    sb.write_large("data/large", 1024);
+    sb.write_large("data/large", 4);
     sb.write("other/f", "x");
     sb.write(
         "backup_schedules.txt",
         "data;00:00;shared\nother;00:00;shared\n",
     );
-    let mut first = sb.command("backup_manager", &["run", "0"]).spawn().unwrap();
-    let writing = || !sb.temp_files().is_empty();
-    assert!(wait_until(Duration::from_secs(20), writing));
+    let written = Pause::new(&sb, "archive-written");
+    let (key, value) = Pause::env(&[&written]);
+    let mut first = sb
+        .command("backup_manager", &["run", "0"])
+        .env(key, value)
+        .spawn()
+        .unwrap();
+    written.reached();
     let second = sb.manager(&["run", "1"]);
-    assert!(
-        first.try_wait().unwrap().is_none(),
-        "the first job must still be writing for this test to mean anything"
-    );
-    assert_eq!(code(&second), 1);
-    assert!(stderr(&second).contains("skipped"), "{}", stderr(&second));
+    second.fails(1);
+    second.stderr_contains("skipped");
+    written.release();
     assert!(first.wait().unwrap().success());
     assert_eq!(
         sb.manager_log(),
@@ -448,8 +449,14 @@ fn a_bind_mount_loop_is_archived_once() {
         .output();
     match bind {
         Ok(out) if out.status.success() => {}
-        Ok(out) => return eprintln!("skipped: bind mount refused: {}", stderr(&out).trim()),
-        Err(err) => return eprintln!("skipped: can't run mount: {err}"),
+        Ok(out) => {
+            let _: Option<()> = skipped(&format!("bind mount refused: {}", stderr(&out).trim()));
+            return;
+        }
+        Err(err) => {
+            let _: Option<()> = skipped(&format!("can't run mount: {err}"));
+            return;
+        }
     }
     sb.write("backup_schedules.txt", "tree;00:00;tree\n");
     let out = sb.manager(&["run", "0"]);
@@ -457,7 +464,7 @@ fn a_bind_mount_loop_is_archived_once() {
         .arg("-l")
         .arg(sb.join("tree/again"))
         .status();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert_eq!(
         sb.manager_log(),
         [

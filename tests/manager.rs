@@ -1,9 +1,7 @@
 //! The manager's commands through `backup_manager`: stdout bytes, log lines, exit codes, and
 //! what the plan file holds afterwards.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
@@ -25,11 +23,8 @@ fn create_list_delete_follow_the_spec() {
     );
 
     let out = sb.manager(&["list"]);
-    assert_eq!(code(&out), 0);
-    assert_eq!(
-        stdout(&out),
-        "0: test;16:07;backup_test\n1: test1;16:07;personal_data\n"
-    );
+    out.ok();
+    out.stdout_is("0: test;16:07;backup_test\n1: test1;16:07;personal_data\n");
 
     let out = sb.manager(&["delete", "1"]);
     assert_eq!((code(&out), stdout(&out)), (0, String::new()));
@@ -70,7 +65,7 @@ fn malformed_schedules_are_refused_and_the_plan_untouched() {
     ];
     for line in hostile {
         let out = sb.manager(&["create", line]);
-        assert_eq!(code(&out), 1, "{line:?}");
+        out.fails(1);
         assert!(
             stderr(&out).starts_with("Error: malformed schedule: "),
             "{line:?}: {}",
@@ -92,7 +87,7 @@ fn malformed_schedules_are_refused_and_the_plan_untouched() {
 fn create_without_argument_is_a_usage_error() {
     let sb = Sandbox::new();
     let out = sb.manager(&["create"]);
-    assert_eq!(code(&out), 2);
+    out.fails(2);
     assert_eq!(sb.manager_log(), ["Error: malformed schedule: "]);
     assert!(!sb.join("backup_schedules.txt").exists());
 }
@@ -105,7 +100,7 @@ fn non_utf8_folders_are_kept_byte_exact() {
         .command("backup_manager", &[OsStr::new("create"), line])
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert_eq!(sb.read("backup_schedules.txt"), b"caf\xe9;01:02;n\n");
     assert_eq!(sb.manager(&["list"]).stdout, b"0: caf\xe9;01:02;n\n");
     assert_eq!(sb.manager_log()[0], "New schedule added: caf\\xe9;01:02;n");
@@ -122,7 +117,7 @@ fn hand_edited_plans_are_listed_and_edited_byte_exactly() {
         "0: test;16:07;backup_test\n1: garbage line\n2: last;00:00;z\n"
     );
 
-    assert_eq!(code(&sb.manager(&["delete", "1"])), 0);
+    sb.manager(&["delete", "1"]).ok();
     assert_eq!(
         sb.read("backup_schedules.txt"),
         b"# backups\r\n\r\ntest;16:07;backup_test\r\n   \n  # note\nlast;00:00;z"
@@ -148,11 +143,11 @@ fn delete_errors() {
     );
     sb.write("backup_schedules.txt", "a;00:00;n\n");
     let out = sb.manager(&["delete", "1"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     let out = sb.manager(&["delete", "abc"]);
-    assert_eq!(code(&out), 2);
+    out.fails(2);
     let out = sb.manager(&["delete"]);
-    assert_eq!(code(&out), 2);
+    out.fails(2);
     assert_eq!(
         sb.manager_log(),
         [
@@ -177,7 +172,7 @@ fn list_without_plan_is_an_error() {
 fn backups_lists_archives_sorted_and_hides_working_files() {
     let sb = Sandbox::new();
     let out = sb.manager(&["backups"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert_eq!(sb.manager_log(), ["Error: can't find backups directory"]);
 
     sb.write("backups/b.tar", "");
@@ -195,7 +190,7 @@ fn unknown_instruction_is_logged_with_usage_on_stderr() {
     let out = sb.manager(&["frobnicate", "x"]);
     assert_eq!((code(&out), stdout(&out)), (2, String::new()));
     assert!(stderr(&out).starts_with("Error: unknown instruction: frobnicate\n"));
-    assert!(stderr(&out).contains("Usage:"));
+    out.stderr_contains("Usage:");
     assert_eq!(sb.manager_log(), ["Error: unknown instruction: frobnicate"]);
 }
 
@@ -213,8 +208,8 @@ fn dir_option_selects_the_base_directory() {
     assert!(!sb.join("backup_schedules.txt").exists());
 
     let out = sb.manager(&["--dir", "/nonexistent/box", "list"]);
-    assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("base directory not found"));
+    out.fails(2);
+    out.stderr_contains("base directory not found");
 }
 
 #[test]
@@ -267,14 +262,14 @@ fn multicall_entry_points() {
         .current_dir(sb.path())
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0);
+    out.ok();
     assert_eq!(sb.read("backup_schedules.txt"), b"a;00:00;n\n");
 
     let out = std::process::Command::new(BIN)
         .arg("--help")
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0);
+    out.ok();
     let help = stdout(&out);
     assert!(help.contains("backup_manager") && help.contains("backup_service"));
     assert!(!help.contains("__serve"), "the daemon entry stays hidden");
@@ -293,7 +288,7 @@ fn multicall_entry_points() {
         .arg("nonsense")
         .output()
         .unwrap();
-    assert_eq!(code(&out), 2);
+    out.fails(2);
 
     let bin_dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(BIN)
@@ -301,7 +296,7 @@ fn multicall_entry_points() {
         .arg(bin_dir.path())
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     for role in ["backup_manager", "backup_service"] {
         let target = std::fs::read_link(bin_dir.path().join(role)).unwrap();
         assert_eq!(
@@ -327,7 +322,7 @@ fn multicall_entry_points() {
         .arg(bin_dir.path())
         .output()
         .unwrap();
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert_eq!(
         std::fs::read(bin_dir.path().join("backup_service")).unwrap(),
         b"mine"
@@ -339,12 +334,12 @@ fn run_errors_are_logged() {
     let sb = Sandbox::new();
     sb.write("backup_schedules.txt", "missing;00:00;m\nbad line\n");
     let out = sb.manager(&["run", "0"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     let out = sb.manager(&["run", "1"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     let out = sb.manager(&["run", "2"]);
-    assert_eq!(code(&out), 1);
-    assert_eq!(code(&sb.manager(&["run", "x"])), 2);
+    out.fails(1);
+    sb.manager(&["run", "x"]).fails(2);
     assert_eq!(
         sb.manager_log(),
         [
@@ -376,7 +371,7 @@ fn timestamps_honour_tz_including_half_hour_zones() {
             .arg("+%d/%m/%Y %H:%M")
             .output()
             .unwrap();
-        assert_eq!(code(&out), 1);
+        out.fails(1);
         let log = String::from_utf8(sb.read("logs/backup_manager.log")).unwrap();
         let stamp = &log.lines().last().unwrap()[1..17];
         let expected = [stdout(&before), stdout(&after)];
@@ -393,14 +388,14 @@ fn a_fifo_or_device_in_place_of_the_plan_or_log_never_hangs() {
     let mode = nix::sys::stat::Mode::from_bits_truncate(0o644);
     nix::unistd::mkfifo(&sb.join("backup_schedules.txt"), mode).unwrap();
     let out = sb.manager(&["list"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert!(
         stderr(&out).starts_with("Error: can't find backup_schedules.txt: not a regular file"),
         "{}",
         stderr(&out)
     );
     let out = sb.manager(&["create", "a;00:00;n"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert!(
         stderr(&out).starts_with("Error: can't write backup_schedules.txt: not a regular file"),
         "{}",
@@ -409,16 +404,12 @@ fn a_fifo_or_device_in_place_of_the_plan_or_log_never_hangs() {
 
     std::fs::remove_file(sb.join("backup_schedules.txt")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", sb.join("backup_schedules.txt")).unwrap();
-    assert_eq!(
-        code(&sb.manager(&["list"])),
-        1,
-        "an endless plan is refused, not read"
-    );
+    sb.manager(&["list"]).fails(1);
 
     std::fs::remove_file(sb.join("logs/backup_manager.log")).unwrap();
     nix::unistd::mkfifo(&sb.join("logs/backup_manager.log"), mode).unwrap();
     let out = sb.manager(&["backups"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert!(
         stderr(&out).contains("can't write"),
         "the log problem is reported: {}",
@@ -432,7 +423,7 @@ fn a_linked_plan_is_edited_through_its_link() {
     sb.write("shared/plan.txt", "a;00:00;a\n");
     std::os::unix::fs::symlink("shared/plan.txt", sb.join("backup_schedules.txt")).unwrap();
     assert_eq!(code(&sb.manager(&["create", "b;00:00;b"])), 0);
-    assert_eq!(code(&sb.manager(&["delete", "0"])), 0);
+    sb.manager(&["delete", "0"]).ok();
     assert!(
         std::fs::symlink_metadata(sb.join("backup_schedules.txt"))
             .unwrap()
@@ -451,7 +442,7 @@ fn planted_links_in_place_of_the_log_or_pid_file_are_not_followed() {
     std::os::unix::fs::symlink(&victim, sb.join("logs/backup_manager.log")).unwrap();
     std::os::unix::fs::symlink(&victim, sb.join("logs/backup_service.pid")).unwrap();
     let out = sb.manager(&["start"]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    out.fails(1);
     assert!(
         stderr(&out).starts_with("Error: can't start backup_service"),
         "{}",
@@ -461,7 +452,7 @@ fn planted_links_in_place_of_the_log_or_pid_file_are_not_followed() {
         .command("backup_service", &[] as &[&str])
         .output()
         .unwrap();
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert_eq!(
         std::fs::read(&victim).unwrap(),
         b"precious\n",
@@ -493,6 +484,6 @@ fn argument_mistakes_are_logged_usage_errors() {
     assert_eq!(code(&sb.manager(&["create", "--", "-x;00:00;n"])), 0);
     assert_eq!(stdout(&sb.manager(&["list"])), "0: -x;00:00;n\n");
     let help = sb.manager(&["--help"]);
-    assert_eq!(code(&help), 0);
+    help.ok();
     assert!(stdout(&help).contains("create"));
 }

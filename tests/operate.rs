@@ -1,9 +1,7 @@
 //! Operating a backup system: `status` and its exit codes, `--keep` generations (with a
 //! crash in the middle), `verify`, `restore`, and the foreground service's stderr and SIGHUP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -51,20 +49,20 @@ fn status_shows_next_and_last_runs_and_its_exit_code_says_whether_all_is_well() 
     assert_eq!(text.matches("   last run: none yet\n").count(), 2, "{text}");
     assert!(text.ends_with("status: needs attention: the service is not running\n"));
 
-    assert_eq!(code(&sb.manager(&["start"])), 0);
+    sb.manager(&["start"]).ok();
     let pid = sb.service_pid().unwrap();
     let (exit, text) = status(&sb);
     assert_eq!(exit, 0, "service up, nothing due yet: well\n{text}");
     assert!(text.starts_with(&format!("backup_service: running, PID {pid}, since ")));
     assert!(text.ends_with("status: ok\n"));
 
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
     let size = archive_size(&sb, "docs.tar");
     let (exit, text) = status(&sb);
     assert_eq!(exit, 0, "{text}");
     assert!(text.contains(&format!(", ok, {size} bytes in ")), "{text}");
 
-    assert_eq!(code(&sb.manager(&["run", "1"])), 1);
+    sb.manager(&["run", "1"]).fails(1);
     let (exit, text) = status(&sb);
     assert_eq!(exit, 1, "a failed schedule: not well\n{text}");
     assert!(
@@ -76,7 +74,7 @@ fn status_shows_next_and_last_runs_and_its_exit_code_says_whether_all_is_well() 
     assert!(text.ends_with("status: needs attention: schedule 1 failed last time\n"));
 
     let out = sb.manager(&["status", "--json"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(json["healthy"], false);
     assert_eq!(json["service"]["pid"], pid);
@@ -91,9 +89,9 @@ fn status_shows_next_and_last_runs_and_its_exit_code_says_whether_all_is_well() 
 
     // Fixed and run again: well again. Then the service stops: not well.
     sb.write("missing/m", "now here");
-    assert_eq!(code(&sb.manager(&["run", "1"])), 0);
+    sb.manager(&["run", "1"]).ok();
     assert_eq!(status(&sb).0, 0);
-    assert_eq!(code(&sb.manager(&["stop"])), 0);
+    sb.manager(&["stop"]).ok();
     assert_eq!(status(&sb).0, 1);
     // The spec's log lines are untouched; status adds its own.
     assert!(sb.manager_log().contains(&"Show status".to_owned()));
@@ -117,7 +115,7 @@ fn keep_3_across_five_runs_keeps_the_newest_three() {
     for run in 1..=5 {
         sb.write("docs/version", format!("version {run}"));
         let out = sb.manager(&["run", "0", "--keep", "3"]);
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        out.ok();
         // Each archive gets its own day, so the generation names are known in advance.
         touch(
             &sb.join("backups/docs.tar"),
@@ -125,10 +123,7 @@ fn keep_3_across_five_runs_keeps_the_newest_three() {
         );
     }
     let out = sb.manager(&["backups"]);
-    assert_eq!(
-        stdout(&out),
-        "docs.2026-01-03_033000.tar\ndocs.2026-01-04_033000.tar\ndocs.tar\n"
-    );
+    out.stdout_is("docs.2026-01-03_033000.tar\ndocs.2026-01-04_033000.tar\ndocs.tar\n");
     let backups = sb.join("backups");
     for (file, version) in [
         ("docs.tar", 5),
@@ -176,7 +171,7 @@ fn keep_3_across_five_runs_keeps_the_newest_three() {
     );
 
     // Without --keep, the spec's behaviour: one archive replaced, generations left alone.
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
     assert_eq!(stdout(&sb.manager(&["backups"])).lines().count(), 3);
 }
 
@@ -184,30 +179,25 @@ fn keep_3_across_five_runs_keeps_the_newest_three() {
 fn a_crash_during_rotation_loses_nothing() {
     let sb = Sandbox::new();
     sb.write("backup_schedules.txt", "big;00:00;big\n");
-    sb.write_large("big/data", 64);
-    assert_eq!(code(&sb.manager(&["run", "0", "--keep", "3"])), 0);
+    sb.write_large("big/data", 4);
+    sb.manager(&["run", "0", "--keep", "3"]).ok();
     touch(&sb.join("backups/big.tar"), "2026-01-01 03:30:00");
-    assert_eq!(code(&sb.manager(&["run", "0", "--keep", "3"])), 0);
+    sb.manager(&["run", "0", "--keep", "3"]).ok();
     let before: Vec<(String, Vec<u8>)> = ["big.tar", "big.2026-01-01_033000.tar"]
         .iter()
         .map(|f| (f.to_string(), fs::read(sb.join("backups").join(f)).unwrap()))
         .collect();
 
     // kill -9 while the next archive is being written.
-    sb.write_large("big/more", 256);
+    sb.write_large("big/more", 4);
+    let written = Pause::new(&sb, "archive-written");
+    let (key, value) = Pause::env(&[&written]);
     let mut run = sb
         .command("backup_manager", &["run", "0", "--keep", "3"])
+        .env(key, value)
         .spawn()
         .unwrap();
-    let writing = || {
-        sb.temp_files()
-            .iter()
-            .any(|t| fs::metadata(sb.join("backups").join(t)).is_ok_and(|m| m.len() > 8 << 20))
-    };
-    assert!(
-        wait_until(Duration::from_secs(20), writing),
-        "never saw the write"
-    );
+    written.reached();
     run.kill().unwrap();
     // SIGKILL is delivered asynchronously: wait until the process is a zombie.
     let pid = run.id() as i32;
@@ -246,7 +236,7 @@ fn a_crash_during_rotation_loses_nothing() {
         sb.join("backups").join(&generation),
     )
     .unwrap();
-    assert_eq!(code(&sb.manager(&["run", "0", "--keep", "3"])), 0);
+    sb.manager(&["run", "0", "--keep", "3"]).ok();
     let listing = stdout(&sb.manager(&["backups"]));
     assert_eq!(
         listing,
@@ -267,30 +257,27 @@ fn verify_passes_a_sound_archive_and_names_the_first_defect_of_a_damaged_one() {
     sb.write("docs/a", "alpha");
     sb.write("docs/sub/b", "beta");
     sb.write("backup_schedules.txt", "docs;00:00;docs\n");
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
 
     let out = sb.manager(&["verify", "docs"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(stdout(&out), "backups/docs.tar: sound, 4 members\n");
+    out.ok();
+    out.stdout_is("backups/docs.tar: sound, 4 members\n");
     let out = sb.manager(&["verify", "docs", "--against"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(
-        stdout(&out),
-        "backups/docs.tar: sound, 4 members, same as docs\n"
-    );
+    out.ok();
+    out.stdout_is("backups/docs.tar: sound, 4 members, same as docs\n");
 
     // The live folder moves on: --against lists what differs.
     sb.write("docs/a", "ALPHA");
     fs::remove_file(sb.join("docs/sub/b")).unwrap();
     let out = sb.manager(&["verify", "docs", "--against"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     let listing = stdout(&out);
     assert!(listing.contains("docs/a: contents differ\n"), "{listing}");
     assert!(
         listing.contains("docs/sub/b: missing on disk\n"),
         "{listing}"
     );
-    assert!(stderr(&out).contains("Error: backups/docs.tar differs from docs in "));
+    out.stderr_contains("Error: backups/docs.tar differs from docs in ");
 
     // A flipped byte in the second header (docs/a).
     let archive = sb.join("backups/docs.tar");
@@ -299,8 +286,8 @@ fn verify_passes_a_sound_archive_and_names_the_first_defect_of_a_damaged_one() {
     damaged[512 + 3] ^= 0x01;
     fs::write(&archive, &damaged).unwrap();
     let out = sb.manager(&["verify", "docs"]);
-    assert_eq!(code(&out), 1);
-    assert_eq!(stdout(&out), "");
+    out.fails(1);
+    out.stdout_is("");
     let expected =
         "Error: backups/docs.tar is damaged: bad header checksum at byte 512 (after member docs/)";
     assert_eq!(stderr(&out).trim_end(), expected);
@@ -310,23 +297,15 @@ fn verify_passes_a_sound_archive_and_names_the_first_defect_of_a_damaged_one() {
     file.write_all(&sound).unwrap();
     file.set_len(512 + 512 + 100).unwrap();
     let out = sb.manager(&["verify", "docs"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("is damaged: truncated: member docs/a needs 512 bytes of data from byte 1024, the archive has 100"),
-        "{}",
-        stderr(&out)
-    );
+    out.fails(1);
+    out.stderr_contains("is damaged: truncated: member docs/a needs 512 bytes of data from byte 1024, the archive has 100");
     file.seek(SeekFrom::Start(0)).unwrap();
     file.write_all(&sound).unwrap();
     // Six blocks of members, then the end marker was cut off.
     file.set_len(6 * 512).unwrap();
     let out = sb.manager(&["verify", "docs"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("no end-of-archive marker"),
-        "{}",
-        stderr(&out)
-    );
+    out.fails(1);
+    out.stderr_contains("no end-of-archive marker");
 
     // Archives GNU tar wrote, in its own formats, count the same members it lists.
     for format in ["gnu", "posix", "oldgnu"] {
@@ -419,7 +398,7 @@ fn restore_refuses_a_crafted_archive_before_writing_anything() {
         bytes.extend_from_slice(&[0u8; 1024]);
         fs::write(sb.join(format!("backups/{name}.tar")), &bytes).unwrap();
         let out = sb.manager(&["restore", name]);
-        assert_eq!(code(&out), 1, "{name}");
+        out.fails(1);
         assert!(
             stderr(&out).contains(&format!(
                 "Error: restore of backups/{name}.tar to {} failed: {refusal}",
@@ -471,18 +450,18 @@ fn restore_round_trips_the_odd_tree_with_modes_and_mtimes() {
     fs::set_permissions(sb.join("odd/empty"), fs::Permissions::from_mode(0o700)).unwrap();
     touch(&sb.join("odd/empty"), "2001-02-03 04:05:06");
     sb.write("backup_schedules.txt", "odd;00:00;odd\n");
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
     drop(socket);
     fs::remove_file(sb.join("odd/socket")).unwrap();
 
     // odd/outside points at /etc/passwd: refused by default, restored when allowed.
     let out = sb.manager(&["restore", "odd"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert!(stderr(&out).contains(
         "odd/outside: symlink points outside the restore folder (/etc/passwd); add --outside-links"
     ));
     let out = sb.manager(&["restore", "odd", "--outside-links"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     let restored = sb.join("restore/odd/odd");
 
     let diff = Command::new("diff")
@@ -515,11 +494,11 @@ fn restore_round_trips_the_odd_tree_with_modes_and_mtimes() {
 
     // Again: nothing is overwritten without --force; with it, all is.
     let out = sb.manager(&["restore", "odd", "--outside-links"]);
-    assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("already exists; add --force to overwrite"));
+    out.fails(1);
+    out.stderr_contains("already exists; add --force to overwrite");
     fs::write(restored.join("zero"), "changed").unwrap();
     let out = sb.manager(&["restore", "odd", "--outside-links", "--force"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert_eq!(fs::read(restored.join("zero")).unwrap(), b"");
 
     // --to puts it elsewhere; the log names each restore.
@@ -531,7 +510,7 @@ fn restore_round_trips_the_odd_tree_with_modes_and_mtimes() {
         "--to".as_ref(),
         elsewhere.as_os_str(),
     ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert!(elsewhere.join("odd/zero").exists());
     let log = sb.manager_log();
     assert!(log.contains(&format!(
@@ -599,13 +578,13 @@ fn the_service_run_by_start_keeps_generations_when_asked() {
     sb.write("backups/docs.tar", "");
     touch(&sb.join("backups/docs.tar"), "2026-01-01 03:30:00");
     sb.plan_now("docs", "docs");
-    assert_eq!(code(&sb.manager(&["start", "--keep", "2"])), 0);
+    sb.manager(&["start", "--keep", "2"]).ok();
     let done = || {
         sb.service_log()
             .contains(&"Backup done for docs in backups/docs.tar".to_owned())
     };
     assert!(wait_until(Duration::from_secs(20), done));
-    assert_eq!(code(&sb.manager(&["stop"])), 0);
+    sb.manager(&["stop"]).ok();
     assert_eq!(
         sb.service_log(),
         [

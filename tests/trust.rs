@@ -2,9 +2,7 @@
 //! FIFOs and links where files are expected, times out of range, and a job that panics.
 //! Each test names the point of the trust issue it covers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
@@ -17,15 +15,7 @@ fn is_root() -> bool {
 
 /// Root is needed to chown; under CI (which runs as root) a missing root is a failure.
 fn needs_root(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test} needs root, and CI runs as root"
-    );
-    eprintln!("{test}: skipped, not root");
-    false
+    is_root() || skipped::<()>(&format!("{test} needs root")).is_some()
 }
 
 /// A file outside every restore target, owned by root with mode 0600.
@@ -36,7 +26,7 @@ fn victim(sb: &Sandbox) -> std::path::PathBuf {
     path
 }
 
-fn restore_to(sb: &Sandbox, name: &str, to: &Path, flags: &[&str]) -> std::process::Output {
+fn restore_to(sb: &Sandbox, name: &str, to: &Path, flags: &[&str]) -> Run {
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "restore".as_ref(),
         name.as_ref(),
@@ -68,7 +58,7 @@ fn trust_1a_a_planted_symlink_at_a_directory_member_is_refused_or_replaced() {
     )
     .unwrap();
     sb.write("backup_schedules.txt", "home/alice;00:00;alice\n");
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
     let victim = victim(&sb);
     let before = fingerprint(&victim);
     let target = sb.join("R");
@@ -76,16 +66,12 @@ fn trust_1a_a_planted_symlink_at_a_directory_member_is_refused_or_replaced() {
     symlink(&victim, target.join("home/alice/d")).unwrap();
 
     let out = restore_to(&sb, "alice", &target, &[]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("home/alice/d exists and is not a directory; add --force"),
-        "{}",
-        stderr(&out)
-    );
+    out.fails(1);
+    out.stderr_contains("home/alice/d exists and is not a directory; add --force");
     assert_eq!(fingerprint(&victim), before);
 
     let out = restore_to(&sb, "alice", &target, &["--force"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     let restored = fs::symlink_metadata(target.join("home/alice/d")).unwrap();
     assert!(
         restored.is_dir(),
@@ -127,7 +113,7 @@ fn trust_1b_a_crafted_symlink_chain_never_reaches_the_victim() {
     put_archive(&sb, "chain", &chain);
     let target = sb.join("R");
     let out = restore_to(&sb, "chain", &target, &[]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert!(
         stderr(&out).contains("appears twice in the archive")
             || stderr(&out).contains("symlink points outside"),
@@ -146,12 +132,8 @@ fn trust_1b_a_crafted_symlink_chain_never_reaches_the_victim() {
     };
     put_archive(&sb, "links", &links_only);
     let out = restore_to(&sb, "links", &target, &[]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("p1: symlink points outside the restore folder (a/b/..)"),
-        "{}",
-        stderr(&out)
-    );
+    out.fails(1);
+    out.stderr_contains("p1: symlink points outside the restore folder (a/b/..)");
     assert!(!target.exists());
 
     // With --outside-links a link may point anywhere, but nothing goes through it.
@@ -166,12 +148,8 @@ fn trust_1b_a_crafted_symlink_chain_never_reaches_the_victim() {
         .finish();
     put_archive(&sb, "plain", &plain);
     let out = restore_to(&sb, "plain", &target, &["--outside-links"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("x/: appears twice in the archive"),
-        "{}",
-        stderr(&out)
-    );
+    out.fails(1);
+    out.stderr_contains("x/: appears twice in the archive");
     assert_eq!(fingerprint(&victim), before);
 }
 
@@ -181,7 +159,7 @@ fn trust_1c_a_directory_swapped_for_a_link_before_the_metadata_pass_is_not_follo
     sb.write("tree/d/f", "data");
     fs::set_permissions(sb.join("tree/d"), fs::Permissions::from_mode(0o777)).unwrap();
     sb.write("backup_schedules.txt", "tree;00:00;tree\n");
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
     let victim = victim(&sb);
     let before = fingerprint(&victim);
     let target = sb.join("R");
@@ -210,12 +188,8 @@ fn trust_1c_a_directory_swapped_for_a_link_before_the_metadata_pass_is_not_follo
     symlink(&victim, target.join("tree/d")).unwrap();
     fs::remove_file(&pause).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("tree/d was replaced during the restore"),
-        "{}",
-        stderr(&out)
-    );
+    out.fails(1);
+    out.stderr_contains("tree/d was replaced during the restore");
     assert_eq!(fingerprint(&victim), before);
     assert_ne!(
         fs::metadata(target.join("moved")).unwrap().mode() & 0o7777,
@@ -236,9 +210,9 @@ fn trust_2a_a_fifo_or_a_link_to_dev_zero_as_the_state_file_hangs_nothing() {
     nix::unistd::mkfifo(&state, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
     let limit = Duration::from_secs(15);
     let out = output_within(sb.command("backup_manager", &["status"]), limit);
-    assert_eq!(code(&out), 1, "not running: needs attention");
+    out.fails(1);
     let out = output_within(sb.command("backup_manager", &["run", "0"]), limit);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert!(sb.join("backups/data.tar").exists());
     assert!(
         fs::symlink_metadata(&state).unwrap().is_file(),
@@ -259,7 +233,7 @@ fn trust_2a_a_fifo_or_a_link_to_dev_zero_as_the_state_file_hangs_nothing() {
     // The service's worker records through the same path; stop must still work.
     sb.plan_now("data", "data");
     let out = output_within(sb.command("backup_manager", &["start"]), limit);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert!(wait_until(Duration::from_secs(20), || {
         sb.service_log()
             .contains(&"Backup done for data in backups/data.tar".to_owned())
@@ -268,7 +242,7 @@ fn trust_2a_a_fifo_or_a_link_to_dev_zero_as_the_state_file_hangs_nothing() {
         sb.command("backup_manager", &["stop"]),
         Duration::from_secs(30),
     );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
 }
 
 #[test]
@@ -298,7 +272,7 @@ fn trust_2b_fifos_named_like_temp_files_never_block_the_start_up_clean_up() {
         sb.command("backup_manager", &["start"]),
         Duration::from_secs(20),
     );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "start did not wait on a FIFO"
@@ -318,7 +292,7 @@ fn trust_2b_fifos_named_like_temp_files_never_block_the_start_up_clean_up() {
         ),
         "{log:?}"
     );
-    assert_eq!(code(&sb.manager(&["stop"])), 0);
+    sb.manager(&["stop"]).ok();
 }
 
 // 3. Out-of-range times and panics.
@@ -332,7 +306,7 @@ fn trust_3a_a_year_9999_mtime_or_record_never_panics() {
     };
     sb.write("n/f", "x");
     sb.write("backup_schedules.txt", "n;00:00;n\n");
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
     let touched = std::process::Command::new("touch")
         .args(["-d", "9999-12-31 23:00 UTC"])
         .arg(sb.join("backups/n.tar"))
@@ -344,14 +318,14 @@ fn trust_3a_a_year_9999_mtime_or_record_never_panics() {
         .env("TZ", "Asia/Tokyo")
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert!(stdout(&out).contains("@253402297200"), "{}", stdout(&out));
     let out = sb
         .command("backup_manager", &["run", "0", "--keep", "2"])
         .env("TZ", "Asia/Tokyo")
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert!(sb.join("backups/n.@253402297200.tar").exists());
 
     sb.write(
@@ -363,7 +337,7 @@ fn trust_3a_a_year_9999_mtime_or_record_never_panics() {
         .env("TZ", "Asia/Tokyo")
         .output()
         .unwrap();
-    assert_eq!(code(&out), 1, "not running; no panic: {}", stderr(&out));
+    out.fails(1);
     assert!(
         stdout(&out).contains("last run: @253402297200, ok, 10240 bytes"),
         "{}",
@@ -381,7 +355,7 @@ fn trust_3b_a_job_that_panics_is_logged_and_reported_as_failed() {
         .env("BACKUPBOX_TEST_PANIC", "job")
         .output()
         .unwrap();
-    assert_eq!(code(&out), 1, "a failure, not a crash (101)");
+    out.fails(1);
     let failure = "Error: backup of p to backups/p.tar failed: internal error: test hook job";
     assert!(sb.manager_log().contains(&failure.to_owned()));
 
@@ -419,7 +393,7 @@ fn trust_4_a_folder_holding_the_base_directory_does_not_grow_with_keep_3() {
     let mut sizes = Vec::new();
     for _ in 0..5 {
         let out = sb.manager(&["run", "0", "--keep", "3"]);
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        out.ok();
         sizes.push(fs::metadata(sb.join("backups/all.tar")).unwrap().len());
         // Generations get distinct names only a second apart.
         std::thread::sleep(Duration::from_millis(1100));
@@ -458,7 +432,7 @@ fn trust_5a_a_huge_base_256_size_is_damage_not_a_sound_archive() {
     for (name, field) in [("max", max), ("near", near), ("ff", all_ff)] {
         put_archive(&sb, name, &with_size_field(field));
         let out = sb.manager(&["verify", name]);
-        assert_eq!(code(&out), 1, "{name}: {}", stdout(&out));
+        out.fails(1);
         assert!(
             stderr(&out).contains(&format!(
                 "backups/{name}.tar is damaged: bad size field at byte 0"
@@ -467,12 +441,8 @@ fn trust_5a_a_huge_base_256_size_is_damage_not_a_sound_archive() {
             stderr(&out)
         );
         let out = restore_to(&sb, name, &sb.join("R"), &[]);
-        assert_eq!(code(&out), 1);
-        assert!(
-            stderr(&out).contains("the archive is damaged"),
-            "{}",
-            stderr(&out)
-        );
+        out.fails(1);
+        out.stderr_contains("the archive is damaged");
     }
 }
 
@@ -500,7 +470,7 @@ fn trust_5b_giant_name_records_are_refused_and_names_are_logged_cut() {
             sb.command("backup_manager", &["restore", name]),
             Duration::from_secs(20),
         );
-        assert_eq!(code(&out), 1);
+        out.fails(1);
         assert!(
             stderr(&out)
                 .contains("implausible long-name or pax record of 1073741824 bytes at byte 0"),
@@ -519,7 +489,7 @@ fn trust_5b_giant_name_records_are_refused_and_names_are_logged_cut() {
             .finish(),
     );
     let out = sb.manager(&["restore", "named"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     let log = fs::read(sb.join("logs/backup_manager.log")).unwrap();
     assert!(log.len() < 8 << 10, "log holds {} bytes", log.len());
     let line = sb.manager_log().pop().unwrap();
@@ -580,7 +550,7 @@ fn trust_5c_restore_refuses_before_writing_and_names_the_member() {
         put_archive(&sb, name, &bytes);
         let target = sb.join(format!("R-{name}"));
         let out = restore_to(&sb, name, &target, &[]);
-        assert_eq!(code(&out), 1, "{name}");
+        out.fails(1);
         assert!(
             stderr(&out).contains(&format!(
                 "Error: restore of backups/{name}.tar to {} failed: {refusal}",
@@ -608,7 +578,7 @@ fn trust_5d_verify_against_refuses_dotdot_members() {
             .finish(),
     );
     let out = sb.manager(&["verify", "data", "--against"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert!(
         stdout(&out).contains("data/../secret: member name contains '..'; not compared"),
         "{}",
@@ -621,11 +591,11 @@ fn trust_5e_restore_of_2000_nested_directories_is_linear() {
     let sb = Sandbox::new();
     sb.write(&format!("deep/{}leaf", "d/".repeat(2000)), "x");
     sb.write("backup_schedules.txt", "deep;00:00;deep\n");
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
     let started = Instant::now();
     let out = sb.manager(&["restore", "deep"]);
     let took = started.elapsed();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert!(
         stdout(&out).contains("2002 members restored"),
         "{}",
@@ -655,10 +625,10 @@ fn trust_6a_times_before_1970_and_at_0_round_trip() {
     set("t/old", "1960-01-01 00:00 UTC");
     set("t/epoch", "1970-01-01 00:00 UTC");
     sb.write("backup_schedules.txt", "t;00:00;t\n");
-    assert_eq!(code(&sb.manager(&["run", "0"])), 0);
+    sb.manager(&["run", "0"]).ok();
     assert_gnu_tar_compare_clean(&sb.join("backups/t.tar"), sb.path());
     let out = sb.manager(&["verify", "t", "--against"]);
-    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    out.ok();
     assert!(stdout(&out).contains("same as t"));
     set("t/old", "1961-01-01 00:00 UTC");
     let out = sb.manager(&["verify", "t", "--against"]);
@@ -668,7 +638,7 @@ fn trust_6a_times_before_1970_and_at_0_round_trip() {
         stdout(&out)
     );
     let out = sb.manager(&["restore", "t"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert_eq!(
         fs::metadata(sb.join("restore/t/t/old")).unwrap().mtime(),
         -315_619_200
@@ -701,7 +671,7 @@ fn trust_6b_control_characters_never_reach_the_terminal_raw() {
             .finish(),
     );
     let out = sb.manager(&["restore", "esc"]);
-    assert_eq!(code(&out), 1);
+    out.fails(1);
     assert!(!out.stderr.contains(&0x1b), "{}", stderr(&out));
     // A written backslash-n and a real newline never log the same.
     assert_eq!(code(&sb.manager(&["create", "g\\nliteral;01:00;g"])), 0);
@@ -720,7 +690,7 @@ fn trust_6c_install_makes_a_missing_folder() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    out.ok();
     assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o755);
     assert!(
         fs::symlink_metadata(dir.join("backup_manager"))

@@ -75,5 +75,7 @@ pub fn write(
     let mut walker = Walker::new(stream::TarStream::new(&output), exclude, warn);
     walker.archive(&layout.resolve_folder(&schedule.folder), &schedule.folder)?;
     let size = walker.into_stream().finish()?;
+    // Written in full, not yet in place: where tests stop a backup "still writing".
+    crate::test_hooks::pause("archive-written");
     Ok(Written { temp, target, size })
 }

@@ -95,6 +95,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -
         }
         service.check(LocalTime::now());
     }
+    crate::test_hooks::pause("service-stopping");
     // Running and queued backups finish: a stop never leaves a half-made archive behind.
     service.jobs.finish();
     lock.release();

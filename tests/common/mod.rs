@@ -1,8 +1,6 @@
 //! Test harness: a backup system in a temporary directory, driven through the real binary
 //! by its two role links, as a user would.
 
-#![allow(dead_code)]
-
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -38,10 +36,19 @@ impl Sandbox {
     }
 
     /// `./backup_manager ARGS...` run in the base directory.
-    pub fn manager<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
-        self.command("backup_manager", args)
+    pub fn manager<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
+        let output = self
+            .command("backup_manager", args)
             .output()
-            .expect("run backup_manager")
+            .expect("run backup_manager");
+        Run {
+            output,
+            args: args
+                .iter()
+                .map(|arg| arg.as_ref().to_string_lossy().into_owned())
+                .collect(),
+            log: self.join("logs/backup_manager.log"),
+        }
     }
 
     pub fn command<S: AsRef<OsStr>>(&self, role: &str, args: &[S]) -> Command {
@@ -143,6 +150,140 @@ impl Drop for Sandbox {
         if self.join("logs/backup_service.pid").exists() {
             let _ = self.manager(&["stop", "--timeout", "20"]);
         }
+    }
+}
+
+/// A finished `backup_manager` run with what it was asked, for assertions that explain
+/// themselves (uutils' `CmdResult`): on failure they print the arguments, the exit status,
+/// stdout, stderr and the end of the manager log.
+pub struct Run {
+    pub output: Output,
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl std::ops::Deref for Run {
+    type Target = Output;
+
+    fn deref(&self) -> &Output {
+        &self.output
+    }
+}
+
+/// Assertions on how a command ended, for a `backup_manager` [`Run`] and a plain `Output`.
+pub trait Finished {
+    fn output(&self) -> &Output;
+
+    /// Everything a person needs to see when an assertion fails.
+    fn explain(&self) -> String {
+        let output = self.output();
+        format!(
+            "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
+    #[track_caller]
+    fn ok(&self) -> &Self {
+        self.fails(0)
+    }
+
+    /// Exits with `code` (0 included).
+    #[track_caller]
+    fn fails(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.output().status.code(),
+            Some(code),
+            "unexpected exit\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    #[track_caller]
+    fn stdout_is(&self, expected: &str) -> &Self {
+        assert_eq!(
+            String::from_utf8_lossy(&self.output().stdout),
+            expected,
+            "\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    #[track_caller]
+    fn stderr_contains(&self, needle: &str) -> &Self {
+        assert!(
+            String::from_utf8_lossy(&self.output().stderr).contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.explain()
+        );
+        self
+    }
+}
+
+impl Finished for Output {
+    fn output(&self) -> &Output {
+        self
+    }
+}
+
+impl Finished for Run {
+    fn output(&self) -> &Output {
+        &self.output
+    }
+
+    fn explain(&self) -> String {
+        let log = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(10)..].join("\n");
+        format!(
+            "backup_manager {}\n{}\n--- end of the manager log ---\n{tail}",
+            self.args.join(" "),
+            self.output.explain()
+        )
+    }
+}
+
+/// A pause point of a debug build (`BACKUPBOX_TEST_PAUSE`): the binary stops there until the
+/// test releases it, so "while it is still writing" is a state, not a race with the disk.
+pub struct Pause {
+    point: &'static str,
+    file: PathBuf,
+}
+
+impl Pause {
+    pub fn new(sb: &Sandbox, point: &'static str) -> Pause {
+        Pause {
+            point,
+            file: sb.join(format!(".pause-{point}")),
+        }
+    }
+
+    /// The environment variable that arms `pauses`.
+    pub fn env(pauses: &[&Pause]) -> (&'static str, String) {
+        let pairs: Vec<String> = pauses
+            .iter()
+            .map(|pause| format!("{}:{}", pause.point, pause.file.display()))
+            .collect();
+        ("BACKUPBOX_TEST_PAUSE", pairs.join(","))
+    }
+
+    /// Waits until the binary has reached the point.
+    #[track_caller]
+    pub fn reached(&self) {
+        assert!(
+            wait_until(Duration::from_secs(30), || self.file.exists()),
+            "never reached {}",
+            self.point
+        );
+    }
+
+    /// Lets the binary go on.
+    pub fn release(&self) {
+        let _ = fs::remove_file(&self.file);
     }
 }
 

@@ -1,0 +1,9 @@
+//! The integration suite: the real binary driven through its role links, as a user would,
+//! in one test binary with a module per area (ripgrep's layout).
+
+mod archive;
+mod common;
+mod manager;
+mod operate;
+mod service;
+mod trust;
