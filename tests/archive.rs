@@ -323,13 +323,7 @@ fn kill_9_mid_backup_keeps_the_previous_archive_and_the_next_service_start_clean
 
     sb.write_large("big/large", 4);
     let written = Pause::new(&sb, "archive-written");
-    let (key, value) = Pause::env(&[&written]);
-    let mut child = sb
-        .command("backup_manager", &["run", "0"])
-        .env(key, value)
-        .spawn()
-        .unwrap();
-    written.reached();
+    let mut child = Pause::spawn_manager(&sb, &["run", "0"], &[&written]);
     signal(child.id() as i32, nix::sys::signal::Signal::SIGKILL);
     child.wait().unwrap();
 
@@ -415,13 +409,7 @@ fn two_jobs_never_write_the_same_archive_at_once() {
         "data;00:00;shared\nother;00:00;shared\n",
     );
     let written = Pause::new(&sb, "archive-written");
-    let (key, value) = Pause::env(&[&written]);
-    let mut first = sb
-        .command("backup_manager", &["run", "0"])
-        .env(key, value)
-        .spawn()
-        .unwrap();
-    written.reached();
+    let mut first = Pause::spawn_manager(&sb, &["run", "0"], &[&written]);
     let second = sb.manager(&["run", "1"]);
     second.fails(1);
     second.stderr_contains("skipped");

@@ -487,3 +487,109 @@ fn argument_mistakes_are_logged_usage_errors() {
     help.ok();
     assert!(stdout(&help).contains("create"));
 }
+
+/// Spawns `backup_manager ARGS`, reads one line of its stdout and closes the pipe, as
+/// `| head -1` does; returns how it ended.
+fn first_line_then_close(sb: &Sandbox, args: &[&str]) -> std::process::Output {
+    use std::io::BufRead;
+    let mut child = sb
+        .command("backup_manager", args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_long_outputs_quietly() {
+    let sb = Sandbox::new();
+    let plan: String = (0..10_000).map(|i| format!("f{i};01:00;n{i}\n")).collect();
+    sb.write("backup_schedules.txt", plan);
+    std::fs::create_dir(sb.join("backups")).unwrap();
+    for i in 0..5_000 {
+        std::fs::write(sb.join(format!("backups/archive-number-{i}.tar")), "").unwrap();
+    }
+    for args in [&["list"][..], &["backups"], &["backups", "--long"]] {
+        let out = first_line_then_close(&sb, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+
+    // verify --against lists one line per difference: 5,000 of them here.
+    let files: String = (0..5_000)
+        .map(|i| format!("d/file-with-a-long-name-{i}\n"))
+        .collect();
+    for name in files.lines() {
+        sb.write(name, "x");
+    }
+    sb.write("backup_schedules.txt", "d;01:00;d\n");
+    sb.manager(&["run", "0"]).ok();
+    for name in files.lines() {
+        sb.write(name, "y");
+    }
+    let out = first_line_then_close(&sb, &["verify", "d", "--against"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "differences, not a crash: {}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn help_lists_every_command_and_option() {
+    let sb = Sandbox::new();
+    for args in [&["help"][..], &["--help"]] {
+        let out = sb.manager(args);
+        out.ok();
+        for word in [
+            "create",
+            "list",
+            "delete",
+            "start",
+            "stop",
+            "backups",
+            "run",
+            "status",
+            "verify",
+            "restore",
+            "--keep",
+            "--timeout",
+            "--long",
+            "--json",
+            "--against",
+            "--to",
+            "--force",
+            "--outside-links",
+            "--dir",
+        ] {
+            assert!(stdout(&out).contains(word), "{args:?} lacks {word}");
+        }
+    }
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    out.ok();
+    assert!(stdout(&out).contains("--outside-links"));
+    let out = sb.manager(&["help", "restore"]);
+    out.ok();
+    assert!(stdout(&out).starts_with("Usage: backup_manager restore"));
+    assert!(stdout(&out).contains("--outside-links"));
+    sb.manager(&["help", "frobnicate"]).fails(2);
+    let out = sb.manager(&["status", "--help"]);
+    out.ok();
+    assert!(out.stdout.ends_with(b"\n"), "{:?}", stdout(&out));
+    assert!(
+        !sb.manager_log()
+            .iter()
+            .any(|line| line.contains("unknown instruction"))
+    );
+}

@@ -191,13 +191,7 @@ fn a_crash_during_rotation_loses_nothing() {
     // kill -9 while the next archive is being written.
     sb.write_large("big/more", 4);
     let written = Pause::new(&sb, "archive-written");
-    let (key, value) = Pause::env(&[&written]);
-    let mut run = sb
-        .command("backup_manager", &["run", "0", "--keep", "3"])
-        .env(key, value)
-        .spawn()
-        .unwrap();
-    written.reached();
+    let mut run = Pause::spawn_manager(&sb, &["run", "0", "--keep", "3"], &[&written]);
     run.kill().unwrap();
     // SIGKILL is delivered asynchronously: wait until the process is a zombie.
     let pid = run.id() as i32;
@@ -593,4 +587,28 @@ fn the_service_run_by_start_keeps_generations_when_asked() {
         ]
     );
     assert_gnu_tar_compare_clean(&sb.join("backups/docs.tar"), sb.path());
+}
+
+#[test]
+fn restore_and_verify_read_the_archive_they_checked() {
+    let sb = Sandbox::new();
+    sb.write("data/f", "good");
+    sb.write("backup_schedules.txt", "data;00:00;data\n");
+    sb.manager(&["run", "0"]).ok();
+    // What someone puts in the archive's place after the check must not be what is used.
+    let evil = crate::common::RawArchive::new()
+        .member(b"data/f", tar::EntryType::Regular, b"", b"evil")
+        .finish();
+    fs::write(sb.join("evil.tar"), &evil).unwrap();
+    let checked = Pause::new(&sb, "archive-checked");
+    for args in [&["restore", "data"][..], &["verify", "data", "--against"]] {
+        let child = Pause::spawn_manager(&sb, args, &[&checked]);
+        fs::copy(sb.join("backups/data.tar"), sb.join("good.tar")).unwrap();
+        fs::rename(sb.join("evil.tar"), sb.join("backups/data.tar")).unwrap();
+        checked.release();
+        child.wait_with_output().unwrap().ok();
+        fs::rename(sb.join("backups/data.tar"), sb.join("evil.tar")).unwrap();
+        fs::rename(sb.join("good.tar"), sb.join("backups/data.tar")).unwrap();
+    }
+    assert_eq!(fs::read(sb.join("restore/data/data/f")).unwrap(), b"good");
 }

@@ -467,3 +467,88 @@ fn start_up_removes_what_interrupted_writers_left_and_nothing_else() {
     }
     assert_eq!(sb.read("keep.tmp"), b"not ours");
 }
+
+#[test]
+fn sighup_picks_up_a_new_time_zone() {
+    // glibc re-reads /etc/localtime on tzset when TZ is unset. The service gets a private
+    // /etc/localtime (a bind mount in its own mount namespace) that the test then changes.
+    let sb = Sandbox::new();
+    let zone = sb.join("zone");
+    fs::copy("/usr/share/zoneinfo/UTC", &zone).unwrap();
+    sb.write("backup_schedules.txt", "");
+    let script = format!(
+        "mount --bind {} /etc/localtime && exec ./backup_service",
+        zone.display()
+    );
+    let Ok(service) = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .current_dir(sb.path())
+        .env_remove("TZ")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        let _: Option<()> = skipped("unshare is not installed");
+        return;
+    };
+    let pid = service.id() as i32;
+    // Once its PID is in the PID file, the service handles SIGHUP.
+    if !wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)) {
+        let _: Option<()> = skipped("no private mount namespace here (needs root)");
+        return;
+    }
+    let reloads = || {
+        sb.service_log()
+            .iter()
+            .filter(|line| line.starts_with("Plan reloaded"))
+            .count()
+    };
+    signal(pid, Signal::SIGHUP);
+    assert!(wait_until(Duration::from_secs(10), || reloads() == 1));
+    // Asia/Kolkata is UTC+5:30: the minutes of the stamp move by 330.
+    fs::copy("/usr/share/zoneinfo/Asia/Kolkata", &zone).unwrap();
+    // The C library tells a changed zone file by its mtime in whole seconds.
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2001-02-03 04:05:06"])
+        .arg(&zone)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    signal(pid, Signal::SIGHUP);
+    assert!(wait_until(Duration::from_secs(10), || reloads() == 2));
+    stop_foreground(service);
+    let text = String::from_utf8(sb.read("logs/backup_service.log")).unwrap();
+    let minutes: Vec<i64> = text
+        .lines()
+        .map(|line| {
+            let (h, m) = (&line[12..14], &line[15..17]);
+            h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()
+        })
+        .collect();
+    let shift = (minutes[1] - minutes[0]).rem_euclid(24 * 60);
+    assert!(
+        (330..=331).contains(&shift),
+        "the second stamp is in UTC+5:30: {text}"
+    );
+}
+
+#[test]
+fn the_serve_entry_adopts_only_an_open_pipe() {
+    let sb = Sandbox::new();
+    let base = sb.path().display().to_string();
+    for (setup, fd, why) in [
+        ("", "1", "not a descriptor above 2"),
+        ("", "9", "Bad file descriptor"),
+        ("exec 3</etc/hostname;", "3", "not a pipe"),
+    ] {
+        let script = format!("{setup} exec \"$0\" service __serve --ready-fd {fd} --dir {base}");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(BIN)
+            .output()
+            .unwrap();
+        out.fails(2);
+        assert!(stderr(&out).contains(why), "{fd}: {}", stderr(&out));
+        assert!(sb.service_pid().is_none(), "no service started");
+    }
+}

@@ -193,12 +193,15 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
         return print_version();
     }
     // `__serve` is `start`'s private entry; argh cannot hide a subcommand, so it is taken here.
-    let (readiness, args) = match args.first().and_then(|a| a.to_str()) {
-        Some(SERVE_ENTRY) => match Readiness::from_serve_args(&args[1..]) {
-            Ok(split) => split,
-            Err(message) => return usage_error(&message),
-        },
-        _ => (Readiness::none(), args.to_vec()),
+    let mut args = args.to_vec();
+    let readiness = if args.first().is_some_and(|a| a == SERVE_ENTRY) {
+        args.remove(0);
+        match Readiness::take_from(&mut args) {
+            Ok(readiness) => readiness,
+            Err(err) => return usage_error(&err.to_string()),
+        }
+    } else {
+        Readiness::none()
     };
     let ServiceArgs { dir, keep } = match parse::<ServiceArgs>(name, &args) {
         Ok(parsed) => parsed,

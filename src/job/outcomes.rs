@@ -207,6 +207,26 @@ mod tests {
     }
 
     #[test]
+    fn sixteen_writers_at_once_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        std::thread::scope(|scope| {
+            for i in 0..16 {
+                let layout = &layout;
+                scope.spawn(move || {
+                    let outcome = Outcome {
+                        started: at(i),
+                        duration_ms: 1,
+                        ending: Ending::Done(10),
+                    };
+                    record(layout, format!("f{i};00:00;n{i}").as_bytes(), &outcome).unwrap();
+                });
+            }
+        });
+        assert_eq!(load(&layout).unwrap().len(), 16);
+    }
+
+    #[test]
     fn damaged_records_are_skipped() {
         let text = b"ok\t1\t0\t5\t9\t\ta;03:30;a\ngarbage\nok\tx\t0\t5\t9\t\tb;03:30;b\n";
         let records = parse(text);

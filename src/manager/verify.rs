@@ -28,6 +28,7 @@ pub fn verify(layout: &Layout, log: &Log, name: &Name, against: bool) -> Result<
     let mut summary = format!("{display}: sound, {} members", sound.members);
     if against {
         let folder = schedule_folder(layout, name)?;
+        crate::test_hooks::pause("archive-checked");
         file.rewind()
             .map_err(|err| Error::failed(format!("can't read {display}")).because(err))?;
         let differences = compare(file, &folder, &layout.resolve_folder(&folder))
@@ -35,7 +36,7 @@ pub fn verify(layout: &Layout, log: &Log, name: &Name, against: bool) -> Result<
         let shown = show_bytes(&folder);
         let mut listing = String::new();
         for difference in &differences {
-            listing.push_str(difference);
+            listing.push_str(&difference.to_string());
             listing.push('\n');
         }
         stdout::print(listing.as_bytes())?;
@@ -75,8 +76,17 @@ fn schedule_folder(layout: &Layout, name: &Name) -> Result<Vec<u8>> {
         })
 }
 
-/// Compares each member with the file it was made from; returns one line per difference.
-pub fn compare(archive: File, folder: &[u8], live_root: &Path) -> io::Result<Vec<String>> {
+/// One way the live folder differs from the archive: a line of `verify --against`.
+pub struct Difference(String);
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Compares each member with the file it was made from; returns every difference.
+pub fn compare(archive: File, folder: &[u8], live_root: &Path) -> io::Result<Vec<Difference>> {
     let root = root_member(folder);
     let mut differences = Vec::new();
     let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, archive));
@@ -87,26 +97,26 @@ pub fn compare(archive: File, folder: &[u8], live_root: &Path) -> io::Result<Vec
         // Like restore, never look outside the folder: a crafted `..` name would make
         // verify an oracle for the contents of any file.
         if let Some(refusal) = crate::manager::restore::name_refusal(&member) {
-            differences.push(format!("{refusal}; not compared"));
+            differences.push(Difference(format!("{refusal}; not compared")));
             continue;
         }
         let Some(live) = live_path(&root, &member, live_root) else {
-            differences.push(format!("{shown}: not inside the folder"));
+            differences.push(Difference(format!("{shown}: not inside the folder")));
             continue;
         };
         let meta = match fs::symlink_metadata(&live) {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                differences.push(format!("{shown}: missing on disk"));
+                differences.push(Difference(format!("{shown}: missing on disk")));
                 continue;
             }
             Err(err) => {
-                differences.push(format!("{shown}: can't read ({err})"));
+                differences.push(Difference(format!("{shown}: can't read ({err})")));
                 continue;
             }
         };
         for what in differences_of(&mut entry, &meta, &live)? {
-            differences.push(format!("{shown}: {what}"));
+            differences.push(Difference(format!("{shown}: {what}")));
         }
     }
     Ok(differences)

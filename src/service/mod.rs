@@ -28,6 +28,15 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Runs the service in this process until it is told to stop.
 pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -> Result<()> {
+    // Signals first: once the PID file names this process, a SIGTERM or SIGHUP sent to it is
+    // handled, never fatal.
+    let signal_fd = match stop_signals() {
+        Ok(fd) => fd,
+        Err(err) => {
+            readiness.failed(&err.reason().unwrap_or_else(|| err.to_string()));
+            return Err(err);
+        }
+    };
     let lock = match pidfile::acquire(layout) {
         Ok(lock) => lock,
         Err(LockError::AlreadyRunning) => {
@@ -40,13 +49,6 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -
                 layout.pid_file().display()
             ));
             return Err(Error::failed("can't start backup_service").because(err));
-        }
-    };
-    let signal_fd = match stop_signals() {
-        Ok(fd) => fd,
-        Err(err) => {
-            readiness.failed(&err.reason().unwrap_or_else(|| err.to_string()));
-            return Err(err);
         }
     };
 

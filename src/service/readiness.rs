@@ -29,22 +29,23 @@ impl Readiness {
         Readiness(None)
     }
 
-    /// Splits `--ready-fd N` out of the arguments after `__serve` and adopts that
-    /// descriptor, which must be an open pipe above 2.
-    pub fn from_serve_args(args: &[OsString]) -> Result<(Readiness, Vec<OsString>), String> {
+    /// Takes `--ready-fd N` out of the arguments after `__serve` and adopts that descriptor,
+    /// which must be an open pipe above 2.
+    pub fn take_from(args: &mut Vec<OsString>) -> io::Result<Readiness> {
         let Some(at) = args.iter().position(|a| a == READY_FD_OPTION) else {
-            return Ok((Readiness::none(), args.to_vec()));
+            return Ok(Readiness::none());
         };
         let fd = args
             .get(at + 1)
             .and_then(|v| v.to_str())
             .and_then(|v| v.parse::<i32>().ok())
-            .ok_or_else(|| format!("{READY_FD_OPTION} takes a descriptor number"))?;
+            .ok_or_else(|| {
+                io::Error::other(format!("{READY_FD_OPTION} takes a descriptor number"))
+            })?;
         let pipe = crate::sys::process::adopt_inherited_pipe(fd)
-            .map_err(|err| format!("{READY_FD_OPTION} {fd}: {err}"))?;
-        let mut rest = args.to_vec();
-        rest.drain(at..at + 2);
-        Ok((Readiness(Some(pipe)), rest))
+            .map_err(|err| io::Error::other(format!("{READY_FD_OPTION} {fd}: {err}")))?;
+        args.drain(at..at + 2);
+        Ok(Readiness(Some(pipe)))
     }
 
     pub fn ready(&mut self) {
@@ -74,8 +75,11 @@ pub fn child_failed(pipe: &OwnedFd, what: &str) {
     );
 }
 
+/// An argv for execv.
+pub type Argv = Vec<CString>;
+
 /// The daemon's argv for base directory `base`, `--keep keep` and the pipe's write end `fd`.
-pub fn serve_argv(base: &Path, keep: u32, fd: RawFd) -> Result<Vec<CString>, std::ffi::NulError> {
+pub fn serve_argv(base: &Path, keep: u32, fd: RawFd) -> Result<Argv, std::ffi::NulError> {
     Ok(vec![
         CString::new(SERVICE_ARGV0)?,
         CString::new(SERVE_ENTRY)?,

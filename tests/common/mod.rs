@@ -281,6 +281,21 @@ impl Pause {
         );
     }
 
+    /// Spawns `backup_manager ARGS` with `pauses` armed (stdout and stderr piped) and waits
+    /// until it reaches the first of them.
+    pub fn spawn_manager(sb: &Sandbox, args: &[&str], pauses: &[&Pause]) -> std::process::Child {
+        let (key, value) = Pause::env(pauses);
+        let child = sb
+            .command("backup_manager", args)
+            .env(key, value)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run backup_manager");
+        pauses[0].reached();
+        child
+    }
+
     /// Lets the binary go on.
     pub fn release(&self) {
         let _ = fs::remove_file(&self.file);

@@ -56,6 +56,7 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     };
     rewind(&mut archive)?;
     let count = check_members(&archive, &target, options).map_err(|refusal| failed(&refusal))?;
+    crate::test_hooks::pause("archive-checked");
     rewind(&mut archive)?;
     fs::create_dir_all(&target)
         .map_err(|err| failed(&format_args!("can't create folder ({err})")))?;
