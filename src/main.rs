@@ -12,6 +12,7 @@ mod layout;
 mod log;
 mod manager;
 mod plan;
+mod progress;
 mod service;
 mod stdout;
 #[allow(unsafe_code)]

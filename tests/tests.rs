@@ -5,5 +5,6 @@ mod archive;
 mod common;
 mod manager;
 mod operate;
+mod progress;
 mod service;
 mod trust;

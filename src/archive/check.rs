@@ -4,6 +4,7 @@
 
 use super::header::{BLOCK, CHECKSUM_FIELD, EXTENSION_IS_EXTENDED, GNU_IS_EXTENDED, checksum_of};
 use crate::log::show_name;
+use crate::progress::Progress;
 use std::fmt;
 use std::io::{self, Read};
 use tar::{EntryType, Header};
@@ -207,8 +208,9 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// Reads a whole tar stream and returns its first defect.
-pub fn check_structure(input: impl Read) -> Result<Soundness, Defect> {
+/// Reads a whole tar stream and returns its first defect; each member read is a step of
+/// `progress`.
+pub fn check_structure(input: impl Read, progress: &mut Progress) -> Result<Soundness, Defect> {
     let mut reader = Reader {
         input,
         block: [0; BLOCK],
@@ -275,6 +277,7 @@ pub fn check_structure(input: impl Read) -> Result<Soundness, Defect> {
         // Long-link and pax records describe the next member; they are not members.
         if !is_record(kind) {
             members += 1;
+            progress.step(&name, reader.offset);
             reader.last_name = Some(name);
         }
     }
@@ -354,7 +357,7 @@ mod tests {
     #[test]
     fn a_sound_archive_counts_its_members() {
         assert_eq!(
-            check_structure(&archive()[..]).unwrap(),
+            check_structure(&archive()[..], &mut Progress::none()).unwrap(),
             Soundness { members: 2 }
         );
     }
@@ -363,7 +366,7 @@ mod tests {
     fn a_flipped_header_byte_is_a_bad_checksum() {
         let mut bytes = archive();
         bytes[BLOCK * 3 + 10] ^= 0x20;
-        let defect = check_structure(&bytes[..]).unwrap_err();
+        let defect = check_structure(&bytes[..], &mut Progress::none()).unwrap_err();
         assert!(
             matches!(&defect, Defect::BadChecksum { offset: 1536, after: Some(name) } if name == b"d/"),
             "{defect:?}"
@@ -380,24 +383,24 @@ mod tests {
         let total = bytes.len();
         let long = "x".repeat(150).into_bytes();
         assert!(matches!(
-            check_structure(&bytes[..total - BLOCK]),
+            check_structure(&bytes[..total - BLOCK], &mut Progress::none()),
             Err(Defect::IncompleteEndMarker { after: Some(name), .. }) if name == long
         ));
         assert!(matches!(
-            check_structure(&bytes[..total - 2 * BLOCK]),
+            check_structure(&bytes[..total - 2 * BLOCK], &mut Progress::none()),
             Err(Defect::NoEndMarker { .. })
         ));
-        let cut = check_structure(&bytes[..BLOCK * 4 + 100]).unwrap_err();
+        let cut = check_structure(&bytes[..BLOCK * 4 + 100], &mut Progress::none()).unwrap_err();
         assert!(
             matches!(&cut, Defect::TruncatedData { needs: 1024, got: 100, name, .. } if *name == long),
             "{cut:?}"
         );
         assert!(matches!(
-            check_structure(&bytes[..BLOCK + 7]),
+            check_structure(&bytes[..BLOCK + 7], &mut Progress::none()),
             Err(Defect::TruncatedHeader { offset: 512 })
         ));
         assert!(matches!(
-            check_structure(&[][..]),
+            check_structure(&[][..], &mut Progress::none()),
             Err(Defect::NoEndMarker {
                 offset: 0,
                 after: None
@@ -413,7 +416,7 @@ mod tests {
         header.set_cksum();
         bytes[..BLOCK].copy_from_slice(header.as_bytes());
         assert!(matches!(
-            check_structure(&bytes[..]),
+            check_structure(&bytes[..], &mut Progress::none()),
             Err(Defect::BadSize {
                 offset: 0,
                 after: None

@@ -9,6 +9,7 @@ pub mod walk;
 
 use crate::layout::{self, Layout};
 use crate::plan::{Name, Schedule};
+use crate::progress::Progress;
 use crate::sys::atomic_file::TempFile;
 use crate::sys::open::FileId;
 use std::fs::{self, DirBuilder, File};
@@ -41,6 +42,11 @@ pub struct Written {
 }
 
 impl Written {
+    /// The archive's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Makes the archive durable and puts it in place of the previous one in one step.
     pub fn commit(self) -> Result<u64, WriteError> {
         self.temp.commit(&self.target)?;
@@ -55,6 +61,7 @@ pub fn write(
     layout: &Layout,
     schedule: &Schedule,
     warn: &mut dyn FnMut(String),
+    progress: &mut Progress,
 ) -> Result<Written, WriteError> {
     let backups = layout.backups_dir();
     let target = layout.archive_path(&schedule.name);
@@ -72,7 +79,7 @@ pub fn write(
         .collect(),
     };
     let output = temp.file().try_clone()?;
-    let mut walker = Walker::new(stream::TarStream::new(&output), exclude, warn);
+    let mut walker = Walker::new(stream::TarStream::new(&output), exclude, warn, progress);
     walker.archive(&layout.resolve_folder(&schedule.folder), &schedule.folder)?;
     let size = walker.into_stream().finish()?;
     // Written in full, not yet in place: where tests stop a backup "still writing".

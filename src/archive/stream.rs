@@ -67,6 +67,11 @@ impl<'a> TarStream<'a> {
         }
     }
 
+    /// Bytes of archive written so far, buffered ones included.
+    pub fn position(&self) -> u64 {
+        self.written + self.filled as u64
+    }
+
     /// Appends the header blocks of one member.
     pub fn header(&mut self, name: &[u8], kind: &Kind, meta: &Meta) -> io::Result<()> {
         let mut blocks = std::mem::take(&mut self.scratch);

@@ -10,6 +10,7 @@ use super::member_name::{
 };
 use super::stream::TarStream;
 use crate::log::show_bytes;
+use crate::progress::Progress;
 use crate::sys::open::FileId;
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
@@ -132,6 +133,7 @@ pub struct Walker<'a> {
     stream: TarStream<'a>,
     exclude: Exclusions,
     warn: &'a mut dyn FnMut(String),
+    progress: &'a mut Progress,
     owners: Owners,
     /// Path of the entry being stored, before GNU's stripping; one buffer for the whole walk.
     member_path: Vec<u8>,
@@ -142,11 +144,13 @@ impl<'a> Walker<'a> {
         stream: TarStream<'a>,
         exclude: Exclusions,
         warn: &'a mut dyn FnMut(String),
+        progress: &'a mut Progress,
     ) -> Self {
         Walker {
             stream,
             exclude,
             warn,
+            progress,
             owners: Owners::default(),
             member_path: Vec::new(),
         }
@@ -177,6 +181,8 @@ impl<'a> Walker<'a> {
             &self.owners.meta(&stat),
         )?;
         self.member_path = trim_trailing_slashes(folder);
+        self.progress
+            .step(&self.member_path, self.stream.position());
         let mut stack = vec![Frame {
             dir: Some(dir),
             id: FileId::of_stat(&stat),
@@ -200,7 +206,10 @@ impl<'a> Walker<'a> {
             }
             self.member_path.truncate(frame.member_len);
             push_child(&mut self.member_path, name);
-            let Some(child) = self.entry(dir.as_fd(), name, likely_file)? else {
+            let child = self.entry(dir.as_fd(), name, likely_file)?;
+            self.progress
+                .step(&self.member_path, self.stream.position());
+            let Some(child) = child else {
                 continue;
             };
             // A bind mount can put a directory inside itself; descending would never end.

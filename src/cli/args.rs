@@ -182,6 +182,12 @@ pub struct RunArgs {
     /// archives to keep per name, the newest included (default 1: each backup replaces the last)
     #[argh(option, default = "default_keep()")]
     pub keep: Keep,
+    /// show no progress line, even on a terminal
+    #[argh(switch)]
+    pub quiet: bool,
+    /// show the progress line on stderr even when it is not a terminal
+    #[argh(switch)]
+    pub progress: bool,
 }
 
 #[derive(FromArgs)]
@@ -202,6 +208,12 @@ pub struct VerifyArgs {
     /// also compare the archive with the live folder, like tar --compare
     #[argh(switch)]
     pub against: bool,
+    /// show no progress line, even on a terminal
+    #[argh(switch)]
+    pub quiet: bool,
+    /// show the progress line on stderr even when it is not a terminal
+    #[argh(switch)]
+    pub progress: bool,
 }
 
 #[derive(FromArgs)]
@@ -219,6 +231,12 @@ pub struct RestoreArgs {
     /// also restore symlinks that point outside the folder (absolute ones, as in /etc)
     #[argh(switch)]
     pub outside_links: bool,
+    /// show no progress line, even on a terminal
+    #[argh(switch)]
+    pub quiet: bool,
+    /// show the progress line on stderr even when it is not a terminal
+    #[argh(switch)]
+    pub progress: bool,
 }
 
 /// The `--dir` value and the command word (the first argument that is not an option or an

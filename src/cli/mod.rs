@@ -212,7 +212,12 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
         Ok(layout) => layout,
         Err(err) => return report(Err(err)),
     };
-    report(service::serve(&layout, readiness, Options { keep }))
+    // The service never draws progress: its stderr is a log.
+    let options = Options {
+        keep,
+        progress: crate::progress::Mode::Off,
+    };
+    report(service::serve(&layout, readiness, options))
 }
 
 /// Creates `backup_manager` and `backup_service` links to this executable in `dir`,

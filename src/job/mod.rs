@@ -12,6 +12,7 @@ use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
 use crate::plan::file as plan_file;
 use crate::plan::{self, Schedule};
+use crate::progress::{self, Progress, Total};
 use outcomes::{Ending, Outcome};
 use std::fmt;
 use std::io;
@@ -42,10 +43,11 @@ impl fmt::Display for Keep {
     }
 }
 
-/// How a job treats the archives it replaces.
+/// How a job treats the archives it replaces, and whether it shows progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     pub keep: Keep,
+    pub progress: progress::Mode,
 }
 
 /// Why a backup did not put its archive in place. `Display` gives the text logged after
@@ -129,9 +131,18 @@ pub fn run(
         };
         note(0, Ending::Running(std::process::id()));
         crate::test_hooks::fault("job");
-        let written = archive::write(layout, schedule, &mut |warning| {
-            log.write(&format!("Warning: {warning}"));
-        })?;
+        // The previous archive's size is the best guess of this one's.
+        let previous = std::fs::metadata(layout.archive_path(&schedule.name))
+            .map_or(Total::Unknown, |meta| Total::About(meta.len()));
+        let mut meter = Progress::new(options.progress, "run", previous);
+        let written = archive::write(
+            layout,
+            schedule,
+            &mut |warning| log.write(&format!("Warning: {warning}")),
+            &mut meter,
+        );
+        meter.finish(written.as_ref().ok().map(archive::Written::size));
+        let written = written?;
         if options.keep > Keep::ONE {
             let kept =
                 rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;

@@ -11,11 +11,12 @@ use crate::cli::args::{
 };
 use crate::clock::LocalTime;
 use crate::error::{Error, Outcome, Result};
-use crate::job::{self, Keep};
+use crate::job;
 use crate::layout::{self, Layout};
 use crate::log::{Log, for_terminal, show_bytes};
 use crate::plan::file::{self as plan_file, Missing};
 use crate::plan::{self, Name};
+use crate::progress;
 use crate::service::control;
 use crate::stdout;
 use std::ffi::OsString;
@@ -45,7 +46,18 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
             Ok(Outcome::Done)
         }
         ManagerCommand::Backups(BackupsArgs { long }) => backups(layout, log, long),
-        ManagerCommand::Run(RunArgs { index, keep }) => run(layout, log, index, keep),
+        ManagerCommand::Run(RunArgs {
+            index,
+            keep,
+            quiet,
+            progress,
+        }) => {
+            let options = job::Options {
+                keep,
+                progress: progress::Mode::from_switches(quiet, progress),
+            };
+            run(layout, log, index, options)
+        }
         ManagerCommand::Status(StatusArgs { json }) => {
             let report = status::report(layout);
             let text = if json { report.json() } else { report.text() };
@@ -57,21 +69,30 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
                 Outcome::NeedsAttention
             })
         }
-        ManagerCommand::Verify(VerifyArgs { name, against }) => {
+        ManagerCommand::Verify(VerifyArgs {
+            name,
+            against,
+            quiet,
+            progress,
+        }) => {
             let name = archive_name(name, "verify")?;
-            verify::verify(layout, log, &name, against)
+            let progress = progress::Mode::from_switches(quiet, progress);
+            verify::verify(layout, log, &name, against, progress)
         }
         ManagerCommand::Restore(RestoreArgs {
             name,
             to,
             force,
             outside_links,
+            quiet,
+            progress,
         }) => {
             let name = archive_name(name, "restore")?;
             let options = restore::Options {
                 to: to.map(|RawArg(to)| PathBuf::from(to)),
                 force,
                 outside_links,
+                progress: progress::Mode::from_switches(quiet, progress),
             };
             restore::restore(layout, log, &name, &options)
         }
@@ -171,7 +192,12 @@ fn archive_name(name: Option<RawArg>, command: &str) -> Result<Name> {
         .ok_or_else(|| Error::usage(format!("not an archive name: {}", show_bytes(&name))))
 }
 
-fn run(layout: &Layout, log: &Log, index: Option<String>, keep: Keep) -> Result<Outcome> {
+fn run(
+    layout: &Layout,
+    log: &Log,
+    index: Option<String>,
+    options: job::Options,
+) -> Result<Outcome> {
     let index = parse_index(index, "run")?;
     let text = plan_file::read(layout)?;
     let entries = plan::entries(&text);
@@ -181,7 +207,7 @@ fn run(layout: &Layout, log: &Log, index: Option<String>, keep: Keep) -> Result<
     let schedule = entry
         .schedule()
         .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
-    job::run(layout, &schedule, log, job::Options { keep })
+    job::run(layout, &schedule, log, options)
         .map(|_| Outcome::Done)
         .map_err(|failure| Error::failed(failure.to_string()))
 }

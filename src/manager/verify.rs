@@ -9,6 +9,7 @@ use crate::layout::Layout;
 use crate::log::{Log, show_bytes, show_name};
 use crate::plan::file as plan_file;
 use crate::plan::{self, Name};
+use crate::progress::{self, Progress, Total};
 use crate::stdout;
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -19,19 +20,31 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 /// Carries out `verify`.
-pub fn verify(layout: &Layout, log: &Log, name: &Name, against: bool) -> Result<Outcome> {
+pub fn verify(
+    layout: &Layout,
+    log: &Log,
+    name: &Name,
+    against: bool,
+    progress: progress::Mode,
+) -> Result<Outcome> {
     let display = Layout::archive_display(name);
     // One descriptor for both passes: what was checked is what is compared.
     let mut file = archive::open(layout, name)?;
-    let sound = check_structure(io::BufReader::with_capacity(1 << 20, &file))
-        .map_err(|defect| Error::failed(format!("{display} is damaged: {defect}")))?;
+    let size = file.metadata().map_or(0, |meta| meta.len());
+    let mut meter = Progress::new(progress, "verify", Total::Exact(size));
+    let sound = check_structure(io::BufReader::with_capacity(1 << 20, &file), &mut meter);
+    meter.finish(sound.is_ok().then_some(size));
+    let sound = sound.map_err(|defect| Error::failed(format!("{display} is damaged: {defect}")))?;
     let mut summary = format!("{display}: sound, {} members", sound.members);
     if against {
         let folder = schedule_folder(layout, name)?;
         crate::test_hooks::pause("archive-checked");
         file.rewind()
             .map_err(|err| Error::failed(format!("can't read {display}")).because(err))?;
-        let differences = compare(file, &folder, &layout.resolve_folder(&folder))
+        let mut meter = Progress::new(progress, "compare", Total::Exact(size));
+        let differences = compare(file, &folder, &layout.resolve_folder(&folder), &mut meter);
+        meter.finish(differences.is_ok().then_some(size));
+        let differences = differences
             .map_err(|err| Error::failed(format!("can't compare {display}")).because(err))?;
         let shown = show_bytes(&folder);
         let mut listing = String::new();
@@ -86,13 +99,22 @@ impl std::fmt::Display for Difference {
 }
 
 /// Compares each member with the file it was made from; returns every difference.
-pub fn compare(archive: File, folder: &[u8], live_root: &Path) -> io::Result<Vec<Difference>> {
+pub fn compare(
+    archive: File,
+    folder: &[u8],
+    live_root: &Path,
+    progress: &mut Progress,
+) -> io::Result<Vec<Difference>> {
     let root = root_member(folder);
     let mut differences = Vec::new();
     let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, archive));
     for entry in archive.entries()? {
         let mut entry = entry?;
         let member = entry.path_bytes().into_owned();
+        progress.step(
+            &member,
+            entry.raw_header_position() + entry.header().entry_size().unwrap_or(0),
+        );
         let shown = show_name(member.strip_suffix(b"/").unwrap_or(&member));
         // Like restore, never look outside the folder: a crafted `..` name would make
         // verify an oracle for the contents of any file.

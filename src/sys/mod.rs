@@ -6,4 +6,5 @@ pub mod flock;
 pub mod io;
 pub mod open;
 pub mod process;
+pub mod terminal;
 pub mod time;

@@ -6,6 +6,7 @@
 
 use super::check::{Refusal, components};
 use crate::log::show_name;
+use crate::progress::Progress;
 use crate::sys::open::FileId;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
@@ -272,7 +273,12 @@ impl Drop for UmaskCleared {
 }
 
 /// Writes every member of the (already checked) archive under `target`, which exists.
-pub fn extract(archive: &File, target: &Path, force: bool) -> io::Result<()> {
+pub fn extract(
+    archive: &File,
+    target: &Path,
+    force: bool,
+    progress: &mut Progress,
+) -> io::Result<()> {
     let _umask = UmaskCleared::new();
     let as_root = nix::unistd::geteuid().is_root();
     let mut tree = Tree::open(target)?;
@@ -286,6 +292,10 @@ pub fn extract(archive: &File, target: &Path, force: bool) -> io::Result<()> {
             continue;
         }
         let name = entry.path_bytes().into_owned();
+        progress.step(
+            &name,
+            entry.raw_header_position() + entry.header().entry_size().unwrap_or(0),
+        );
         let attributes = Attributes::of(entry.header(), as_root)?;
         let parts = components(&name);
         let Some((last, dirs)) = parts.split_last() else {

@@ -14,6 +14,7 @@ use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
 use crate::log::Log;
 use crate::plan::Name;
+use crate::progress::{self, Progress, Total};
 use check::{Checker, Shape, components};
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 /// Where and how a restore writes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Options {
     /// The folder to restore into; `restore/NAME/` in the base directory by default.
     pub to: Option<PathBuf>,
@@ -31,6 +32,7 @@ pub struct Options {
     pub force: bool,
     /// Restore symlinks that lead outside the folder as they are.
     pub outside_links: bool,
+    pub progress: progress::Mode,
 }
 
 /// Carries out `restore`.
@@ -47,8 +49,11 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     };
     // One descriptor for every pass: what was checked is what is restored.
     let mut archive = archive::open(layout, name)?;
-    check_structure(io::BufReader::with_capacity(1 << 20, &archive))
-        .map_err(|defect| failed(&format_args!("the archive is damaged: {defect}")))?;
+    let size = archive.metadata().map_or(0, |meta| meta.len());
+    let mut meter = Progress::new(options.progress, "check", Total::Exact(size));
+    let checked = check_structure(io::BufReader::with_capacity(1 << 20, &archive), &mut meter);
+    meter.finish(checked.is_ok().then_some(size));
+    checked.map_err(|defect| failed(&format_args!("the archive is damaged: {defect}")))?;
     let rewind = |archive: &mut File| {
         archive
             .rewind()
@@ -60,7 +65,10 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     rewind(&mut archive)?;
     fs::create_dir_all(&target)
         .map_err(|err| failed(&format_args!("can't create folder ({err})")))?;
-    extract::extract(&archive, &target, options.force).map_err(|err| failed(&err))?;
+    let mut meter = Progress::new(options.progress, "restore", Total::Exact(size));
+    let extracted = extract::extract(&archive, &target, options.force, &mut meter);
+    meter.finish(extracted.is_ok().then_some(size));
+    extracted.map_err(|err| failed(&err))?;
     crate::stdout::print_line(&format!("{display}: {count} members restored in {shown}"))?;
     log.write(&format!("Restore done for {display} in {shown}"));
     Ok(Outcome::Done)
