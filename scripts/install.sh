@@ -6,9 +6,10 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/install.sh [--prefix DIR] [--no-build] [--systemd [--base DIR] [--keep N]]
+Usage: scripts/install.sh [--prefix DIR] [--no-build] [--bin FILE] [--systemd [--base DIR] [--keep N]]
   --prefix DIR  install into DIR/bin (default: /usr/local)
   --no-build    install target/release/backupbox as it is
+  --bin FILE    install FILE instead of target/release/backupbox (implies --no-build)
   --systemd     install backupbox.service into /etc/systemd/system, enable and start it
   --base DIR    the service's base directory (default: /var/lib/backupbox); created with
                 an example plan if it has none
@@ -18,6 +19,7 @@ USAGE
 
 prefix=/usr/local
 build=1
+binary=
 systemd=0
 base=/var/lib/backupbox
 keep=1
@@ -27,6 +29,7 @@ while (($#)); do
         --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
         --prefix=*) prefix=${1#--prefix=}; shift ;;
         --no-build) build=0; shift ;;
+        --bin) binary=${2:?--bin needs a file}; build=0; shift 2 ;;
         --systemd) systemd=1; shift ;;
         --base) base=${2:?--base needs a directory}; shift 2 ;;
         --keep) keep=${2:?--keep needs a number}; shift 2 ;;
@@ -37,7 +40,10 @@ done
 [[ $keep =~ ^[1-9][0-9]*$ ]] || { echo "install.sh: --keep takes a number from 1 up" >&2; exit 2; }
 [[ $base == /* ]] || { echo "install.sh: --base must be an absolute path" >&2; exit 2; }
 
+# A --bin FILE is relative to where the script was run; the default to the checkout.
+[[ -z $binary || $binary == /* ]] || binary=$PWD/$binary
 cd "$(dirname "$0")/.."
+binary=${binary:-target/release/backupbox}
 if ((systemd)) && [[ ! -d /run/systemd/system ]]; then
     # Checked before installing anything: without systemd there is nothing to enable.
     echo "install.sh: systemd is not running on this host; use 'backup_manager start' instead" >&2
@@ -47,7 +53,7 @@ if ((build)); then
     cargo build --release --locked
 fi
 install -d "$prefix/bin"
-install -m 0755 target/release/backupbox "$prefix/bin/backupbox"
+install -m 0755 "$binary" "$prefix/bin/backupbox"
 "$prefix/bin/backupbox" --install "$prefix/bin"
 echo "installed $("$prefix/bin/backupbox" --version) into $prefix/bin"
 if ((!systemd)); then

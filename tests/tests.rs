@@ -7,4 +7,5 @@ mod manager;
 mod operate;
 mod progress;
 mod service;
+mod systemd;
 mod trust;
