@@ -46,6 +46,11 @@ impl Layout {
         self.base.join(PLAN_FILE)
     }
 
+    /// `backupbox.toml`, the optional settings file.
+    pub fn settings_file(&self) -> PathBuf {
+        self.base.join(crate::settings::FILE)
+    }
+
     pub fn logs_dir(&self) -> PathBuf {
         self.base.join(LOGS_DIR)
     }

@@ -14,6 +14,7 @@ mod manager;
 mod plan;
 mod progress;
 mod service;
+mod settings;
 mod stdout;
 #[allow(unsafe_code)]
 mod sys;

@@ -95,6 +95,7 @@ pub enum ManagerCommand {
     Status(StatusArgs),
     Verify(VerifyArgs),
     Restore(RestoreArgs),
+    Settings(SettingsArgs),
 }
 
 impl ManagerCommand {
@@ -117,13 +118,17 @@ impl FromArgValue for Keep {
     }
 }
 
+#[derive(FromArgs)]
+/// Show the settings in force (backupbox.toml), for one archive name or the defaults.
+#[argh(subcommand, name = "settings")]
+pub struct SettingsArgs {
+    #[argh(positional)]
+    pub name: Option<RawArg>,
+}
+
 /// `backup_manager help [COMMAND]`: argh has its own `help` word, which the command line
 /// answers before argh runs.
 pub const HELP_WORD: &str = "help";
-
-fn default_keep() -> Keep {
-    Keep::ONE
-}
 
 #[derive(FromArgs)]
 /// Add a schedule "folder;hh:mm;name" to the plan.
@@ -150,9 +155,9 @@ pub struct DeleteArgs {
 /// Start the backup service in the background.
 #[argh(subcommand, name = "start")]
 pub struct StartArgs {
-    /// archives to keep per name, the newest included (default 1: each backup replaces the last)
-    #[argh(option, default = "default_keep()")]
-    pub keep: Keep,
+    /// archives to keep per name, the newest included (default: keep in backupbox.toml, else 1: each backup replaces the last)
+    #[argh(option)]
+    pub keep: Option<Keep>,
 }
 
 #[derive(FromArgs)]
@@ -179,9 +184,9 @@ pub struct BackupsArgs {
 pub struct RunArgs {
     #[argh(positional)]
     pub index: Option<String>,
-    /// archives to keep per name, the newest included (default 1: each backup replaces the last)
-    #[argh(option, default = "default_keep()")]
-    pub keep: Keep,
+    /// archives to keep per name, the newest included (default: keep in backupbox.toml, else 1: each backup replaces the last)
+    #[argh(option)]
+    pub keep: Option<Keep>,
     /// show no progress line, even on a terminal
     #[argh(switch)]
     pub quiet: bool,
@@ -260,7 +265,7 @@ pub struct ServiceArgs {
     /// base directory holding backup_schedules.txt, backups/ and logs/ (default: current directory)
     #[argh(option)]
     pub dir: Option<RawArg>,
-    /// archives to keep per name, the newest included (default 1: each backup replaces the last)
-    #[argh(option, default = "default_keep()")]
-    pub keep: Keep,
+    /// archives to keep per name, the newest included (default: keep in backupbox.toml, else 1: each backup replaces the last)
+    #[argh(option)]
+    pub keep: Option<Keep>,
 }

@@ -9,7 +9,6 @@ use crate::cli::args::{
     scan_manager_args,
 };
 use crate::error::{EXIT_OK, EXIT_USAGE, Error, Outcome, Result};
-use crate::job::Options;
 use crate::layout::Layout;
 use crate::log::Log;
 use crate::manager;
@@ -212,12 +211,7 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
         Ok(layout) => layout,
         Err(err) => return report(Err(err)),
     };
-    // The service never draws progress: its stderr is a log.
-    let options = Options {
-        keep,
-        progress: crate::progress::Mode::Off,
-    };
-    report(service::serve(&layout, readiness, options))
+    report(service::serve(&layout, readiness, keep))
 }
 
 /// Creates `backup_manager` and `backup_service` links to this executable in `dir`,

@@ -13,6 +13,7 @@ use crate::log::{Log, show_bytes};
 use crate::plan::file as plan_file;
 use crate::plan::{self, Schedule};
 use crate::progress::{self, Progress, Total};
+use crate::settings::Effective;
 use outcomes::{Ending, Outcome};
 use std::fmt;
 use std::io;
@@ -43,10 +44,10 @@ impl fmt::Display for Keep {
     }
 }
 
-/// How a job treats the archives it replaces, and whether it shows progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a job runs with: the schedule's settings, and whether it shows progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    pub keep: Keep,
+    pub settings: Effective,
     pub progress: progress::Mode,
 }
 
@@ -111,7 +112,7 @@ pub fn run(
     layout: &Layout,
     schedule: &Schedule,
     log: &Log,
-    options: Options,
+    options: &Options,
 ) -> Result<u64, Failure> {
     let started = LocalTime::now();
     let clock = Instant::now();
@@ -143,7 +144,7 @@ pub fn run(
         );
         meter.finish(written.as_ref().ok().map(archive::Written::size));
         let written = written?;
-        if options.keep > Keep::ONE {
+        if options.settings.keep > Keep::ONE {
             let kept =
                 rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
             if let Some(generation) = kept {
@@ -155,8 +156,8 @@ pub fn run(
             }
         }
         let size = written.commit()?;
-        if options.keep > Keep::ONE {
-            prune(layout, schedule, options.keep, log);
+        if options.settings.keep > Keep::ONE {
+            prune(layout, schedule, options.settings.keep, log);
         }
         Ok(size)
     };

@@ -6,18 +6,19 @@ pub mod status;
 pub mod verify;
 
 use crate::cli::args::{
-    BackupsArgs, CreateArgs, DeleteArgs, ManagerCommand, RawArg, RestoreArgs, RunArgs, StartArgs,
-    StatusArgs, StopArgs, VerifyArgs,
+    BackupsArgs, CreateArgs, DeleteArgs, ManagerCommand, RawArg, RestoreArgs, RunArgs,
+    SettingsArgs, StartArgs, StatusArgs, StopArgs, VerifyArgs,
 };
 use crate::clock::LocalTime;
 use crate::error::{Error, Outcome, Result};
-use crate::job;
+use crate::job::{self, Keep};
 use crate::layout::{self, Layout};
 use crate::log::{Log, for_terminal, show_bytes};
 use crate::plan::file::{self as plan_file, Missing};
 use crate::plan::{self, Name};
 use crate::progress;
 use crate::service::control;
+use crate::settings;
 use crate::stdout;
 use std::ffi::OsString;
 use std::fs;
@@ -52,11 +53,18 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
             quiet,
             progress,
         }) => {
-            let options = job::Options {
-                keep,
-                progress: progress::Mode::from_switches(quiet, progress),
-            };
-            run(layout, log, index, options)
+            let progress = progress::Mode::from_switches(quiet, progress);
+            run(layout, log, index, keep, progress)
+        }
+        ManagerCommand::Settings(SettingsArgs { name }) => {
+            let settings = settings::load(layout).map_err(|bad| Error::failed(bad.to_string()))?;
+            let name = name
+                .map(|name| archive_name(Some(name), "settings"))
+                .transpose()?;
+            let effective = settings.for_name(name.as_deref().unwrap_or_default(), None);
+            stdout::print(effective.describe().as_bytes())?;
+            log.write("Show settings");
+            Ok(Outcome::Done)
         }
         ManagerCommand::Status(StatusArgs { json }) => {
             let report = status::report(layout);
@@ -196,7 +204,8 @@ fn run(
     layout: &Layout,
     log: &Log,
     index: Option<String>,
-    options: job::Options,
+    keep: Option<Keep>,
+    progress: progress::Mode,
 ) -> Result<Outcome> {
     let index = parse_index(index, "run")?;
     let text = plan_file::read(layout)?;
@@ -207,7 +216,13 @@ fn run(
     let schedule = entry
         .schedule()
         .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
-    job::run(layout, &schedule, log, options)
+    // The same settings as the service's, so a manual run keeps what the service keeps.
+    let settings = settings::load(layout).map_err(|bad| Error::failed(bad.to_string()))?;
+    let options = job::Options {
+        settings: settings.for_name(&schedule.name, keep),
+        progress,
+    };
+    job::run(layout, &schedule, log, &options)
         .map(|_| Outcome::Done)
         .map_err(|failure| Error::failed(failure.to_string()))
 }

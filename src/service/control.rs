@@ -26,7 +26,7 @@ fn cant_start() -> Error {
 }
 
 /// Starts the service as a daemon and returns once it holds the PID file lock.
-pub fn start(layout: &Layout, exe: &Path, keep: Keep) -> Result<()> {
+pub fn start(layout: &Layout, exe: &Path, keep: Option<Keep>) -> Result<()> {
     if let Holder::Service(_) = pidfile::holder(layout).context("can't start backup_service")? {
         return Err(Error::failed("backup_service already running"));
     }
@@ -34,8 +34,12 @@ pub fn start(layout: &Layout, exe: &Path, keep: Keep) -> Result<()> {
     let path = CString::new(exe.as_os_str().as_bytes()).map_err(|err| cant_start().because(err))?;
     let (ready_read, ready_write) =
         pipe2(OFlag::O_CLOEXEC).context("can't start backup_service")?;
-    let argv = readiness::serve_argv(layout.base(), keep.count(), ready_write.as_raw_fd())
-        .map_err(|err| cant_start().because(err))?;
+    let argv = readiness::serve_argv(
+        layout.base(),
+        keep.map(Keep::count),
+        ready_write.as_raw_fd(),
+    )
+    .map_err(|err| cant_start().because(err))?;
 
     match fork_single_threaded().context("can't start backup_service")? {
         ForkResult::Child => {

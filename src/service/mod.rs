@@ -10,12 +10,14 @@ pub mod scheduler;
 use crate::clock::LocalTime;
 use crate::error::{Context, Error, Result};
 use crate::job;
+use crate::job::Keep;
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::{Log, show_bytes};
 use crate::plan::file as plan_file;
 use crate::plan::{self, Schedule};
 use crate::service::jobs::{Pool, Start};
 use crate::service::scheduler::{Scheduler, Step};
+use crate::settings::{self, BadSettings, Settings};
 use crate::sys::atomic_file;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
@@ -27,7 +29,7 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 
 /// Runs the service in this process until it is told to stop.
-pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -> Result<()> {
+pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> Result<()> {
     // Signals first: once the PID file names this process, a SIGTERM or SIGHUP sent to it is
     // handled, never fatal.
     let signal_fd = match stop_signals() {
@@ -53,21 +55,38 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, options: job::Options) -
     };
 
     let log = Log::new(layout.service_log()).mirrored_to_stderr(stderr_is_watched());
+    // Bad settings stop the start: a service must not run with settings nobody wrote.
+    let settings = match settings::load(layout) {
+        Ok(settings) => settings,
+        Err(bad) => {
+            log.write(&format!("Error: {bad}"));
+            readiness.failed(&bad.to_string());
+            return Err(Error::failed(bad.to_string()));
+        }
+    };
     remove_interrupted_temps(layout, &log);
     let jobs = {
         let (layout, log) = (layout.clone(), log.clone());
-        Pool::new(MAX_RUNNING_BACKUPS, move |schedule: Schedule| {
-            // The service's log is the one place its jobs' failures go.
-            if let Err(failure) = job::run(&layout, &schedule, &log, options) {
-                log.write(&format!("Error: {failure}"));
-            }
-        })
+        Pool::new(
+            MAX_RUNNING_BACKUPS,
+            move |(schedule, options): (Schedule, job::Options)| {
+                // The service's log is the one place its jobs' failures go.
+                if let Err(failure) = job::run(&layout, &schedule, &log, &options) {
+                    log.write(&format!("Error: {failure}"));
+                }
+            },
+        )
     };
     let mut service = Service {
         layout,
         log,
         scheduler: Scheduler::new(),
         plan: PlanWatch::default(),
+        settings: SettingsWatch {
+            good: settings,
+            reported: None,
+        },
+        keep,
         jobs,
     };
     service.check(LocalTime::now());
@@ -138,7 +157,10 @@ struct Service<'a> {
     log: Log,
     scheduler: Scheduler,
     plan: PlanWatch,
-    jobs: Pool<Schedule>,
+    settings: SettingsWatch,
+    /// `--keep` of the command line, which wins over the settings file.
+    keep: Option<Keep>,
+    jobs: Pool<(Schedule, job::Options)>,
 }
 
 impl Service<'_> {
@@ -148,6 +170,8 @@ impl Service<'_> {
         // `systemctl reload` after a change of /etc/localtime or TZ takes effect now.
         crate::sys::time::reread_time_zone();
         self.plan.forget_reported();
+        self.settings.reported = None;
+        self.settings.refresh(self.layout, &self.log);
         let count = self.plan.read(self.layout, &self.log).len();
         self.log.write(&format!("Plan reloaded: {count} schedules"));
     }
@@ -170,17 +194,56 @@ impl Service<'_> {
         if due.minutes.is_empty() {
             return;
         }
-        for schedule in self.plan.read(self.layout, &self.log) {
-            if !due.minutes.contains(&schedule.minute_of_day) {
-                continue;
-            }
+        let due_now: Vec<Schedule> = self
+            .plan
+            .read(self.layout, &self.log)
+            .into_iter()
+            .filter(|schedule| due.minutes.contains(&schedule.minute_of_day))
+            .collect();
+        if due_now.is_empty() {
+            return;
+        }
+        // A changed settings file applies to the next job, like the plan.
+        self.settings.refresh(self.layout, &self.log);
+        for schedule in due_now {
             let what = job::describe(&schedule);
-            match self.jobs.submit(schedule) {
+            let options = job::Options {
+                settings: self.settings.good.for_name(&schedule.name, self.keep),
+                progress: crate::progress::Mode::Off,
+            };
+            match self.jobs.submit((schedule, options)) {
                 Ok(Start::Now) => {}
                 Ok(Start::Queued) => self.log.write(&format!(
                     "Warning: {MAX_RUNNING_BACKUPS} backups already running; {what} waits for one to finish"
                 )),
                 Err(err) => self.log.write(&format!("Error: {what} waits: can't start a worker ({err})")),
+            }
+        }
+    }
+}
+
+/// The last good settings, and the problem with the file as it is now, reported once.
+struct SettingsWatch {
+    good: Settings,
+    reported: Option<BadSettings>,
+}
+
+impl SettingsWatch {
+    /// Reads the file again: good settings replace the old ones; bad ones are logged once
+    /// per distinct problem, and the last good settings stay in force.
+    fn refresh(&mut self, layout: &Layout, log: &Log) {
+        match settings::load(layout) {
+            Ok(settings) => {
+                self.good = settings;
+                self.reported = None;
+            }
+            Err(bad) => {
+                if self.reported.as_ref() != Some(&bad) {
+                    log.write(&format!(
+                        "Error: {bad}; the last good settings stay in force"
+                    ));
+                    self.reported = Some(bad);
+                }
             }
         }
     }

@@ -78,18 +78,23 @@ pub fn child_failed(pipe: &OwnedFd, what: &str) {
 /// An argv for execv.
 pub type Argv = Vec<CString>;
 
-/// The daemon's argv for base directory `base`, `--keep keep` and the pipe's write end `fd`.
-pub fn serve_argv(base: &Path, keep: u32, fd: RawFd) -> Result<Argv, std::ffi::NulError> {
-    Ok(vec![
+/// The daemon's argv for base directory `base`, `--keep keep` (when given) and the pipe's
+/// write end `fd`.
+pub fn serve_argv(base: &Path, keep: Option<u32>, fd: RawFd) -> Result<Argv, std::ffi::NulError> {
+    let mut argv = vec![
         CString::new(SERVICE_ARGV0)?,
         CString::new(SERVE_ENTRY)?,
         c"--dir".to_owned(),
         CString::new(base.as_os_str().as_bytes())?,
-        c"--keep".to_owned(),
-        CString::new(keep.to_string())?,
+    ];
+    if let Some(keep) = keep {
+        argv.extend([c"--keep".to_owned(), CString::new(keep.to_string())?]);
+    }
+    argv.extend([
         CString::new(READY_FD_OPTION)?,
         CString::new(fd.to_string())?,
-    ])
+    ]);
+    Ok(argv)
 }
 
 /// What the service reported, as `start` reads it.

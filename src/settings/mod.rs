@@ -1,0 +1,330 @@
+//! `backupbox.toml`, the optional settings file in the base directory: defaults for every
+//! schedule at the top, `[name.<archive name>]` tables for the schedules that write that
+//! archive. Absent, everything behaves as the spec says. Checked whole when read: an unknown
+//! key or a bad value is an error naming the file, the line and the key.
+
+mod parse;
+
+use crate::job::Keep;
+use crate::layout::Layout;
+use parse::{Entry, Value};
+use std::fmt;
+use std::io;
+
+/// The settings file's name, in the base directory.
+pub const FILE: &str = "backupbox.toml";
+/// Largest settings file read: a few lines, or a mistake.
+const MAX_BYTES: u64 = 1 << 20;
+
+/// Where a setting in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File,
+    NameTable,
+    CommandLine,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "default",
+            Source::File => "file",
+            Source::NameTable => "name table",
+            Source::CommandLine => "command line",
+        })
+    }
+}
+
+/// One key's value, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Setting {
+    Keep(Keep),
+    AllowEmpty(bool),
+    Exclude(Vec<String>),
+    ExcludeCaches(bool),
+    ExcludeIfPresent(Vec<String>),
+    OneFileSystem(bool),
+}
+
+/// The keys, in the order `settings` shows them.
+const KEYS: [&str; 6] = [
+    "keep",
+    "allow_empty",
+    "exclude",
+    "exclude_caches",
+    "exclude_if_present",
+    "one_file_system",
+];
+
+/// Keys of the settings design that this version does not carry out yet: refused by name
+/// rather than silently ignored.
+const NOT_YET: [&str; 7] = [
+    "compress",
+    "level",
+    "threads",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+];
+
+/// The settings one schedule runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub keep: Keep,
+    /// Let an empty folder replace an archive that holds members.
+    pub allow_empty: bool,
+    pub exclude: Vec<String>,
+    pub exclude_caches: bool,
+    pub exclude_if_present: Vec<String>,
+    pub one_file_system: bool,
+    sources: [Source; KEYS.len()],
+}
+
+impl Default for Effective {
+    fn default() -> Effective {
+        Effective {
+            keep: Keep::ONE,
+            allow_empty: false,
+            exclude: Vec::new(),
+            exclude_caches: false,
+            exclude_if_present: Vec::new(),
+            one_file_system: false,
+            sources: [Source::Default; KEYS.len()],
+        }
+    }
+}
+
+impl Effective {
+    fn apply(&mut self, setting: &Setting, source: Source) {
+        let index = match setting {
+            Setting::Keep(keep) => {
+                self.keep = *keep;
+                0
+            }
+            Setting::AllowEmpty(allow) => {
+                self.allow_empty = *allow;
+                1
+            }
+            Setting::Exclude(patterns) => {
+                self.exclude.clone_from(patterns);
+                2
+            }
+            Setting::ExcludeCaches(on) => {
+                self.exclude_caches = *on;
+                3
+            }
+            Setting::ExcludeIfPresent(names) => {
+                self.exclude_if_present.clone_from(names);
+                4
+            }
+            Setting::OneFileSystem(on) => {
+                self.one_file_system = *on;
+                5
+            }
+        };
+        self.sources[index] = source;
+    }
+
+    /// `key = value  # source` lines, every key, as `backup_manager settings` prints them.
+    pub fn describe(&self) -> String {
+        let list = |items: &[String]| {
+            let quoted: Vec<String> = items.iter().map(|item| format!("{item:?}")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let values = [
+            self.keep.to_string(),
+            self.allow_empty.to_string(),
+            list(&self.exclude),
+            self.exclude_caches.to_string(),
+            list(&self.exclude_if_present),
+            self.one_file_system.to_string(),
+        ];
+        KEYS.iter()
+            .zip(values)
+            .zip(self.sources)
+            .map(|((key, value), source)| format!("{key} = {value}  # {source}\n"))
+            .collect()
+    }
+}
+
+/// A settings file that could not be used. `Display` is the log text after `Error: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadSettings(String);
+
+impl fmt::Display for BadSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bad settings in {FILE}: {}", self.0)
+    }
+}
+
+impl std::error::Error for BadSettings {}
+
+/// A checked settings file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    top: Vec<Setting>,
+    tables: Vec<(String, Vec<Setting>)>,
+}
+
+impl Settings {
+    /// Checks the whole text: every key known, every value of its kind.
+    pub fn parse(text: &str) -> Result<Settings, BadSettings> {
+        let document = parse::parse(text).map_err(|err| BadSettings(err.to_string()))?;
+        let check = |entries: &[Entry]| entries.iter().map(setting).collect::<Result<Vec<_>, _>>();
+        let top = check(&document.top)?;
+        let tables = document
+            .tables
+            .iter()
+            .map(|table| Ok((table.name.clone(), check(&table.entries)?)))
+            .collect::<Result<_, BadSettings>>()?;
+        Ok(Settings { top, tables })
+    }
+
+    /// What the schedules writing archive `name` run with; `keep` from the command line,
+    /// when given, wins over the file.
+    pub fn for_name(&self, name: &[u8], keep: Option<Keep>) -> Effective {
+        let mut effective = Effective::default();
+        for setting in &self.top {
+            effective.apply(setting, Source::File);
+        }
+        let table = self
+            .tables
+            .iter()
+            .find(|(table, _)| table.as_bytes() == name);
+        for setting in table
+            .map(|(_, settings)| settings.as_slice())
+            .unwrap_or_default()
+        {
+            effective.apply(setting, Source::NameTable);
+        }
+        if let Some(keep) = keep {
+            effective.apply(&Setting::Keep(keep), Source::CommandLine);
+        }
+        effective
+    }
+}
+
+/// One entry checked: a known key with a value of its kind.
+fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
+    let key = entry.key.as_str();
+    let wrong =
+        |expected: &str| BadSettings(format!("line {}: {key}: expected {expected}", entry.line));
+    let boolean = || match entry.value {
+        Value::Boolean(value) => Ok(value),
+        _ => Err(wrong("true or false")),
+    };
+    let texts = || match &entry.value {
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Text(text) if !text.is_empty() => Ok(text.clone()),
+                _ => Err(wrong("a list of non-empty strings")),
+            })
+            .collect(),
+        _ => Err(wrong("a list of non-empty strings")),
+    };
+    Ok(match key {
+        "keep" => match entry.value {
+            Value::Integer(n) => Setting::Keep(
+                u32::try_from(n)
+                    .ok()
+                    .and_then(Keep::new)
+                    .ok_or_else(|| wrong("a whole number from 1 up"))?,
+            ),
+            _ => return Err(wrong("a whole number from 1 up")),
+        },
+        "allow_empty" => Setting::AllowEmpty(boolean()?),
+        "exclude" => Setting::Exclude(texts()?),
+        "exclude_caches" => Setting::ExcludeCaches(boolean()?),
+        "exclude_if_present" => {
+            let names = texts()?;
+            if names.iter().any(|name| name.contains('/')) {
+                return Err(wrong("names without '/'"));
+            }
+            Setting::ExcludeIfPresent(names)
+        }
+        "one_file_system" => Setting::OneFileSystem(boolean()?),
+        _ if NOT_YET.contains(&key) => {
+            return Err(BadSettings(format!(
+                "line {}: {key}: not supported by this version of backupbox",
+                entry.line
+            )));
+        }
+        _ => {
+            return Err(BadSettings(format!(
+                "line {}: {key}: unknown key",
+                entry.line
+            )));
+        }
+    })
+}
+
+/// Reads `backupbox.toml` of the base directory; no file means no settings.
+pub fn load(layout: &Layout) -> Result<Settings, BadSettings> {
+    let bytes = match crate::sys::open::read_regular(&layout.settings_file(), MAX_BYTES) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(err) => return Err(BadSettings(format!("can't read it ({err})"))),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| BadSettings("not UTF-8".to_owned()))?;
+    Settings::parse(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_tables_override_the_top_and_the_command_line_overrides_both() {
+        let settings = Settings::parse(
+            "keep = 3\nexclude = [\"*.tmp\"]\n[name.docs]\nkeep = 7\nallow_empty = true\n",
+        )
+        .unwrap();
+        let docs = settings.for_name(b"docs", None);
+        assert_eq!(docs.keep, Keep::new(7).unwrap());
+        assert!(docs.allow_empty);
+        assert_eq!(docs.exclude, ["*.tmp"]);
+        let other = settings.for_name(b"other", None);
+        assert_eq!(other.keep, Keep::new(3).unwrap());
+        assert!(!other.allow_empty);
+        let forced = settings.for_name(b"docs", Keep::new(2));
+        assert_eq!(forced.keep, Keep::new(2).unwrap());
+        assert_eq!(
+            forced.describe(),
+            "keep = 2  # command line\nallow_empty = true  # name table\n\
+             exclude = [\"*.tmp\"]  # file\nexclude_caches = false  # default\n\
+             exclude_if_present = []  # default\none_file_system = false  # default\n"
+        );
+        assert_eq!(
+            Settings::default().for_name(b"x", None),
+            Effective::default()
+        );
+    }
+
+    #[test]
+    fn bad_keys_and_values_name_the_line_and_the_key() {
+        let error = |text: &str| Settings::parse(text).unwrap_err().to_string();
+        assert_eq!(
+            error("\n\n\nkeep = 0\n"),
+            "bad settings in backupbox.toml: line 4: keep: expected a whole number from 1 up"
+        );
+        assert_eq!(
+            error("kep = 2\n"),
+            "bad settings in backupbox.toml: line 1: kep: unknown key"
+        );
+        assert_eq!(
+            error("[name.a]\nexclude = \"*.tmp\"\n"),
+            "bad settings in backupbox.toml: line 2: exclude: expected a list of non-empty strings"
+        );
+        assert_eq!(
+            error("compress = \"zstd\"\n"),
+            "bad settings in backupbox.toml: line 1: compress: not supported by this version of backupbox"
+        );
+        assert_eq!(
+            error("allow_empty = 1\n"),
+            "bad settings in backupbox.toml: line 1: allow_empty: expected true or false"
+        );
+    }
+}
