@@ -7,5 +7,6 @@ mod manager;
 mod operate;
 mod progress;
 mod service;
+mod settings;
 mod systemd;
 mod trust;

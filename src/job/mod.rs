@@ -67,6 +67,9 @@ pub enum Cause {
     NameLock(io::Error),
     Archive(WriteError),
     KeepPrevious(io::Error),
+    /// The folder is empty while the archive it would replace holds this many entries: a
+    /// disk that is not mounted, most likely.
+    EmptyFolder(u64),
     /// A bug: the job panicked with this message.
     Internal(String),
 }
@@ -84,6 +87,10 @@ impl fmt::Display for Failure {
             Cause::KeepPrevious(err) => {
                 write!(f, "{what} failed: can't keep the previous archive ({err})")
             }
+            Cause::EmptyFolder(entries) => write!(
+                f,
+                "{what} refused: the folder is empty but the last archive holds {entries} entries (not mounted?)"
+            ),
             Cause::Internal(message) => write!(f, "{what} failed: internal error: {message}"),
         }
     }
@@ -132,6 +139,9 @@ pub fn run(
         };
         note(0, Ending::Running(std::process::id()));
         crate::test_hooks::fault("job");
+        if !options.settings.allow_empty {
+            refuse_an_empty_folder(layout, schedule)?;
+        }
         // The previous archive's size is the best guess of this one's.
         let previous = std::fs::metadata(layout.archive_path(&schedule.name))
             .map_or(Total::Unknown, |meta| Total::About(meta.len()));
@@ -185,6 +195,25 @@ pub fn run(
         ending,
     );
     result
+}
+
+/// The classic loss: an unmounted disk leaves an empty mount point, whose backup would replace
+/// the last good archive. Refused when the folder has no entries at all and the archive in
+/// place holds some (beyond the folder's own entry).
+fn refuse_an_empty_folder(layout: &Layout, schedule: &Schedule) -> Result<(), Cause> {
+    let folder = layout.resolve_folder(&schedule.folder);
+    let empty = std::fs::read_dir(&folder).is_ok_and(|mut entries| entries.next().is_none());
+    if !empty {
+        return Ok(());
+    }
+    let Ok(archive) = archive::open(layout, &schedule.name) else {
+        return Ok(());
+    };
+    let reader = io::BufReader::with_capacity(1 << 20, archive);
+    match archive::check::check_structure(reader, &mut Progress::none()) {
+        Ok(sound) if sound.members > 1 => Err(Cause::EmptyFolder(sound.members - 1)),
+        _ => Ok(()),
+    }
 }
 
 /// The text a panic was raised with.

@@ -30,40 +30,12 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Runs the service in this process until it is told to stop.
 pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> Result<()> {
-    // Signals first: once the PID file names this process, a SIGTERM or SIGHUP sent to it is
-    // handled, never fatal.
-    let signal_fd = match stop_signals() {
-        Ok(fd) => fd,
-        Err(err) => {
-            readiness.failed(&err.reason().unwrap_or_else(|| err.to_string()));
-            return Err(err);
-        }
-    };
-    let lock = match pidfile::acquire(layout) {
-        Ok(lock) => lock,
-        Err(LockError::AlreadyRunning) => {
-            readiness.already_running();
-            return Err(Error::failed("backup_service already running"));
-        }
-        Err(LockError::Io(err)) => {
-            readiness.failed(&format!(
-                "can't lock {}: {err}",
-                layout.pid_file().display()
-            ));
-            return Err(Error::failed("can't start backup_service").because(err));
-        }
-    };
-
-    let log = Log::new(layout.service_log()).mirrored_to_stderr(stderr_is_watched());
-    // Bad settings stop the start: a service must not run with settings nobody wrote.
-    let settings = match settings::load(layout) {
-        Ok(settings) => settings,
-        Err(bad) => {
-            log.write(&format!("Error: {bad}"));
-            readiness.failed(&bad.to_string());
-            return Err(Error::failed(bad.to_string()));
-        }
-    };
+    let Started {
+        signal_fd,
+        lock,
+        log,
+        settings,
+    } = start_up(layout, &mut readiness)?;
     remove_interrupted_temps(layout, &log);
     let jobs = {
         let (layout, log) = (layout.clone(), log.clone());
@@ -121,6 +93,59 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
     service.jobs.finish();
     lock.release();
     Ok(())
+}
+
+/// What the service holds once it may run.
+struct Started {
+    signal_fd: SignalFd,
+    lock: pidfile::PidLock,
+    log: Log,
+    settings: Settings,
+}
+
+/// Signals, the PID file, the log and the settings, in that order; any failure is reported
+/// on the readiness pipe for `start`.
+fn start_up(layout: &Layout, readiness: &mut Readiness) -> Result<Started> {
+    // Signals first: once the PID file names this process, a SIGTERM or SIGHUP sent to it is
+    // handled, never fatal.
+    let signal_fd = match stop_signals() {
+        Ok(fd) => fd,
+        Err(err) => {
+            readiness.failed(&err.reason().unwrap_or_else(|| err.to_string()));
+            return Err(err);
+        }
+    };
+    let lock = match pidfile::acquire(layout) {
+        Ok(lock) => lock,
+        Err(LockError::AlreadyRunning) => {
+            readiness.already_running();
+            return Err(Error::failed("backup_service already running"));
+        }
+        Err(LockError::Io(err)) => {
+            readiness.failed(&format!(
+                "can't lock {}: {err}",
+                layout.pid_file().display()
+            ));
+            return Err(Error::failed("can't start backup_service").because(err));
+        }
+    };
+    let log = Log::new(layout.service_log()).mirrored_to_stderr(stderr_is_watched());
+    // Bad settings stop the start: a service must not run with settings nobody wrote.
+    let settings = match settings::load(layout) {
+        Ok(settings) => settings,
+        Err(bad) => {
+            log.write(&format!("Error: {bad}"));
+            readiness.failed(&bad.to_string());
+            lock.release();
+            return Err(Error::failed(bad.to_string()));
+        }
+    };
+    Ok(Started {
+        signal_fd,
+        lock,
+        log,
+        settings,
+    })
 }
 
 /// SIGTERM, SIGINT and SIGHUP as a descriptor, so that waiting for the next minute and for a

@@ -1,0 +1,89 @@
+//! `backupbox.toml`: the service and `run` agree, bad settings are refused with their line,
+//! `settings` shows where each value comes from, and an empty folder never replaces a good
+//! archive.
+
+use crate::common::*;
+use std::fs;
+use std::time::Duration;
+
+#[test]
+fn run_keeps_what_the_settings_file_says_and_the_command_line_wins() {
+    let sb = Sandbox::new();
+    sb.write("docs/f", "x");
+    sb.write("backup_schedules.txt", "docs;01:00;docs\n");
+    sb.write("backupbox.toml", "keep = 2\n");
+    for stamp in ["2026-01-01 03:30", "2026-01-02 03:30"] {
+        sb.manager(&["run", "0"]).ok();
+        let touched = std::process::Command::new("touch")
+            .args(["-d", stamp])
+            .arg(sb.join("backups/docs.tar"))
+            .status()
+            .unwrap();
+        assert!(touched.success());
+    }
+    sb.manager(&["run", "0"]).ok();
+    sb.manager(&["backups"])
+        .stdout_is("docs.2026-01-02_033000.tar\ndocs.tar\n");
+    // --keep 1 on the command line replaces, whatever the file says.
+    sb.manager(&["run", "0", "--keep", "1"]).ok();
+    sb.manager(&["settings", "docs"]).ok().stdout_is(
+        "keep = 2  # file\nallow_empty = false  # default\nexclude = []  # default\n\
+         exclude_caches = false  # default\nexclude_if_present = []  # default\n\
+         one_file_system = false  # default\n",
+    );
+}
+
+#[test]
+fn bad_settings_stop_run_and_start_and_a_running_service_keeps_its_last_good_ones() {
+    let sb = Sandbox::new();
+    sb.write("docs/f", "x");
+    sb.write("backup_schedules.txt", "docs;01:00;docs\n");
+    sb.write("backupbox.toml", "# settings\nkep = 2\n");
+    let bad = "Error: bad settings in backupbox.toml: line 2: kep: unknown key";
+    sb.manager(&["run", "0"]).fails(1).stderr_contains(bad);
+    assert_eq!(sb.manager_log().last().unwrap(), bad);
+    sb.manager(&["start"])
+        .fails(1)
+        .stderr_contains("bad settings in backupbox.toml");
+    assert!(sb.service_log().contains(&bad.to_owned()));
+    assert!(sb.service_pid().is_none());
+
+    sb.write("backupbox.toml", "keep = 2\n");
+    let service = sb.spawn_service();
+    let pid = service.id() as i32;
+    assert!(wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)));
+    sb.write("backupbox.toml", "keep = 0\n");
+    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    let kept = "Error: bad settings in backupbox.toml: line 1: keep: expected a whole number from 1 up; the last good settings stay in force";
+    assert!(wait_until(Duration::from_secs(10), || {
+        sb.service_log().contains(&kept.to_owned())
+    }));
+    stop_foreground(service);
+}
+
+#[test]
+fn an_empty_folder_never_replaces_an_archive_that_holds_entries() {
+    let sb = Sandbox::new();
+    sb.write("mnt/usb/photo", "precious");
+    sb.write("backup_schedules.txt", "mnt/usb;01:00;usb\n");
+    sb.manager(&["run", "0"]).ok();
+    let good = sb.read("backups/usb.tar");
+    // The disk is not mounted tonight: the mount point is empty.
+    fs::remove_file(sb.join("mnt/usb/photo")).unwrap();
+    let refused = "Error: backup of mnt/usb to backups/usb.tar refused: the folder is empty but the last archive holds 1 entries (not mounted?)";
+    sb.manager(&["run", "0", "--keep", "3"])
+        .fails(1)
+        .stderr_contains(refused);
+    assert_eq!(sb.read("backups/usb.tar"), good);
+    sb.manager(&["backups"]).stdout_is("usb.tar\n");
+    let status = sb.manager(&["status"]);
+    assert!(
+        stdout(&status).contains("refused: the folder is empty"),
+        "{}",
+        stdout(&status)
+    );
+    // Asked for, an empty folder is archived.
+    sb.write("backupbox.toml", "[name.usb]\nallow_empty = true\n");
+    sb.manager(&["run", "0"]).ok();
+    assert_ne!(sb.read("backups/usb.tar"), good);
+}
