@@ -65,6 +65,10 @@ if [[ ! -e $base/backup_schedules.txt ]]; then
     install -m 0644 backup_schedules.txt "$base/backup_schedules.txt"
     echo "created $base with the example plan $base/backup_schedules.txt"
 fi
+if [[ ! -e $base/backupbox.toml.example && ! -e $base/backupbox.toml ]]; then
+    install -m 0644 backupbox.toml.example "$base/backupbox.toml.example"
+    echo "put the commented settings example in $base/backupbox.toml.example"
+fi
 unit=$unit_dir/backupbox.service
 exec_start="$prefix/bin/backup_service --dir $base"
 ((keep > 1)) && exec_start+=" --keep $keep"

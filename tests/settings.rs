@@ -87,3 +87,86 @@ fn an_empty_folder_never_replaces_an_archive_that_holds_entries() {
     sb.manager(&["run", "0"]).ok();
     assert_ne!(sb.read("backups/usb.tar"), good);
 }
+
+#[test]
+fn exclude_rules_leave_out_what_gnu_tar_leaves_out() {
+    let sb = Sandbox::new();
+    sb.write("proj/a.tmp", "x");
+    sb.write("proj/keep.txt", "x");
+    sb.write("proj/web/node_modules/x", "x");
+    sb.write("proj/logs/a.log", "x");
+    sb.write("proj/logs/keep.txt", "x");
+    sb.write(
+        "proj/cache/CACHEDIR.TAG",
+        "Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n",
+    );
+    sb.write("proj/cache/big", "x");
+    sb.write("proj/fake/CACHEDIR.TAG", "Signature: not the right one\n");
+    sb.write("proj/fake/data", "x");
+    sb.write("proj/private/.nobackup", "");
+    sb.write("proj/private/secret", "x");
+    fs::create_dir(sb.join("proj/mnt")).unwrap();
+    let Some(_disk) = SmallDisk::mount(&sb.join("proj/mnt"), "1m") else {
+        return;
+    };
+    sb.write("proj/mnt/elsewhere", "x");
+    sb.write("backup_schedules.txt", "proj;01:00;proj\n");
+    sb.write(
+        "backupbox.toml",
+        "exclude = [\"*.tmp\", \"node_modules\", \"logs/*.log\"]\nexclude_caches = true\n\
+         exclude_if_present = [\".nobackup\"]\none_file_system = true\n",
+    );
+    sb.manager(&["run", "0"]).ok();
+    let log = sb.manager_log();
+    assert_eq!(
+        log[log.len() - 2..],
+        [
+            "Backup done for proj in backups/proj.tar",
+            "Left out 6 entries of proj by exclude rules"
+        ]
+    );
+    let ours = gnu_tar_names(&sb.join("backups/proj.tar"));
+    let theirs = std::process::Command::new("tar")
+        .args([
+            "--exclude=*.tmp",
+            "--exclude=node_modules",
+            "--exclude=logs/*.log",
+            "--exclude-caches",
+            "--exclude-tag-all=.nobackup",
+            "--one-file-system",
+            "-cf",
+        ])
+        .arg(sb.join("theirs.tar"))
+        .arg("proj")
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert!(
+        theirs.status.success() || theirs.status.code() == Some(1),
+        "{}",
+        stderr(&theirs)
+    );
+    let mut theirs = gnu_tar_names(&sb.join("theirs.tar"));
+    let mut ours_sorted = ours.clone();
+    theirs.sort();
+    ours_sorted.sort();
+    assert_eq!(
+        ours_sorted
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect::<Vec<_>>(),
+        theirs
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        ours.contains(&b"proj/mnt/".to_vec()),
+        "the mount point is stored, empty"
+    );
+    assert!(ours.contains(&b"proj/cache/CACHEDIR.TAG".to_vec()));
+    assert!(
+        ours.contains(&b"proj/fake/data".to_vec()),
+        "a wrong signature excludes nothing"
+    );
+}

@@ -2,6 +2,7 @@
 //! a temporary file and put in place only when complete and on disk.
 
 pub mod check;
+pub mod exclude;
 pub mod header;
 pub mod member_name;
 mod stream;
@@ -12,6 +13,7 @@ use crate::plan::{Name, Schedule};
 use crate::progress::Progress;
 use crate::sys::atomic_file::TempFile;
 use crate::sys::open::FileId;
+use exclude::Rules;
 use std::fs::{self, DirBuilder, File};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
@@ -39,12 +41,18 @@ pub struct Written {
     temp: TempFile,
     target: PathBuf,
     size: u64,
+    left_out: u64,
 }
 
 impl Written {
     /// The archive's size in bytes.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// How many entries the exclude rules left out.
+    pub fn left_out(&self) -> u64 {
+        self.left_out
     }
 
     /// Makes the archive durable and puts it in place of the previous one in one step.
@@ -60,6 +68,7 @@ impl Written {
 pub fn write(
     layout: &Layout,
     schedule: &Schedule,
+    rules: Rules,
     warn: &mut dyn FnMut(String),
     progress: &mut Progress,
 ) -> Result<Written, WriteError> {
@@ -77,12 +86,19 @@ pub fn write(
         .into_iter()
         .filter_map(|(dir, what)| Some((FileId::of(&fs::metadata(dir).ok()?), what)))
         .collect(),
+        rules,
     };
     let output = temp.file().try_clone()?;
     let mut walker = Walker::new(stream::TarStream::new(&output), exclude, warn, progress);
     walker.archive(&layout.resolve_folder(&schedule.folder), &schedule.folder)?;
-    let size = walker.into_stream().finish()?;
+    let (stream, left_out) = walker.finish();
+    let size = stream.finish()?;
     // Written in full, not yet in place: where tests stop a backup "still writing".
     crate::test_hooks::pause("archive-written");
-    Ok(Written { temp, target, size })
+    Ok(Written {
+        temp,
+        target,
+        size,
+        left_out,
+    })
 }

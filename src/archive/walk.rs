@@ -4,6 +4,7 @@
 //! Every lookup is relative to an open directory (openat, fstatat), so a path is never
 //! resolved twice and trees deeper than PATH_MAX are archived whole.
 
+use super::exclude::{CACHE_TAG, CACHE_TAG_SIGNATURE, Rules};
 use super::header::{Extent, Kind, Meta};
 use super::member_name::{
     as_directory, push_child, root_member, safer_name, trim_trailing_slashes,
@@ -19,7 +20,7 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{Gid, Group, Uid, User, Whence, lseek};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -36,6 +37,8 @@ pub struct Exclusions {
     /// Folders stored as empty directories, with what they are: a plan folder that holds the
     /// base directory must not put every earlier archive (or restore) into each new archive.
     pub own_folders: Vec<(FileId, &'static str)>,
+    /// What the settings leave out.
+    pub rules: Rules,
 }
 
 /// Why an archive could not be made. `Display` gives the reason as the log line ends.
@@ -117,6 +120,21 @@ impl Children {
     fn skip_rest(&mut self) {
         self.next = self.entries.len();
     }
+
+    fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.entries
+            .iter()
+            .map(|child| &self.names[child.start..child.end])
+    }
+
+    /// Keeps only the entry called `name`; returns how many were dropped.
+    fn keep_only(&mut self, name: &[u8]) -> u64 {
+        let before = self.entries.len();
+        let names = &self.names;
+        self.entries
+            .retain(|child| &names[child.start..child.end] == name);
+        (before - self.entries.len()) as u64
+    }
 }
 
 /// A directory being walked.
@@ -134,6 +152,11 @@ pub struct Walker<'a> {
     exclude: Exclusions,
     warn: &'a mut dyn FnMut(String),
     progress: &'a mut Progress,
+    /// Entries left out by the exclude rules.
+    left_out: u64,
+    /// The folder's device, for `one_file_system`, and its path's length in `member_path`.
+    root_dev: u64,
+    root_len: usize,
     owners: Owners,
     /// Path of the entry being stored, before GNU's stripping; one buffer for the whole walk.
     member_path: Vec<u8>,
@@ -151,14 +174,27 @@ impl<'a> Walker<'a> {
             exclude,
             warn,
             progress,
+            left_out: 0,
+            root_dev: 0,
+            root_len: 0,
             owners: Owners::default(),
             member_path: Vec::new(),
         }
     }
 
-    /// The stream, to finish the archive after the walk.
-    pub fn into_stream(self) -> TarStream<'a> {
-        self.stream
+    /// The stream, to finish the archive after the walk, and the count of entries left out.
+    pub fn finish(self) -> (TarStream<'a>, u64) {
+        (self.stream, self.left_out)
+    }
+
+    /// Whether an `exclude` pattern leaves out the entry `name` whose path is in `member_path`.
+    fn excluded_by_pattern(&self, name: &[u8]) -> bool {
+        if self.exclude.rules.patterns.is_empty() {
+            return false;
+        }
+        let below = &self.member_path[self.root_len..];
+        let below = below.strip_prefix(b"/").unwrap_or(below);
+        self.exclude.rules.excludes(name, below)
     }
 
     /// Archives `root` (the plan folder resolved on disk) under the member names GNU tar
@@ -181,6 +217,8 @@ impl<'a> Walker<'a> {
             &self.owners.meta(&stat),
         )?;
         self.member_path = trim_trailing_slashes(folder);
+        self.root_dev = stat.st_dev;
+        self.root_len = self.member_path.len();
         self.progress
             .step(&self.member_path, self.stream.position());
         let mut stack = vec![Frame {
@@ -206,6 +244,10 @@ impl<'a> Walker<'a> {
             }
             self.member_path.truncate(frame.member_len);
             push_child(&mut self.member_path, name);
+            if self.excluded_by_pattern(name) {
+                self.left_out += 1;
+                continue;
+            }
             let child = self.entry(dir.as_fd(), name, likely_file)?;
             self.progress
                 .step(&self.member_path, self.stream.position());
@@ -324,6 +366,17 @@ impl<'a> Walker<'a> {
         name: &[u8],
         stat: &FileStat,
     ) -> Result<Option<Frame>, WriteError> {
+        let opened = openat(parent, name, dir_flags(), Mode::empty())
+            .map_err(io::Error::from)
+            .and_then(|dir| Ok((Children::read(&dir)?, dir)));
+        let rules = &self.exclude.rules;
+        if let Ok((children, _)) = &opened
+            && !rules.if_present.is_empty()
+            && children.names().any(|child| rules.is_tag(child))
+        {
+            self.left_out += 1;
+            return Ok(None);
+        }
         let member = as_directory(safer_name(&self.member_path));
         self.stream
             .header(&member, &Kind::Directory, &self.owners.meta(stat))?;
@@ -333,16 +386,22 @@ impl<'a> Walker<'a> {
             self.warning(&format!("{what}; its contents are not archived"));
             return Ok(None);
         }
-        let opened = openat(parent, name, dir_flags(), Mode::empty())
-            .map_err(io::Error::from)
-            .and_then(|dir| Ok((Children::read(&dir)?, dir)));
+        if self.exclude.rules.one_file_system && stat.st_dev != self.root_dev {
+            self.left_out += 1;
+            return Ok(None);
+        }
         match opened {
-            Ok((children, dir)) => Ok(Some(Frame {
-                dir: Some(dir),
-                id,
-                member_len: self.member_path.len(),
-                children,
-            })),
+            Ok((mut children, dir)) => {
+                if self.exclude.rules.caches && holds_cache_tag(&dir) {
+                    self.left_out += children.keep_only(CACHE_TAG);
+                }
+                Ok(Some(Frame {
+                    dir: Some(dir),
+                    id,
+                    member_len: self.member_path.len(),
+                    children,
+                }))
+            }
             Err(err) => {
                 self.warning(&format!(
                     "can't read directory ({err}); its contents are not archived"
@@ -431,6 +490,16 @@ impl<'a> Walker<'a> {
         let member = member.strip_suffix(b"/").unwrap_or(member);
         (self.warn)(format!("{}: {text}", show_bytes(member)));
     }
+}
+
+/// Whether `dir` holds a `CACHEDIR.TAG` that starts with the standard signature; a tag with
+/// another signature excludes nothing, as with `tar --exclude-caches`.
+fn holds_cache_tag(dir: &OwnedFd) -> bool {
+    let Ok(fd) = openat(dir, CACHE_TAG, file_flags(), Mode::empty()) else {
+        return false;
+    };
+    let mut start = [0u8; CACHE_TAG_SIGNATURE.len()];
+    File::from(fd).read_exact(&mut start).is_ok() && start == CACHE_TAG_SIGNATURE
 }
 
 /// A device's major or minor number as tar stores it; Linux's fit in 32 bits.

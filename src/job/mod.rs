@@ -131,46 +131,7 @@ pub fn run(
         };
         record(layout, schedule, log, &outcome);
     };
-    let attempt = || -> Result<u64, Cause> {
-        archive::ensure_backups_dir(layout).map_err(Cause::BackupsDir)?;
-        let Some(_guard) = name_lock::try_lock(layout, &schedule.name).map_err(Cause::NameLock)?
-        else {
-            return Err(Cause::Skipped);
-        };
-        note(0, Ending::Running(std::process::id()));
-        crate::test_hooks::fault("job");
-        if !options.settings.allow_empty {
-            refuse_an_empty_folder(layout, schedule)?;
-        }
-        // The previous archive's size is the best guess of this one's.
-        let previous = std::fs::metadata(layout.archive_path(&schedule.name))
-            .map_or(Total::Unknown, |meta| Total::About(meta.len()));
-        let mut meter = Progress::new(options.progress, "run", previous);
-        let written = archive::write(
-            layout,
-            schedule,
-            &mut |warning| log.write(&format!("Warning: {warning}")),
-            &mut meter,
-        );
-        meter.finish(written.as_ref().ok().map(archive::Written::size));
-        let written = written?;
-        if options.settings.keep > Keep::ONE {
-            let kept =
-                rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
-            if let Some(generation) = kept {
-                log.write(&format!(
-                    "Kept previous {} as backups/{}",
-                    Layout::archive_display(&schedule.name),
-                    show_bytes(&generation)
-                ));
-            }
-        }
-        let size = written.commit()?;
-        if options.settings.keep > Keep::ONE {
-            prune(layout, schedule, options.settings.keep, log);
-        }
-        Ok(size)
-    };
+    let attempt = || attempt(layout, schedule, log, options, &note);
     // A bug must end as a failure that is logged and recorded, never as a backup that
     // `status` shows running forever.
     let result = catch_unwind(AssertUnwindSafe(attempt))
@@ -179,22 +140,88 @@ pub fn run(
             what: describe(schedule),
             cause,
         });
-    if result.is_ok() {
+    if let Ok((_, left_out)) = result {
+        let folder = show_bytes(&schedule.folder);
         log.write(&format!(
-            "Backup done for {} in {}",
-            show_bytes(&schedule.folder),
+            "Backup done for {folder} in {}",
             Layout::archive_display(&schedule.name)
         ));
+        if left_out > 0 {
+            log.write(&format!(
+                "Left out {left_out} entries of {folder} by exclude rules"
+            ));
+        }
     }
     let ending = match &result {
-        Ok(size) => Ending::Done(*size),
+        Ok((size, _)) => Ending::Done(*size),
         Err(failure) => Ending::Failed(failure.to_string()),
     };
     note(
         u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
         ending,
     );
-    result
+    result.map(|(size, _)| size)
+}
+
+/// The job itself: name lock, the empty-folder guard, the archive, the previous generation,
+/// the rename, pruning. Returns the archive's size and the entries left out.
+fn attempt(
+    layout: &Layout,
+    schedule: &Schedule,
+    log: &Log,
+    options: &Options,
+    note: &dyn Fn(u64, Ending),
+) -> Result<(u64, u64), Cause> {
+    archive::ensure_backups_dir(layout).map_err(Cause::BackupsDir)?;
+    let Some(_guard) = name_lock::try_lock(layout, &schedule.name).map_err(Cause::NameLock)? else {
+        return Err(Cause::Skipped);
+    };
+    note(0, Ending::Running(std::process::id()));
+    crate::test_hooks::fault("job");
+    if !options.settings.allow_empty {
+        refuse_an_empty_folder(layout, schedule)?;
+    }
+    // The previous archive's size is the best guess of this one's.
+    let previous = std::fs::metadata(layout.archive_path(&schedule.name))
+        .map_or(Total::Unknown, |meta| Total::About(meta.len()));
+    let mut meter = Progress::new(options.progress, "run", previous);
+    let written = archive::write(
+        layout,
+        schedule,
+        exclude_rules(&options.settings),
+        &mut |warning| log.write(&format!("Warning: {warning}")),
+        &mut meter,
+    );
+    meter.finish(written.as_ref().ok().map(archive::Written::size));
+    let written = written?;
+    let keep = options.settings.keep;
+    if keep > Keep::ONE {
+        let kept = rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
+        if let Some(generation) = kept {
+            log.write(&format!(
+                "Kept previous {} as backups/{}",
+                Layout::archive_display(&schedule.name),
+                show_bytes(&generation)
+            ));
+        }
+    }
+    let left_out = written.left_out();
+    let size = written.commit()?;
+    if keep > Keep::ONE {
+        prune(layout, schedule, keep, log);
+    }
+    Ok((size, left_out))
+}
+
+/// The archive's exclude rules from the schedule's settings.
+fn exclude_rules(settings: &Effective) -> archive::exclude::Rules {
+    let bytes = |items: &[String]| items.iter().map(|item| item.as_bytes().to_vec()).collect();
+    archive::exclude::Rules {
+        patterns: bytes(&settings.exclude),
+        caches: settings.exclude_caches,
+        if_present: bytes(&settings.exclude_if_present),
+        one_file_system: settings.one_file_system,
+    }
 }
 
 /// The classic loss: an unmounted disk leaves an empty mount point, whose backup would replace
