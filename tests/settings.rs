@@ -27,7 +27,9 @@ fn run_keeps_what_the_settings_file_says_and_the_command_line_wins() {
     // --keep 1 on the command line replaces, whatever the file says.
     sb.manager(&["run", "0", "--keep", "1"]).ok();
     sb.manager(&["settings", "docs"]).ok().stdout_is(
-        "keep = 2  # file\nallow_empty = false  # default\nexclude = []  # default\n\
+        "keep = 2  # file\nkeep_daily = 0  # default\nkeep_weekly = 0  # default\n\
+         keep_monthly = 0  # default\nkeep_yearly = 0  # default\n\
+         allow_empty = false  # default\nexclude = []  # default\n\
          exclude_caches = false  # default\nexclude_if_present = []  # default\n\
          one_file_system = false  # default\n",
     );
@@ -169,4 +171,91 @@ fn exclude_rules_leave_out_what_gnu_tar_leaves_out() {
         ours.contains(&b"proj/fake/data".to_vec()),
         "a wrong signature excludes nothing"
     );
+}
+
+#[test]
+fn retention_keeps_the_newest_of_each_month_and_year_and_says_why() {
+    let sb = Sandbox::new();
+    sb.write("n/f", "x");
+    sb.write("backup_schedules.txt", "n;01:00;n\n");
+    sb.manager(&["run", "0"]).ok();
+    let planted = [
+        "2025-12-20_000000",
+        "2025-12-05_000000",
+        "2025-11-30_000000",
+        "2025-10-01_000000",
+        "2024-06-01_000000",
+        "2024-05-01_000000",
+    ];
+    for stamp in planted {
+        let file = sb.join(format!("backups/n.{stamp}.tar"));
+        fs::copy(sb.join("backups/n.tar"), &file).unwrap();
+        let when = format!("{} {}:{}", &stamp[..10], &stamp[11..13], &stamp[13..15]);
+        let touched = std::process::Command::new("touch")
+            .args(["-d", &when])
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(touched.success());
+    }
+    sb.write("backupbox.toml", "keep_monthly = 3\nkeep_yearly = 3\n");
+    let plan = sb.manager(&["prune", "--dry-run"]);
+    plan.ok();
+    let why = "not kept by keep_monthly 3, keep_yearly 3";
+    for gone in [
+        "2025-12-05_000000",
+        "2025-10-01_000000",
+        "2024-05-01_000000",
+    ] {
+        assert!(
+            stdout(&plan).contains(&format!("backups/n.{gone}.tar: would be removed: {why}\n")),
+            "{}",
+            stdout(&plan)
+        );
+    }
+    assert_eq!(stdout(&plan).lines().count(), 3, "{}", stdout(&plan));
+
+    sb.manager(&["run", "0"]).ok();
+    let mut left: Vec<String> = stdout(&sb.manager(&["backups"]))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "n.2024-06-01_000000.tar",
+            "n.2025-11-30_000000.tar",
+            "n.2025-12-20_000000.tar",
+            "n.tar"
+        ]
+    );
+    let log = sb.manager_log();
+    for gone in [
+        "2025-12-05_000000",
+        "2025-10-01_000000",
+        "2024-05-01_000000",
+    ] {
+        assert!(
+            log.contains(&format!("Removed backups/n.{gone}.tar: {why}")),
+            "{log:?}"
+        );
+    }
+    let long = stdout(&sb.manager(&["backups", "--long"]));
+    assert!(
+        long.contains("n.2024-06-01_000000.tar  (kept: yearly 2024)"),
+        "{long}"
+    );
+    assert!(
+        long.contains("n.2025-12-20_000000.tar  (kept: monthly 2025-12, yearly 2025)"),
+        "{long}"
+    );
+    assert!(long.contains("n.tar  (kept: newest, monthly "), "{long}");
+
+    // Without any retention setting, prune refuses rather than removing every generation.
+    fs::remove_file(sb.join("backupbox.toml")).unwrap();
+    sb.manager(&["prune"])
+        .fails(1)
+        .stderr_contains("sets no retention");
+    assert_eq!(stdout(&sb.manager(&["backups"])).lines().count(), 4);
 }

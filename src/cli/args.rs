@@ -96,6 +96,7 @@ pub enum ManagerCommand {
     Verify(VerifyArgs),
     Restore(RestoreArgs),
     Settings(SettingsArgs),
+    Prune(PruneArgs),
 }
 
 impl ManagerCommand {
@@ -124,6 +125,17 @@ impl FromArgValue for Keep {
 pub struct SettingsArgs {
     #[argh(positional)]
     pub name: Option<RawArg>,
+}
+
+#[derive(FromArgs)]
+/// Remove the generations the retention settings do not keep, for NAME or every name in the plan.
+#[argh(subcommand, name = "prune")]
+pub struct PruneArgs {
+    #[argh(positional)]
+    pub name: Option<RawArg>,
+    /// only show what would be removed
+    #[argh(switch)]
+    pub dry_run: bool,
 }
 
 /// `backup_manager help [COMMAND]`: argh has its own `help` word, which the command line

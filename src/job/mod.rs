@@ -4,6 +4,7 @@
 
 pub mod name_lock;
 pub mod outcomes;
+pub mod retention;
 pub mod rotation;
 
 use crate::archive::{self, WriteError};
@@ -11,10 +12,12 @@ use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
 use crate::plan::file as plan_file;
-use crate::plan::{self, Schedule};
+use crate::plan::{self, Name, Schedule};
 use crate::progress::{self, Progress, Total};
 use crate::settings::Effective;
 use outcomes::{Ending, Outcome};
+use retention::Policy;
+use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU32;
@@ -194,8 +197,8 @@ fn attempt(
     );
     meter.finish(written.as_ref().ok().map(archive::Written::size));
     let written = written?;
-    let keep = options.settings.keep;
-    if keep > Keep::ONE {
+    let policy = options.settings.policy();
+    if policy.keeps_generations() {
         let kept = rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
         if let Some(generation) = kept {
             log.write(&format!(
@@ -207,8 +210,8 @@ fn attempt(
     }
     let left_out = written.left_out();
     let size = written.commit()?;
-    if keep > Keep::ONE {
-        prune(layout, schedule, keep, log);
+    if policy.keeps_generations() {
+        prune(layout, &schedule.name, &policy, log);
     }
     Ok((size, left_out))
 }
@@ -261,30 +264,21 @@ fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: &Outcome) {
     }
 }
 
-/// Removes the generations of the schedule's name beyond `keep`, never the archive of
-/// another schedule in the plan.
-fn prune(layout: &Layout, schedule: &Schedule, keep: Keep, log: &Log) {
-    let Ok(text) = plan_file::read(layout) else {
+/// Removes the generations of `name` that `policy` does not keep, never the archive of
+/// another schedule in the plan, and logs each removal with its reason.
+pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) {
+    let Some(protected) = protected_names(layout) else {
         log.write("Warning: can't read the plan; older generations are not pruned this time");
         return;
     };
-    let protected: Vec<Vec<u8>> = plan::entries(&text)
-        .iter()
-        .filter_map(plan::Entry::schedule)
-        .filter(|other| other.name != schedule.name)
-        .map(|other| other.name.to_vec())
-        .collect();
-    match rotation::prune(
-        &layout.backups_dir(),
-        &schedule.name,
-        keep.count(),
-        &protected,
-    ) {
+    match rotation::prune(&layout.backups_dir(), name, policy, &protected) {
         Ok(removals) => {
             for (file, removed) in removals {
                 let file = show_bytes(&file);
                 match removed {
-                    Ok(()) => log.write(&format!("Removed backups/{file}: more than {keep} kept")),
+                    Ok(()) => {
+                        log.write(&format!("Removed backups/{file}: {}", why_removed(policy)))
+                    }
                     Err(err) => log.write(&format!("Warning: can't remove backups/{file} ({err})")),
                 }
             }
@@ -293,4 +287,27 @@ fn prune(layout: &Layout, schedule: &Schedule, keep: Keep, log: &Log) {
             "Warning: can't list backups/ to prune older generations ({err})"
         )),
     }
+}
+
+/// Why a generation goes: `more than 3 kept` for plain `keep`, else the rules none of which
+/// keeps it.
+pub fn why_removed(policy: &Policy) -> String {
+    if policy.has_periods() {
+        format!("not kept by {}", policy.describe())
+    } else {
+        format!("more than {} kept", policy.last)
+    }
+}
+
+/// The archive files (`<name>.tar`) of the plan's schedules, which pruning never touches
+/// whatever they look like; `None` if the plan can't be read.
+pub fn protected_names(layout: &Layout) -> Option<HashSet<Vec<u8>>> {
+    let text = plan_file::read(layout).ok()?;
+    Some(
+        plan::entries(&text)
+            .iter()
+            .filter_map(plan::Entry::schedule)
+            .map(|other| Layout::archive_file_name(&other.name))
+            .collect(),
+    )
 }

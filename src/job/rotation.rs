@@ -4,10 +4,12 @@
 //! The previous archive is hard-linked to its generation name before the new one is renamed
 //! over `<name>.tar`, so at every instant both complete archives are on disk under some name.
 
+use super::retention::{self, Generation, Policy, Reason};
 use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::plan::Name;
 use crate::sys::open::FileId;
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -57,27 +59,94 @@ fn generation_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)> {
     fits.then(|| (stamp.to_vec(), serial))
 }
 
-/// The generations of `name` among `files` to delete so that, with `<name>.tar` itself,
-/// `keep` archives remain: the oldest first. Files that are the archive of a schedule name in
-/// `protected` are never chosen, whatever they look like.
-pub fn to_prune(name: &[u8], files: &[Vec<u8>], keep: u32, protected: &[Vec<u8>]) -> Vec<Vec<u8>> {
+/// The archives of `name` among `files`, newest first, each with the reasons `policy` keeps
+/// it (none: it goes). `<name>.tar` itself counts as the newest, stamped `current` (its
+/// mtime); files named in `protected` (the archives of the plan's schedules, `<other>.tar`)
+/// are never counted, whatever they look like.
+pub fn review(
+    name: &[u8],
+    files: &[Vec<u8>],
+    current: Option<String>,
+    policy: &Policy,
+    protected: &HashSet<Vec<u8>>,
+) -> Vec<(Generation, Vec<Reason>)> {
     let mut generations: Vec<(Vec<u8>, u32, &Vec<u8>)> = files
         .iter()
-        .filter(|file| {
-            !protected
-                .iter()
-                .any(|other| Layout::archive_file_name(other) == **file)
-        })
         .filter_map(|file| generation_key(name, file).map(|(stamp, serial)| (stamp, serial, file)))
+        .filter(|(_, _, file)| !protected.contains(*file))
         .collect();
     // Newest first.
     generations.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
-    let kept_generations = keep.saturating_sub(1) as usize;
-    generations
+    let current_file = Layout::archive_file_name(name);
+    let current = current
+        .filter(|_| files.contains(&current_file))
+        .map(|stamp| Generation {
+            file: current_file,
+            stamp,
+        });
+    let all: Vec<Generation> = current
         .into_iter()
-        .skip(kept_generations)
-        .map(|(_, _, file)| file.clone())
+        .chain(generations.into_iter().map(|(stamp, _, file)| Generation {
+            file: file.clone(),
+            stamp: String::from_utf8_lossy(&stamp).into_owned(),
+        }))
+        .collect();
+    let reasons = retention::choose(&all, policy);
+    all.into_iter().zip(reasons).collect()
+}
+
+/// The generations of `name` to delete, oldest last: those no rule of `policy` keeps.
+pub fn to_prune(
+    name: &[u8],
+    files: &[Vec<u8>],
+    current: Option<String>,
+    policy: &Policy,
+    protected: &HashSet<Vec<u8>>,
+) -> Vec<Vec<u8>> {
+    review(name, files, current, policy, protected)
+        .into_iter()
+        .filter(|(_, reasons)| reasons.is_empty())
+        .map(|(generation, _)| generation.file)
         .collect()
+}
+
+/// The file names in `backups/`.
+pub fn list(backups: &Path) -> io::Result<Vec<Vec<u8>>> {
+    Ok(fs::read_dir(backups)?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().as_bytes().to_vec())
+        .collect())
+}
+
+/// The stamp of `<name>.tar` (its mtime), if it is there, for [`review`].
+pub fn current_stamp(backups: &Path, name: &[u8]) -> Option<String> {
+    fs::symlink_metadata(backups.join(OsStr::from_bytes(&Layout::archive_file_name(name))))
+        .ok()
+        .filter(fs::Metadata::is_file)
+        .map(|meta| stamp(&LocalTime::at(meta.mtime())))
+}
+
+/// The names whose archive or generation `file` may be: `x` for `x.tar`, and `x` for
+/// `x.<stamp>[-n].tar` too.
+pub fn possible_owners(file: &[u8]) -> Vec<&[u8]> {
+    let Some(base) = file.strip_suffix(b".tar") else {
+        return Vec::new();
+    };
+    let mut owners = vec![base];
+    let without_serial = match base.iter().rposition(|&b| b == b'-') {
+        Some(dash)
+            if base.len() - dash <= 11 && base[dash + 1..].iter().all(u8::is_ascii_digit) =>
+        {
+            &base[..dash]
+        }
+        _ => base,
+    };
+    if let Some(cut) = without_serial.len().checked_sub(18)
+        && without_serial[cut] == b'.'
+    {
+        owners.push(&without_serial[..cut]);
+    }
+    owners
 }
 
 /// Gives the current `<name>.tar` its generation name too (a hard link), before it is
@@ -111,19 +180,17 @@ pub fn keep_previous(layout: &Layout, name: &Name) -> io::Result<Option<Vec<u8>>
     unreachable!("serials are unbounded")
 }
 
-/// Deletes the generations of `name` beyond `keep`; returns each file chosen with how its
-/// removal went.
+/// Deletes the generations of `name` that `policy` does not keep; returns each file chosen
+/// with how its removal went.
 pub fn prune(
     backups: &Path,
     name: &[u8],
-    keep: u32,
-    protected: &[Vec<u8>],
+    policy: &Policy,
+    protected: &HashSet<Vec<u8>>,
 ) -> io::Result<Vec<(Vec<u8>, io::Result<()>)>> {
-    let files: Vec<Vec<u8>> = fs::read_dir(backups)?
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.file_name().as_bytes().to_vec())
-        .collect();
-    Ok(to_prune(name, &files, keep, protected)
+    let files = list(backups)?;
+    let current = current_stamp(backups, name);
+    Ok(to_prune(name, &files, current, policy, protected)
         .into_iter()
         .map(|file| {
             let removed = fs::remove_file(backups.join(OsStr::from_bytes(&file)));
@@ -135,6 +202,17 @@ pub fn prune(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn now() -> Option<String> {
+        Some("2026-01-04_030000".to_owned())
+    }
+
+    fn keep(last: u32) -> Policy {
+        Policy {
+            last,
+            ..Policy::default()
+        }
+    }
 
     fn names(list: &[&str]) -> Vec<Vec<u8>> {
         list.iter().map(|s| s.as_bytes().to_vec()).collect()
@@ -159,6 +237,20 @@ mod tests {
     }
 
     #[test]
+    fn a_file_names_the_archive_it_may_belong_to() {
+        assert_eq!(possible_owners(b"db.tar"), [&b"db"[..]]);
+        assert_eq!(
+            possible_owners(b"db.2026-01-02_030000.tar"),
+            [&b"db.2026-01-02_030000"[..], b"db"]
+        );
+        assert_eq!(
+            possible_owners(b"db.2026-01-02_030000-12.tar"),
+            [&b"db.2026-01-02_030000-12"[..], b"db"]
+        );
+        assert!(possible_owners(b"notes.txt").is_empty());
+    }
+
+    #[test]
     fn the_oldest_generations_beyond_keep_are_pruned() {
         let files = names(&[
             "db.tar",
@@ -173,23 +265,34 @@ mod tests {
             "db.2026-01-01_030000-02.tar",
         ]);
         assert_eq!(
-            to_prune(b"db", &files, 3, &[]),
+            to_prune(b"db", &files, now(), &keep(3), &HashSet::new()),
             names(&[
                 "db.2026-01-02_030000-2.tar",
                 "db.2026-01-02_030000.tar",
                 "db.2026-01-01_030000.tar",
             ])
         );
-        assert_eq!(to_prune(b"db", &files, 1, &[]).len(), 5);
-        assert_eq!(to_prune(b"db", &files, 6, &[]), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            to_prune(b"db", &files, now(), &keep(1), &HashSet::new()).len(),
+            5
+        );
+        assert_eq!(
+            to_prune(b"db", &files, now(), &keep(6), &HashSet::new()),
+            Vec::<Vec<u8>>::new()
+        );
     }
 
     #[test]
     fn another_schedules_archive_is_never_pruned_even_if_it_looks_like_a_generation() {
-        let files = names(&["db.2026-01-01_030000.tar", "db.2026-01-02_030000.tar"]);
-        let protected = names(&["db.2026-01-01_030000"]);
+        let files = names(&[
+            "db.tar",
+            "db.2026-01-01_030000.tar",
+            "db.2026-01-02_030000.tar",
+        ]);
+        let protected: HashSet<Vec<u8>> =
+            names(&["db.2026-01-01_030000.tar"]).into_iter().collect();
         assert_eq!(
-            to_prune(b"db", &files, 1, &protected),
+            to_prune(b"db", &files, now(), &keep(1), &protected),
             names(&["db.2026-01-02_030000.tar"])
         );
     }

@@ -1,12 +1,13 @@
 //! The manager's commands: each does its work and logs its success line, and returns how it
 //! ended; errors go back to the command line, which logs them once.
 
+pub mod prune;
 pub mod restore;
 pub mod status;
 pub mod verify;
 
 use crate::cli::args::{
-    BackupsArgs, CreateArgs, DeleteArgs, ManagerCommand, RawArg, RestoreArgs, RunArgs,
+    BackupsArgs, CreateArgs, DeleteArgs, ManagerCommand, PruneArgs, RawArg, RestoreArgs, RunArgs,
     SettingsArgs, StartArgs, StatusArgs, StopArgs, VerifyArgs,
 };
 use crate::clock::LocalTime;
@@ -56,16 +57,13 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
             let progress = progress::Mode::from_switches(quiet, progress);
             run(layout, log, index, keep, progress)
         }
-        ManagerCommand::Settings(SettingsArgs { name }) => {
-            let settings = settings::load(layout).map_err(|bad| Error::failed(bad.to_string()))?;
+        ManagerCommand::Prune(PruneArgs { name, dry_run }) => {
             let name = name
-                .map(|name| archive_name(Some(name), "settings"))
+                .map(|name| archive_name(Some(name), "prune"))
                 .transpose()?;
-            let effective = settings.for_name(name.as_deref().unwrap_or_default(), None);
-            stdout::print(effective.describe().as_bytes())?;
-            log.write("Show settings");
-            Ok(Outcome::Done)
+            prune::prune(layout, log, name, dry_run)
         }
+        ManagerCommand::Settings(SettingsArgs { name }) => show_settings(layout, log, name),
         ManagerCommand::Status(StatusArgs { json }) => {
             let report = status::report(layout);
             let text = if json { report.json() } else { report.text() };
@@ -170,6 +168,11 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
         .filter(|(name, _)| !layout::is_internal_backups_entry(name))
         .collect();
     archives.sort_by(|a, b| a.0.cmp(&b.0));
+    let kept = if long {
+        prune::reasons(layout)
+    } else {
+        std::collections::HashMap::new()
+    };
     let mut listing = Vec::new();
     for (name, entry) in archives {
         if long {
@@ -184,10 +187,31 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
             listing.extend_from_slice(format!("{size:>14}  {modified:<19}  ").as_bytes());
         }
         listing.extend_from_slice(&for_terminal(&name));
+        if long && let Some(reasons) = kept.get(&name) {
+            let why = if reasons.is_empty() {
+                "goes at the next prune".to_owned()
+            } else {
+                let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                format!("kept: {}", reasons.join(", "))
+            };
+            listing.extend_from_slice(format!("  ({why})").as_bytes());
+        }
         listing.push(b'\n');
     }
     stdout::print(&listing)?;
     log.write("Show backups list");
+    Ok(Outcome::Done)
+}
+
+/// `settings [NAME]`: every key in force for NAME (or the defaults) and where it came from.
+fn show_settings(layout: &Layout, log: &Log, name: Option<RawArg>) -> Result<Outcome> {
+    let settings = settings::load(layout).map_err(|bad| Error::failed(bad.to_string()))?;
+    let name = name
+        .map(|name| archive_name(Some(name), "settings"))
+        .transpose()?;
+    let effective = settings.for_name(name.as_deref().unwrap_or_default(), None);
+    stdout::print(effective.describe().as_bytes())?;
+    log.write("Show settings");
     Ok(Outcome::Done)
 }
 

@@ -45,11 +45,17 @@ enum Setting {
     ExcludeCaches(bool),
     ExcludeIfPresent(Vec<String>),
     OneFileSystem(bool),
+    /// keep_daily, keep_weekly, keep_monthly, keep_yearly: index 0 to 3.
+    Period(usize, u32),
 }
 
 /// The keys, in the order `settings` shows them.
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 10] = [
     "keep",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
     "allow_empty",
     "exclude",
     "exclude_caches",
@@ -59,20 +65,14 @@ const KEYS: [&str; 6] = [
 
 /// Keys of the settings design that this version does not carry out yet: refused by name
 /// rather than silently ignored.
-const NOT_YET: [&str; 7] = [
-    "compress",
-    "level",
-    "threads",
-    "keep_daily",
-    "keep_weekly",
-    "keep_monthly",
-    "keep_yearly",
-];
+const NOT_YET: [&str; 3] = ["compress", "level", "threads"];
 
 /// The settings one schedule runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Effective {
     pub keep: Keep,
+    /// keep_daily, keep_weekly, keep_monthly, keep_yearly.
+    pub periods: [u32; 4],
     /// Let an empty folder replace an archive that holds members.
     pub allow_empty: bool,
     pub exclude: Vec<String>,
@@ -86,6 +86,7 @@ impl Default for Effective {
     fn default() -> Effective {
         Effective {
             keep: Keep::ONE,
+            periods: [0; 4],
             allow_empty: false,
             exclude: Vec::new(),
             exclude_caches: false,
@@ -97,31 +98,54 @@ impl Default for Effective {
 }
 
 impl Effective {
+    /// Whether `keep` or a `keep_*` rule was set anywhere (file, table or command line).
+    pub fn sets_retention(&self) -> bool {
+        self.sources[..5]
+            .iter()
+            .any(|source| *source != Source::Default)
+    }
+
+    /// The retention rules these settings make.
+    pub fn policy(&self) -> crate::job::retention::Policy {
+        let [daily, weekly, monthly, yearly] = self.periods;
+        crate::job::retention::Policy {
+            last: self.keep.count(),
+            daily,
+            weekly,
+            monthly,
+            yearly,
+        }
+    }
+
     fn apply(&mut self, setting: &Setting, source: Source) {
         let index = match setting {
             Setting::Keep(keep) => {
                 self.keep = *keep;
                 0
             }
+            Setting::Period(period, count) => {
+                self.periods[*period] = *count;
+                1 + period
+            }
             Setting::AllowEmpty(allow) => {
                 self.allow_empty = *allow;
-                1
+                5
             }
             Setting::Exclude(patterns) => {
                 self.exclude.clone_from(patterns);
-                2
+                6
             }
             Setting::ExcludeCaches(on) => {
                 self.exclude_caches = *on;
-                3
+                7
             }
             Setting::ExcludeIfPresent(names) => {
                 self.exclude_if_present.clone_from(names);
-                4
+                8
             }
             Setting::OneFileSystem(on) => {
                 self.one_file_system = *on;
-                5
+                9
             }
         };
         self.sources[index] = source;
@@ -135,6 +159,10 @@ impl Effective {
         };
         let values = [
             self.keep.to_string(),
+            self.periods[0].to_string(),
+            self.periods[1].to_string(),
+            self.periods[2].to_string(),
+            self.periods[3].to_string(),
             self.allow_empty.to_string(),
             list(&self.exclude),
             self.exclude_caches.to_string(),
@@ -235,6 +263,16 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
             ),
             _ => return Err(wrong("a whole number from 1 up")),
         },
+        "keep_daily" | "keep_weekly" | "keep_monthly" | "keep_yearly" => {
+            let period = KEYS[1..5].iter().position(|k| *k == key).unwrap_or(0);
+            match entry.value {
+                Value::Integer(n) => Setting::Period(
+                    period,
+                    u32::try_from(n).map_err(|_| wrong("a whole number from 0 up"))?,
+                ),
+                _ => return Err(wrong("a whole number from 0 up")),
+            }
+        }
         "allow_empty" => Setting::AllowEmpty(boolean()?),
         "exclude" => Setting::Exclude(texts()?),
         "exclude_caches" => Setting::ExcludeCaches(boolean()?),
@@ -293,7 +331,8 @@ mod tests {
         assert_eq!(forced.keep, Keep::new(2).unwrap());
         assert_eq!(
             forced.describe(),
-            "keep = 2  # command line\nallow_empty = true  # name table\n\
+            "keep = 2  # command line\nkeep_daily = 0  # default\nkeep_weekly = 0  # default\n\
+             keep_monthly = 0  # default\nkeep_yearly = 0  # default\nallow_empty = true  # name table\n\
              exclude = [\"*.tmp\"]  # file\nexclude_caches = false  # default\n\
              exclude_if_present = []  # default\none_file_system = false  # default\n"
         );
@@ -317,6 +356,10 @@ mod tests {
         assert_eq!(
             error("[name.a]\nexclude = \"*.tmp\"\n"),
             "bad settings in backupbox.toml: line 2: exclude: expected a list of non-empty strings"
+        );
+        assert_eq!(
+            error("keep_daily = -1\n"),
+            "bad settings in backupbox.toml: line 1: keep_daily: expected a whole number from 0 up"
         );
         assert_eq!(
             error("compress = \"zstd\"\n"),

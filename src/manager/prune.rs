@@ -1,0 +1,118 @@
+//! `prune [NAME] [--dry-run]`, and the reasons `backups --long` shows: the retention rules of
+//! `backupbox.toml` applied to what is in `backups/` now.
+
+use crate::error::{Error, Outcome, Result};
+use crate::job::retention::Reason;
+use crate::job::{self, rotation};
+use crate::layout::Layout;
+use crate::log::{Log, show_bytes};
+use crate::plan::file as plan_file;
+use crate::plan::{self, Name};
+use crate::settings::{self, Settings};
+use crate::stdout;
+use std::collections::{HashMap, HashSet};
+
+/// The archive names the plan's schedules write, each once.
+fn plan_names(layout: &Layout) -> Result<Vec<Name>> {
+    let text = plan_file::read(layout)?;
+    let mut names: Vec<Name> = Vec::new();
+    for schedule in plan::entries(&text)
+        .iter()
+        .filter_map(plan::Entry::schedule)
+    {
+        if !names.contains(&schedule.name) {
+            names.push(schedule.name);
+        }
+    }
+    Ok(names)
+}
+
+/// What `backups/` holds and the plan protects, read once for every name reviewed.
+struct Survey {
+    files: Vec<Vec<u8>>,
+    protected: HashSet<Vec<u8>>,
+}
+
+impl Survey {
+    fn take(layout: &Layout) -> Survey {
+        Survey {
+            files: rotation::list(&layout.backups_dir()).unwrap_or_default(),
+            protected: job::protected_names(layout).unwrap_or_default(),
+        }
+    }
+
+    /// Each archive of `name` with the reasons the settings keep it, newest first.
+    fn review(
+        &self,
+        layout: &Layout,
+        settings: &Settings,
+        name: &Name,
+    ) -> Vec<(Vec<u8>, Vec<Reason>)> {
+        let policy = settings.for_name(name, None).policy();
+        let current = rotation::current_stamp(&layout.backups_dir(), name);
+        rotation::review(name, &self.files, current, &policy, &self.protected)
+            .into_iter()
+            .map(|(generation, reasons)| (generation.file, reasons))
+            .collect()
+    }
+}
+
+/// For every archive of the plan's schedules, why it is kept; an empty list means the next
+/// prune removes it. Empty when the plan or the settings can't be read.
+pub fn reasons(layout: &Layout) -> HashMap<Vec<u8>, Vec<Reason>> {
+    let (Ok(names), Ok(settings)) = (plan_names(layout), settings::load(layout)) else {
+        return HashMap::new();
+    };
+    let survey = Survey::take(layout);
+    // Only names with a file in backups/ have anything to review.
+    let present: HashSet<&[u8]> = survey
+        .files
+        .iter()
+        .flat_map(|file| rotation::possible_owners(file))
+        .collect();
+    names
+        .iter()
+        .filter(|name| present.contains(&***name))
+        .flat_map(|name| survey.review(layout, &settings, name))
+        .collect()
+}
+
+/// Carries out `prune`: removes (or with `dry_run` lists) the generations the settings do not
+/// keep, for `name` or every name in the plan.
+pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> Result<Outcome> {
+    let settings = settings::load(layout).map_err(|bad| Error::failed(bad.to_string()))?;
+    let names = match name {
+        Some(name) => vec![name],
+        None => plan_names(layout)?,
+    };
+    let mut listing = String::new();
+    for name in &names {
+        let effective = settings.for_name(name, None);
+        if !effective.sets_retention() {
+            return Err(Error::failed(format!(
+                "prune: {FILE} sets no retention for {} (keep, keep_daily, ...); nothing removed",
+                Layout::archive_display(name),
+                FILE = settings::FILE
+            )));
+        }
+        let why = job::why_removed(&effective.policy());
+        for (file, reasons) in Survey::take(layout).review(layout, &settings, name) {
+            if reasons.is_empty() {
+                let verb = if dry_run {
+                    "would be removed"
+                } else {
+                    "removed"
+                };
+                listing.push_str(&format!("backups/{}: {verb}: {why}\n", show_bytes(&file)));
+            }
+        }
+        if !dry_run {
+            job::prune(layout, name, &effective.policy(), log);
+        }
+    }
+    stdout::print(listing.as_bytes())?;
+    if dry_run {
+        log.write("Show prune plan");
+    }
+    Ok(Outcome::Done)
+}
