@@ -343,6 +343,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let example = Settings::parse(include_str!("../../backupbox.toml.example")).unwrap();
+        assert!(example.for_name(b"docs", None).allow_empty);
+        assert_eq!(example.for_name(b"other", None).policy().monthly, 12);
+    }
+
+    #[test]
     fn bad_keys_and_values_name_the_line_and_the_key() {
         let error = |text: &str| Settings::parse(text).unwrap_err().to_string();
         assert_eq!(
