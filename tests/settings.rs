@@ -259,3 +259,33 @@ fn retention_keeps_the_newest_of_each_month_and_year_and_says_why() {
         .stderr_contains("sets no retention");
     assert_eq!(stdout(&sb.manager(&["backups"])).lines().count(), 4);
 }
+
+#[test]
+fn contents_lists_the_members_as_gnu_tar_does() {
+    let sb = Sandbox::new();
+    sb.write("docs/a.txt", "hello");
+    sb.write("docs/sub/b.txt", "x".repeat(3000));
+    std::os::unix::fs::symlink("a.txt", sb.join("docs/link")).unwrap();
+    sb.write("backup_schedules.txt", "docs;01:00;docs\n");
+    sb.manager(&["run", "0"]).ok();
+    let archive = sb.join("backups/docs.tar");
+    let names: Vec<String> = gnu_tar_names(&archive)
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned() + "\n")
+        .collect();
+    sb.manager(&["contents", "docs"])
+        .ok()
+        .stdout_is(&names.concat());
+    let listing: Vec<String> = gnu_tar_list(&archive)
+        .iter()
+        .map(|l| l.clone() + "\n")
+        .collect();
+    sb.manager(&["contents", "docs", "--long"])
+        .ok()
+        .stdout_is(&listing.concat());
+    assert_eq!(
+        sb.manager_log().last().unwrap(),
+        "Show contents of backups/docs.tar"
+    );
+    sb.manager(&["contents", "nope"]).fails(1);
+}

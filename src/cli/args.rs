@@ -97,6 +97,7 @@ pub enum ManagerCommand {
     Restore(RestoreArgs),
     Settings(SettingsArgs),
     Prune(PruneArgs),
+    Contents(ContentsArgs),
 }
 
 impl ManagerCommand {
@@ -136,6 +137,17 @@ pub struct PruneArgs {
     /// only show what would be removed
     #[argh(switch)]
     pub dry_run: bool,
+}
+
+#[derive(FromArgs)]
+/// List the members of backups/NAME.tar, like tar -tf.
+#[argh(subcommand, name = "contents")]
+pub struct ContentsArgs {
+    #[argh(positional)]
+    pub name: Option<RawArg>,
+    /// show type, mode, owner, size and time too, like tar -tvf
+    #[argh(switch)]
+    pub long: bool,
 }
 
 /// `backup_manager help [COMMAND]`: argh has its own `help` word, which the command line

@@ -1,14 +1,15 @@
 //! The manager's commands: each does its work and logs its success line, and returns how it
 //! ended; errors go back to the command line, which logs them once.
 
+pub mod contents;
 pub mod prune;
 pub mod restore;
 pub mod status;
 pub mod verify;
 
 use crate::cli::args::{
-    BackupsArgs, CreateArgs, DeleteArgs, ManagerCommand, PruneArgs, RawArg, RestoreArgs, RunArgs,
-    SettingsArgs, StartArgs, StatusArgs, StopArgs, VerifyArgs,
+    BackupsArgs, ContentsArgs, CreateArgs, DeleteArgs, ManagerCommand, PruneArgs, RawArg,
+    RestoreArgs, RunArgs, SettingsArgs, StartArgs, StatusArgs, StopArgs, VerifyArgs,
 };
 use crate::clock::LocalTime;
 use crate::error::{Error, Outcome, Result};
@@ -64,6 +65,10 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
             prune::prune(layout, log, name, dry_run)
         }
         ManagerCommand::Settings(SettingsArgs { name }) => show_settings(layout, log, name),
+        ManagerCommand::Contents(ContentsArgs { name, long }) => {
+            let name = archive_name(name, "contents")?;
+            contents::contents(layout, log, &name, long)
+        }
         ManagerCommand::Status(StatusArgs { json }) => {
             let report = status::report(layout);
             let text = if json { report.json() } else { report.text() };
