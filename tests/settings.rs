@@ -289,3 +289,37 @@ fn contents_lists_the_members_as_gnu_tar_does() {
     );
     sb.manager(&["contents", "nope"]).fails(1);
 }
+
+#[test]
+fn restore_takes_only_the_members_asked_for() {
+    let sb = Sandbox::new();
+    sb.write("docs/a.txt", "a");
+    sb.write("docs/sub/b.txt", "b");
+    sb.write("docs/sub/deeper/c.txt", "c");
+    sb.write("docs/other/d.txt", "d");
+    sb.write("backup_schedules.txt", "docs;01:00;docs\n");
+    sb.manager(&["run", "0"]).ok();
+    let out = sb.manager(&["restore", "docs", "docs/sub", "docs/a.txt"]);
+    out.ok().stdout_is(&format!(
+        "backups/docs.tar: 5 members restored in {}\n",
+        sb.join("restore/docs").display()
+    ));
+    let restored = sb.join("restore/docs/docs");
+    assert_eq!(fs::read(restored.join("sub/deeper/c.txt")).unwrap(), b"c");
+    assert_eq!(fs::read(restored.join("a.txt")).unwrap(), b"a");
+    assert!(!restored.join("other").exists(), "only what was asked for");
+
+    // A member the archive lacks: an error naming it, and nothing written.
+    let elsewhere = sb.join("elsewhere");
+    let out = sb.manager(&[
+        "restore".as_ref(),
+        "docs".as_ref(),
+        "docs/a.txt".as_ref(),
+        "docs/missing".as_ref(),
+        "--to".as_ref(),
+        elsewhere.as_os_str(),
+    ]);
+    out.fails(1)
+        .stderr_contains("failed: docs/missing: not in the archive");
+    assert!(!elsewhere.exists());
+}

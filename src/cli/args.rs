@@ -246,11 +246,13 @@ pub struct VerifyArgs {
 }
 
 #[derive(FromArgs)]
-/// Extract backups/NAME.tar into restore/NAME/ (or --to DIR).
+/// Extract backups/NAME.tar, or only the MEMBERs given, into restore/NAME/ (or --to DIR).
 #[argh(subcommand, name = "restore")]
 pub struct RestoreArgs {
+    /// the archive name, then the members to restore, each with everything below it
+    /// (default: all of them)
     #[argh(positional)]
-    pub name: Option<RawArg>,
+    pub name_and_members: Vec<RawArg>,
     /// folder to extract into (default: restore/NAME in the base directory)
     #[argh(option)]
     pub to: Option<RawArg>,

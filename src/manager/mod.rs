@@ -91,18 +91,20 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
             verify::verify(layout, log, &name, against, progress)
         }
         ManagerCommand::Restore(RestoreArgs {
-            name,
+            name_and_members,
             to,
             force,
             outside_links,
             quiet,
             progress,
         }) => {
-            let name = archive_name(name, "restore")?;
+            let mut words = name_and_members.into_iter();
+            let name = archive_name(words.next(), "restore")?;
             let options = restore::Options {
                 to: to.map(|RawArg(to)| PathBuf::from(to)),
                 force,
                 outside_links,
+                members: words.map(|RawArg(member)| member.into_vec()).collect(),
                 progress: progress::Mode::from_switches(quiet, progress),
             };
             restore::restore(layout, log, &name, &options)

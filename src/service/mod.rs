@@ -135,8 +135,9 @@ fn start_up(layout: &Layout, readiness: &mut Readiness) -> Result<Started> {
         Ok(settings) => settings,
         Err(bad) => {
             log.write(&format!("Error: {bad}"));
-            readiness.failed(&bad.to_string());
+            // Released before `start` hears of it, so no PID of a dead service is left.
             lock.release();
+            readiness.failed(&bad.to_string());
             return Err(Error::failed(bad.to_string()));
         }
     };

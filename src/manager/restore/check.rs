@@ -41,6 +41,13 @@ pub enum Refusal {
         kind: u8,
     },
     /// Paths on disk are shown as they are found, already escaped.
+    /// A member asked for by name that the archive does not have.
+    NotInArchive(Vec<u8>),
+    /// A hard link asked for whose target was not asked for.
+    HardLinkToUnselected {
+        name: Vec<u8>,
+        target: Vec<u8>,
+    },
     Exists(String),
     NotADirectoryOnDisk(String),
     DirectoryOnDisk(String),
@@ -103,6 +110,13 @@ impl fmt::Display for Refusal {
                 n(name),
                 crate::log::show_bytes(&[*kind])
             ),
+            Refusal::NotInArchive(name) => write!(f, "{}: not in the archive", n(name)),
+            Refusal::HardLinkToUnselected { name, target } => write!(
+                f,
+                "{}: hard link to {}, which is not restored; restore it too",
+                n(name),
+                n(target)
+            ),
             Refusal::Exists(path) => write!(f, "{path} already exists; add --force to overwrite"),
             Refusal::NotADirectoryOnDisk(path) => write!(
                 f,
@@ -148,6 +162,67 @@ pub fn name_refusal(name: &[u8]) -> Option<Refusal> {
         return Some(Refusal::DotDot(name.to_vec()));
     }
     None
+}
+
+/// The members a restore was asked for: all, or the given paths and everything below them.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Each path as given, its components, and whether the archive had it.
+    wanted: Vec<(Vec<u8>, Vec<Vec<u8>>, bool)>,
+}
+
+impl Selection {
+    /// `members` empty means the whole archive.
+    pub fn of(members: &[Vec<u8>]) -> Selection {
+        let wanted = members
+            .iter()
+            .map(|member| {
+                let parts = components(member).into_iter().map(<[u8]>::to_vec).collect();
+                (member.clone(), parts, false)
+            })
+            .collect();
+        Selection { wanted }
+    }
+
+    /// Whether member `name` is restored: the whole archive, or at or below a path asked for.
+    pub fn covers(&self, name: &[u8]) -> bool {
+        if self.wanted.is_empty() {
+            return true;
+        }
+        let parts = components(name);
+        self.wanted.iter().any(|(_, wanted, _)| {
+            parts.len() >= wanted.len() && parts.iter().zip(wanted).all(|(a, b)| *a == b.as_slice())
+        })
+    }
+
+    /// [`Selection::covers`], noting which paths asked for the archive has.
+    pub fn take(&mut self, name: &[u8]) -> bool {
+        if self.wanted.is_empty() {
+            return true;
+        }
+        let parts = components(name);
+        let mut taken = false;
+        for (_, wanted, found) in &mut self.wanted {
+            if parts.len() >= wanted.len()
+                && parts
+                    .iter()
+                    .zip(wanted.iter())
+                    .all(|(a, b)| *a == b.as_slice())
+            {
+                *found = true;
+                taken = true;
+            }
+        }
+        taken
+    }
+
+    /// The first path asked for that the archive did not have.
+    pub fn missing(&self) -> Option<&[u8]> {
+        self.wanted
+            .iter()
+            .find(|(_, _, found)| !found)
+            .map(|(member, _, _)| member.as_slice())
+    }
 }
 
 /// Hops through symlinks one resolution may take. Far beyond the kernel's 40, so a chain
@@ -373,6 +448,19 @@ mod tests {
             refused(&[("d/f", F, ""), ("d/f/g", F, "")]),
             "d/f/g: would be written under d/f, which is not a directory"
         );
+    }
+
+    #[test]
+    fn a_selection_covers_its_paths_and_what_is_below_them() {
+        let mut selection = Selection::of(&[b"docs/sub".to_vec(), b"./notes".to_vec()]);
+        assert!(selection.take(b"docs/sub/"));
+        assert!(selection.take(b"docs/sub/a"));
+        assert!(!selection.take(b"docs/subway"));
+        assert!(!selection.take(b"docs/"));
+        assert_eq!(selection.missing(), Some(&b"./notes"[..]));
+        assert!(selection.take(b"notes"));
+        assert_eq!(selection.missing(), None);
+        assert!(Selection::of(&[]).covers(b"anything"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! this restore opened itself. No path is resolved twice and no link is ever followed, so
 //! nothing outside the folder is touched, whatever others do inside it meanwhile.
 
-use super::check::{Refusal, components};
+use super::check::{Refusal, Selection, components};
 use crate::log::show_name;
 use crate::progress::Progress;
 use crate::sys::open::FileId;
@@ -277,6 +277,7 @@ pub fn extract(
     archive: &File,
     target: &Path,
     force: bool,
+    selection: &Selection,
     progress: &mut Progress,
 ) -> io::Result<()> {
     let _umask = UmaskCleared::new();
@@ -292,6 +293,9 @@ pub fn extract(
             continue;
         }
         let name = entry.path_bytes().into_owned();
+        if !selection.covers(&name) {
+            continue;
+        }
         progress.step(
             &name,
             entry.raw_header_position() + entry.header().entry_size().unwrap_or(0),

@@ -15,7 +15,7 @@ use crate::layout::Layout;
 use crate::log::Log;
 use crate::plan::Name;
 use crate::progress::{self, Progress, Total};
-use check::{Checker, Shape, components};
+use check::{Checker, Selection, Shape, components};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Seek};
@@ -32,6 +32,8 @@ pub struct Options {
     pub force: bool,
     /// Restore symlinks that lead outside the folder as they are.
     pub outside_links: bool,
+    /// Only these members and what is below them; all when empty.
+    pub members: Vec<Vec<u8>>,
     pub progress: progress::Mode,
 }
 
@@ -66,7 +68,8 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     fs::create_dir_all(&target)
         .map_err(|err| failed(&format_args!("can't create folder ({err})")))?;
     let mut meter = Progress::new(options.progress, "restore", Total::Exact(size));
-    let extracted = extract::extract(&archive, &target, options.force, &mut meter);
+    let selection = Selection::of(&options.members);
+    let extracted = extract::extract(&archive, &target, options.force, &selection, &mut meter);
     meter.finish(extracted.is_ok().then_some(size));
     extracted.map_err(|err| failed(&err))?;
     crate::stdout::print_line(&format!("{display}: {count} members restored in {shown}"))?;
@@ -99,6 +102,7 @@ fn check_members(
 ) -> std::result::Result<u64, Refusal> {
     let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, archive));
     let mut checker = Checker::new(options.outside_links);
+    let mut selection = Selection::of(&options.members);
     let mut on_disk = match extract::Tree::open(target) {
         Ok(tree) => Some(tree),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
@@ -123,7 +127,19 @@ fn check_members(
             });
         };
         let link = entry.link_name_bytes();
+        // The whole archive is checked, whatever part of it is restored.
         checker.member(&name, shape, link.as_deref())?;
+        if !selection.take(&name) {
+            continue;
+        }
+        if let (Shape::HardLink, Some(target)) = (shape, link.as_deref())
+            && !selection.covers(target)
+        {
+            return Err(Refusal::HardLinkToUnselected {
+                name: name.into_owned(),
+                target: target.to_vec(),
+            });
+        }
         if let Some(tree) = on_disk.as_mut() {
             let replaced = |parts: &[&[u8]]| checker.has_directory_member(parts);
             extract::conflict(tree, &components(&name), shape, options.force, &replaced)?;
@@ -131,5 +147,8 @@ fn check_members(
         count += 1;
     }
     checker.finish()?;
+    if let Some(member) = selection.missing() {
+        return Err(Refusal::NotInArchive(member.to_vec()));
+    }
     Ok(count)
 }
