@@ -97,17 +97,6 @@ fn status_shows_next_and_last_runs_and_its_exit_code_says_whether_all_is_well() 
     assert!(sb.manager_log().contains(&"Show status".to_owned()));
 }
 
-/// Sets a file's mtime to `when` (local time), as `touch -d` does.
-fn touch(path: &Path, when: &str) {
-    let out = Command::new("touch")
-        .arg("-d")
-        .arg(when)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-}
-
 #[test]
 fn keep_3_across_five_runs_keeps_the_newest_three() {
     let sb = Sandbox::new();

@@ -14,12 +14,7 @@ fn run_keeps_what_the_settings_file_says_and_the_command_line_wins() {
     sb.write("backupbox.toml", "keep = 2\n");
     for stamp in ["2026-01-01 03:30", "2026-01-02 03:30"] {
         sb.manager(&["run", "0"]).ok();
-        let touched = std::process::Command::new("touch")
-            .args(["-d", stamp])
-            .arg(sb.join("backups/docs.tar"))
-            .status()
-            .unwrap();
-        assert!(touched.success());
+        touch(&sb.join("backups/docs.tar"), stamp);
     }
     sb.manager(&["run", "0"]).ok();
     sb.manager(&["backups"])
@@ -191,12 +186,7 @@ fn retention_keeps_the_newest_of_each_month_and_year_and_says_why() {
         let file = sb.join(format!("backups/n.{stamp}.tar"));
         fs::copy(sb.join("backups/n.tar"), &file).unwrap();
         let when = format!("{} {}:{}", &stamp[..10], &stamp[11..13], &stamp[13..15]);
-        let touched = std::process::Command::new("touch")
-            .args(["-d", &when])
-            .arg(&file)
-            .status()
-            .unwrap();
-        assert!(touched.success());
+        touch(&file, &when);
     }
     sb.write("backupbox.toml", "keep_monthly = 3\nkeep_yearly = 3\n");
     let plan = sb.manager(&["prune", "--dry-run"]);

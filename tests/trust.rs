@@ -307,12 +307,7 @@ fn trust_3a_a_year_9999_mtime_or_record_never_panics() {
     sb.write("n/f", "x");
     sb.write("backup_schedules.txt", "n;00:00;n\n");
     sb.manager(&["run", "0"]).ok();
-    let touched = std::process::Command::new("touch")
-        .args(["-d", "9999-12-31 23:00 UTC"])
-        .arg(sb.join("backups/n.tar"))
-        .status()
-        .unwrap();
-    assert!(touched.success());
+    touch(&sb.join("backups/n.tar"), "9999-12-31 23:00 UTC");
     let out = sb
         .command("backup_manager", &["backups", "--long"])
         .env("TZ", "Asia/Tokyo")
@@ -612,16 +607,7 @@ fn trust_6a_times_before_1970_and_at_0_round_trip() {
     let sb = Sandbox::new();
     sb.write("t/old", "1960");
     sb.write("t/epoch", "0");
-    let set = |file: &str, when: &str| {
-        assert!(
-            std::process::Command::new("touch")
-                .args(["-d", when])
-                .arg(sb.join(file))
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
+    let set = |file: &str, when: &str| touch(&sb.join(file), when);
     set("t/old", "1960-01-01 00:00 UTC");
     set("t/epoch", "1970-01-01 00:00 UTC");
     sb.write("backup_schedules.txt", "t;00:00;t\n");

@@ -115,8 +115,8 @@ impl Cursor<'_> {
 
     fn value(&mut self) -> Result<Value, SyntaxError> {
         match self.peek() {
-            Some('"') => self.basic_string().map(Value::Text),
-            Some('\'') => self.literal_string().map(Value::Text),
+            Some('"') => self.string('"').map(Value::Text),
+            Some('\'') => self.string('\'').map(Value::Text),
             Some('[') => self.array(),
             Some(c) if c == '-' || c == '+' || c.is_ascii_digit() => self.integer(),
             Some('t' | 'f') => match self.bare_key().as_str() {
@@ -145,7 +145,9 @@ impl Cursor<'_> {
             .map_err(|_| self.error(format!("not a whole number: {text}")))
     }
 
-    fn basic_string(&mut self) -> Result<String, SyntaxError> {
+    /// A string on one line, after its opening `quote`: basic (`"`, with escapes) or
+    /// literal (`'`, without).
+    fn string(&mut self, quote: char) -> Result<String, SyntaxError> {
         self.next();
         let mut text = String::new();
         loop {
@@ -153,8 +155,8 @@ impl Cursor<'_> {
                 return Err(self.error("a string is not closed"));
             }
             match self.next() {
-                Some('"') => return Ok(text),
-                Some('\\') => text.push(self.escape()?),
+                Some(c) if c == quote => return Ok(text),
+                Some('\\') if quote == '"' => text.push(self.escape()?),
                 Some(c) => text.push(c),
                 None => {}
             }
@@ -179,21 +181,6 @@ impl Cursor<'_> {
             }
             other => return Err(self.error(format!("bad escape {other:?}"))),
         })
-    }
-
-    fn literal_string(&mut self) -> Result<String, SyntaxError> {
-        self.next();
-        let mut text = String::new();
-        loop {
-            if matches!(self.peek(), Some('\n') | None) {
-                return Err(self.error("a string is not closed"));
-            }
-            match self.next() {
-                Some('\'') => return Ok(text),
-                Some(c) => text.push(c),
-                None => {}
-            }
-        }
     }
 
     fn array(&mut self) -> Result<Value, SyntaxError> {
@@ -223,8 +210,8 @@ impl Cursor<'_> {
             return Err(self.error("tables are [name.<archive name>]"));
         }
         let name = match self.peek() {
-            Some('"') => self.basic_string()?,
-            Some('\'') => self.literal_string()?,
+            Some('"') => self.string('"')?,
+            Some('\'') => self.string('\'')?,
             _ => self.bare_key(),
         };
         self.skip_blank(false);

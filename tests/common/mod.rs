@@ -302,6 +302,17 @@ impl Pause {
     }
 }
 
+/// Sets a file's mtime to `when` (as `touch -d` reads it: local time unless it says a zone).
+pub fn touch(path: &Path, when: &str) {
+    let out = Command::new("touch")
+        .arg("-d")
+        .arg(when)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "touch -d {when}: {}", stderr(&out));
+}
+
 /// `[dd/mm/yyyy hh:mm] `
 pub fn assert_stamp(stamp: &str) {
     let b = stamp.as_bytes();
