@@ -10,6 +10,7 @@ use crate::layout::Layout;
 use parse::{Entry, Value};
 use std::fmt;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 
 /// The settings file's name, in the base directory.
 pub const FILE: &str = "backupbox.toml";
@@ -299,9 +300,16 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
     })
 }
 
-/// Reads `backupbox.toml` of the base directory; no file means no settings.
+/// Reads `backupbox.toml` of the base directory; no file means no settings. Like the plan,
+/// it may be a symlink to the real file; a FIFO or device in its place is refused, never
+/// waited on.
 pub fn load(layout: &Layout) -> Result<Settings, BadSettings> {
-    let bytes = match crate::sys::open::read_regular(&layout.settings_file(), MAX_BYTES) {
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(layout.settings_file())
+        .and_then(|file| crate::sys::open::read_capped(&file, MAX_BYTES));
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
         Err(err) => return Err(BadSettings(format!("can't read it ({err})"))),
