@@ -211,7 +211,7 @@ fn attempt(
     let left_out = written.left_out();
     let size = written.commit()?;
     if policy.keeps_generations() {
-        prune(layout, &schedule.name, &policy, log);
+        let _ = prune(layout, &schedule.name, &policy, log);
     }
     Ok((size, left_out))
 }
@@ -265,28 +265,34 @@ fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: &Outcome) {
 }
 
 /// Removes the generations of `name` that `policy` does not keep, never the archive of
-/// another schedule in the plan, and logs each removal with its reason.
-pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) {
+/// another schedule in the plan, and logs each removal with its reason; returns the files
+/// removed.
+pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> Vec<Vec<u8>> {
     let Some(protected) = protected_names(layout) else {
         log.write("Warning: can't read the plan; older generations are not pruned this time");
-        return;
+        return Vec::new();
     };
-    match rotation::prune(&layout.backups_dir(), name, policy, &protected) {
-        Ok(removals) => {
-            for (file, removed) in removals {
-                let file = show_bytes(&file);
-                match removed {
-                    Ok(()) => {
-                        log.write(&format!("Removed backups/{file}: {}", why_removed(policy)))
-                    }
-                    Err(err) => log.write(&format!("Warning: can't remove backups/{file} ({err})")),
-                }
-            }
+    let removals = match rotation::prune(&layout.backups_dir(), name, policy, &protected) {
+        Ok(removals) => removals,
+        Err(err) => {
+            log.write(&format!(
+                "Warning: can't list backups/ to prune older generations ({err})"
+            ));
+            return Vec::new();
         }
-        Err(err) => log.write(&format!(
-            "Warning: can't list backups/ to prune older generations ({err})"
-        )),
+    };
+    let mut removed = Vec::new();
+    for (file, outcome) in removals {
+        let shown = show_bytes(&file);
+        match outcome {
+            Ok(()) => {
+                log.write(&format!("Removed backups/{shown}: {}", why_removed(policy)));
+                removed.push(file);
+            }
+            Err(err) => log.write(&format!("Warning: can't remove backups/{shown} ({err})")),
+        }
     }
+    removed
 }
 
 /// Why a generation goes: `more than 3 kept` for plain `keep`, else the rules none of which

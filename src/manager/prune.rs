@@ -34,10 +34,14 @@ struct Survey {
 }
 
 impl Survey {
-    fn take(layout: &Layout) -> Survey {
+    /// `names`: the plan's archive names, whose archives no other name's pruning touches.
+    fn take(layout: &Layout, names: &[Name]) -> Survey {
         Survey {
             files: rotation::list(&layout.backups_dir()).unwrap_or_default(),
-            protected: job::protected_names(layout).unwrap_or_default(),
+            protected: names
+                .iter()
+                .map(|name| Layout::archive_file_name(name))
+                .collect(),
         }
     }
 
@@ -63,7 +67,7 @@ pub fn reasons(layout: &Layout) -> HashMap<Vec<u8>, Vec<Reason>> {
     let (Ok(names), Ok(settings)) = (plan_names(layout), settings::load(layout)) else {
         return HashMap::new();
     };
-    let survey = Survey::take(layout);
+    let survey = Survey::take(layout, &names);
     // Only names with a file in backups/ have anything to review.
     let present: HashSet<&[u8]> = survey
         .files
@@ -85,6 +89,8 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
         Some(name) => vec![name],
         None => plan_names(layout)?,
     };
+    // What is there now, for the dry run: read once for all names.
+    let survey = dry_run.then(|| Survey::take(layout, &plan_names(layout).unwrap_or_default()));
     let mut listing = String::new();
     for name in &names {
         let effective = settings.for_name(name, None);
@@ -95,19 +101,25 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
                 FILE = settings::FILE
             )));
         }
-        let why = job::why_removed(&effective.policy());
-        for (file, reasons) in Survey::take(layout).review(layout, &settings, name) {
-            if reasons.is_empty() {
-                let verb = if dry_run {
-                    "would be removed"
-                } else {
-                    "removed"
-                };
-                listing.push_str(&format!("backups/{}: {verb}: {why}\n", show_bytes(&file)));
-            }
-        }
-        if !dry_run {
-            job::prune(layout, name, &effective.policy(), log);
+        let policy = effective.policy();
+        let why = job::why_removed(&policy);
+        let going: Vec<Vec<u8>> = if let Some(survey) = &survey {
+            survey
+                .review(layout, &settings, name)
+                .into_iter()
+                .filter(|(_, reasons)| reasons.is_empty())
+                .map(|(file, _)| file)
+                .collect()
+        } else {
+            job::prune(layout, name, &policy, log)
+        };
+        let verb = if dry_run {
+            "would be removed"
+        } else {
+            "removed"
+        };
+        for file in going {
+            listing.push_str(&format!("backups/{}: {verb}: {why}\n", show_bytes(&file)));
         }
     }
     stdout::print(listing.as_bytes())?;

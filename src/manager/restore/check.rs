@@ -186,13 +186,12 @@ impl Selection {
 
     /// Whether member `name` is restored: the whole archive, or at or below a path asked for.
     pub fn covers(&self, name: &[u8]) -> bool {
-        if self.wanted.is_empty() {
-            return true;
-        }
         let parts = components(name);
-        self.wanted.iter().any(|(_, wanted, _)| {
-            parts.len() >= wanted.len() && parts.iter().zip(wanted).all(|(a, b)| *a == b.as_slice())
-        })
+        self.wanted.is_empty()
+            || self
+                .wanted
+                .iter()
+                .any(|(_, wanted, _)| at_or_below(&parts, wanted))
     }
 
     /// [`Selection::covers`], noting which paths asked for the archive has.
@@ -203,12 +202,7 @@ impl Selection {
         let parts = components(name);
         let mut taken = false;
         for (_, wanted, found) in &mut self.wanted {
-            if parts.len() >= wanted.len()
-                && parts
-                    .iter()
-                    .zip(wanted.iter())
-                    .all(|(a, b)| *a == b.as_slice())
-            {
+            if at_or_below(&parts, wanted) {
                 *found = true;
                 taken = true;
             }
@@ -223,6 +217,11 @@ impl Selection {
             .find(|(_, _, found)| !found)
             .map(|(member, _, _)| member.as_slice())
     }
+}
+
+/// Whether the path `parts` is `wanted` or lies below it.
+fn at_or_below(parts: &[&[u8]], wanted: &[Vec<u8>]) -> bool {
+    parts.len() >= wanted.len() && parts.iter().zip(wanted).all(|(a, b)| *a == b.as_slice())
 }
 
 /// Hops through symlinks one resolution may take. Far beyond the kernel's 40, so a chain
