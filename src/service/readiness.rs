@@ -1,12 +1,13 @@
 //! The readiness protocol between `start` and the daemon it launches. `start` runs the binary
 //! as `backup_service __serve --dir D --keep N --ready-fd FD`, FD being the write end of a
-//! pipe; the service writes one line there once it runs (`ready`), or why it could not start,
-//! and closes it. Everything both sides must agree on is here.
+//! pipe; the service writes one line there once it runs (`ready`) and closes it, or writes why
+//! it could not start and keeps it open until it exits, so that `start` returns only once the
+//! process it launched is gone. Everything both sides must agree on is here.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,20 +50,27 @@ impl Readiness {
     }
 
     pub fn ready(&mut self) {
-        self.report(READY);
+        if let Some(fd) = self.0.take() {
+            let _ = File::from(fd).write_all(format!("{READY}\n").as_bytes());
+        }
     }
 
     pub fn already_running(&mut self) {
-        self.report(ALREADY_RUNNING);
+        self.report_end(ALREADY_RUNNING);
     }
 
     pub fn failed(&mut self, why: &str) {
-        self.report(&format!("{ERROR_PREFIX}{why}"));
+        self.report_end(&format!("{ERROR_PREFIX}{why}"));
     }
 
-    fn report(&mut self, line: &str) {
+    /// A report that this process is about to exit. The descriptor is deliberately left open:
+    /// the kernel closes it when the process is gone, and that close is what `start` waits
+    /// for, so a second `start` never returns while its would-be service still runs.
+    fn report_end(&mut self, line: &str) {
         if let Some(fd) = self.0.take() {
-            let _ = File::from(fd).write_all(format!("{line}\n").as_bytes());
+            let mut pipe = File::from(fd);
+            let _ = pipe.write_all(format!("{line}\n").as_bytes());
+            let _ = pipe.into_raw_fd();
         }
     }
 }
@@ -108,18 +116,52 @@ pub enum Report {
     Silent,
 }
 
-/// Reads the service's one-line report, waiting at most `timeout`; `None` if none came.
+/// Reads the service's one-line report, waiting at most `timeout`; `None` if none came. After
+/// any report but `ready`, it also waits (within the same `timeout`) for the pipe to close,
+/// which happens when the launched process has exited.
 pub fn read_report(pipe: OwnedFd, timeout: Duration) -> io::Result<Option<Report>> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let deadline = Instant::now() + timeout;
-    let mut file = File::from(pipe);
+    let mut pipe = File::from(pipe);
     let mut report = Vec::new();
+    let mut chunk = [0u8; 512];
+    loop {
+        match read_before(&mut pipe, &mut chunk, deadline)? {
+            None => return Ok(None),
+            Some(0) => break,
+            Some(n) => {
+                report.extend_from_slice(&chunk[..n]);
+                if report.contains(&b'\n') {
+                    break;
+                }
+            }
+        }
+    }
+    let line = report.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let report = match line.as_ref() {
+        READY => return Ok(Some(Report::Ready)),
+        ALREADY_RUNNING => Report::AlreadyRunning,
+        "" => Report::Silent,
+        other => Report::Failed(other.strip_prefix(ERROR_PREFIX).unwrap_or(other).to_owned()),
+    };
+    while let Some(n) = read_before(&mut pipe, &mut chunk, deadline)? {
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(Some(report))
+}
+
+/// One read from `pipe` that waits no later than `deadline`: `None` if the time ran out,
+/// `Some(0)` at end of file.
+fn read_before(pipe: &mut File, chunk: &mut [u8], deadline: Instant) -> io::Result<Option<usize>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(None);
         }
-        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
         match poll(
             &mut fds,
             PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
@@ -128,25 +170,10 @@ pub fn read_report(pipe: OwnedFd, timeout: Duration) -> io::Result<Option<Report
             Ok(_) => {}
             Err(err) => return Err(err.into()),
         }
-        let mut chunk = [0u8; 512];
-        match file.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                report.extend_from_slice(&chunk[..n]);
-                if report.contains(&b'\n') {
-                    break;
-                }
-            }
+        match pipe.read(chunk) {
+            Ok(n) => return Ok(Some(n)),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }
-    let line = report.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    Ok(Some(match line.as_ref() {
-        READY => Report::Ready,
-        ALREADY_RUNNING => Report::AlreadyRunning,
-        "" => Report::Silent,
-        other => Report::Failed(other.strip_prefix(ERROR_PREFIX).unwrap_or(other).to_owned()),
-    }))
 }
