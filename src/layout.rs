@@ -1,6 +1,6 @@
 //! Where every file of a backup system lives, relative to its base directory.
 
-use crate::plan::Name;
+use crate::archive::compression::Compression;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -87,22 +87,34 @@ impl Layout {
         self.backups_dir().join(NAME_LOCK_FILE)
     }
 
-    /// `backups/<name>.tar` as the log lines spell it.
-    pub fn archive_display(name: &[u8]) -> String {
-        format!("{BACKUPS_DIR}/{}.tar", crate::log::show_bytes(name))
+    /// `backups/<name>.tar` (`.tar.gz`, `.tar.zst`) as the log lines spell it.
+    pub fn archive_display(name: &[u8], compression: Compression) -> String {
+        format!(
+            "{BACKUPS_DIR}/{}{}",
+            crate::log::show_bytes(name),
+            compression.suffix()
+        )
     }
 
-    /// The file name of the archive for a schedule name.
-    pub fn archive_file_name(name: &[u8]) -> Vec<u8> {
+    /// The file name of a schedule name's archive in one form.
+    pub fn archive_file_name(name: &[u8], compression: Compression) -> Vec<u8> {
         let mut file = name.to_vec();
-        file.extend_from_slice(b".tar");
+        file.extend_from_slice(compression.suffix().as_bytes());
         file
     }
 
-    /// `backups/<name>.tar` on disk.
-    pub fn archive_path(&self, name: &Name) -> PathBuf {
+    /// The file names the archive of `name` may have, one per form.
+    pub fn archive_file_names(name: &[u8]) -> [Vec<u8>; 3] {
+        Compression::ALL.map(|compression| Layout::archive_file_name(name, compression))
+    }
+
+    /// `backups/<name>.tar` (`.tar.gz`, `.tar.zst`) on disk.
+    pub fn archive_path(&self, name: &[u8], compression: Compression) -> PathBuf {
         self.backups_dir()
-            .join(OsStr::from_bytes(&Layout::archive_file_name(name)))
+            .join(OsStr::from_bytes(&Layout::archive_file_name(
+                name,
+                compression,
+            )))
     }
 
     /// A plan folder as a path on disk: relative folders resolve against the base directory.
@@ -129,8 +141,12 @@ mod tests {
             PathBuf::from("/srv/box/logs/backup_service.pid")
         );
         assert_eq!(
-            Layout::archive_display(b"backup_test"),
+            Layout::archive_display(b"backup_test", Compression::None),
             "backups/backup_test.tar"
+        );
+        assert_eq!(
+            Layout::archive_display(b"docs", Compression::Zstd),
+            "backups/docs.tar.zst"
         );
     }
 }

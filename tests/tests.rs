@@ -3,6 +3,7 @@
 
 mod archive;
 mod common;
+mod compression;
 mod manager;
 mod operate;
 mod progress;

@@ -1,7 +1,9 @@
-//! Makes `backups/<name>.tar` of a plan folder: a GNU tar archive of the live tree, written to
-//! a temporary file and put in place only when complete and on disk.
+//! Makes `backups/<name>.tar` (or `.tar.gz`, `.tar.zst`) of a plan folder: a GNU tar archive
+//! of the live tree, written to a temporary file and put in place only when complete and on
+//! disk; and opens the archive in place for reading, whatever its form.
 
 pub mod check;
+pub mod compression;
 pub mod exclude;
 pub mod header;
 pub mod member_name;
@@ -10,22 +12,114 @@ pub mod walk;
 
 use crate::layout::{self, Layout};
 use crate::plan::{Name, Schedule};
-use crate::progress::Progress;
+use crate::progress::{Progress, Total};
 use crate::sys::atomic_file::TempFile;
 use crate::sys::open::FileId;
+use compression::{Compression, Decoder, Encoding};
 use exclude::Rules;
 use std::fs::{self, DirBuilder, File};
-use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::io::{self, BufReader, Read, Seek};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::PathBuf;
 pub use walk::WriteError;
 use walk::{Exclusions, Walker};
 
-/// Opens `backups/NAME.tar` for reading: a regular file, never through a symlink.
-pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<File> {
-    crate::sys::open::open_regular(&layout.archive_path(name)).map_err(|err| {
-        crate::error::Error::failed(format!("can't read {}", Layout::archive_display(name)))
-            .because(err)
+/// Read-ahead of the archive file and of the tar stream decoded from it.
+const READ_BUFFER: usize = 1 << 20;
+
+/// The archive in place for a name, opened for reading: one descriptor, which every pass
+/// reads from the start, so what was checked is what is used.
+pub struct Stored {
+    file: File,
+    compression: Compression,
+    display: String,
+}
+
+impl Stored {
+    /// `backups/<file>` as messages name it.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// The size of the archive file.
+    pub fn size(&self) -> u64 {
+        self.file.metadata().map_or(0, |meta| meta.len())
+    }
+
+    /// How much tar stream a pass over it reads: known only when it is not compressed.
+    pub fn total(&self) -> Total {
+        match self.compression {
+            Compression::None => Total::Exact(self.size()),
+            _ => Total::Unknown,
+        }
+    }
+
+    /// The tar stream's length once a pass read all of it, as far as known before: for
+    /// progress lines.
+    pub fn read_in_full(&self) -> Option<u64> {
+        match self.total() {
+            Total::Exact(size) => Some(size),
+            _ => None,
+        }
+    }
+
+    /// Checks the tar structure from the start; a compressed stream is then read to its end,
+    /// so the checksum there (gzip's CRC, zstd's xxhash) is checked too.
+    pub fn check(&self, progress: &mut Progress) -> Result<check::Soundness, check::Defect> {
+        let mut input = self.read_from_start().map_err(check::Defect::Unreadable)?;
+        let sound = check::check_structure(&mut input, progress)?;
+        io::copy(&mut input, &mut io::sink()).map_err(check::Defect::Unreadable)?;
+        Ok(sound)
+    }
+
+    /// The tar stream, from its first byte, decoded.
+    pub fn read_from_start(&self) -> io::Result<Box<dyn Read + '_>> {
+        (&self.file).rewind()?;
+        let file = BufReader::with_capacity(READ_BUFFER, &self.file);
+        Ok(match self.compression {
+            Compression::None => Box::new(file),
+            compression => Box::new(BufReader::with_capacity(
+                READ_BUFFER,
+                Decoder::new(file, compression)?,
+            )),
+        })
+    }
+}
+
+/// Opens the archive of `name` in `backups/` for reading: `<name>.tar`, `.tar.gz` or
+/// `.tar.zst`, the newest if more than one is there (a backup that switched forms was cut off
+/// before it removed the old one). Each is a regular file, never reached through a symlink.
+pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<Stored> {
+    let mut newest: Option<(i64, Stored)> = None;
+    for compression in Compression::ALL {
+        let display = Layout::archive_display(name, compression);
+        let file = match crate::sys::open::open_regular(&layout.archive_path(name, compression)) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                return Err(
+                    crate::error::Error::failed(format!("can't read {display}")).because(err)
+                );
+            }
+        };
+        let mtime = file.metadata().map_or(i64::MIN, |meta| meta.mtime());
+        if newest.as_ref().is_none_or(|(newest, _)| mtime >= *newest) {
+            newest = Some((
+                mtime,
+                Stored {
+                    file,
+                    compression,
+                    display,
+                },
+            ));
+        }
+    }
+    newest.map(|(_, stored)| stored).ok_or_else(|| {
+        crate::error::Error::failed(format!(
+            "can't read {}",
+            Layout::archive_display(name, Compression::None)
+        ))
+        .because(io::Error::from(io::ErrorKind::NotFound))
     })
 }
 
@@ -41,13 +135,14 @@ pub struct Written {
     temp: TempFile,
     target: PathBuf,
     size: u64,
+    stream_size: u64,
     left_out: u64,
 }
 
 impl Written {
-    /// The archive's size in bytes.
-    pub fn size(&self) -> u64 {
-        self.size
+    /// The size of the tar stream, before compression.
+    pub fn stream_size(&self) -> u64 {
+        self.stream_size
     }
 
     /// How many entries the exclude rules left out.
@@ -68,12 +163,13 @@ impl Written {
 pub fn write(
     layout: &Layout,
     schedule: &Schedule,
+    encoding: &Encoding,
     rules: Rules,
     warn: &mut dyn FnMut(String),
     progress: &mut Progress,
 ) -> Result<Written, WriteError> {
     let backups = layout.backups_dir();
-    let target = layout.archive_path(&schedule.name);
+    let target = layout.archive_path(&schedule.name, encoding.compression);
     let mut temp = TempFile::create_in(&backups, 0o600)?;
     let exclude = Exclusions {
         output: FileId::of_file(temp.file())?,
@@ -89,16 +185,18 @@ pub fn write(
         rules,
     };
     let output = temp.file().try_clone()?;
-    let mut walker = Walker::new(stream::TarStream::new(&output), exclude, warn, progress);
+    let stream = stream::TarStream::new(&output, encoding)?;
+    let mut walker = Walker::new(stream, exclude, warn, progress);
     walker.archive(&layout.resolve_folder(&schedule.folder), &schedule.folder)?;
     let (stream, left_out) = walker.finish();
-    let size = stream.finish()?;
+    let sizes = stream.finish()?;
     // Written in full, not yet in place: where tests stop a backup "still writing".
     crate::test_hooks::pause("archive-written");
     Ok(Written {
         temp,
         target,
-        size,
+        size: sizes.file,
+        stream_size: sizes.stream,
         left_out,
     })
 }

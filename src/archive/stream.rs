@@ -1,6 +1,8 @@
 //! Buffered output of a tar archive: large writes, and file data copied so that exactly the
-//! size promised in the header is written, whatever the file does meanwhile.
+//! size promised in the header is written, whatever the file does meanwhile. The bytes go to
+//! the archive file as they are, or through a compressing encoder.
 
+use super::compression::{Encoder, Encoding};
 use super::header::{self, BLOCK, Extent, Kind, Meta};
 use nix::errno::Errno;
 use std::fs::File;
@@ -41,35 +43,86 @@ enum Direct {
     EndOfFile(u64),
 }
 
-/// Writes archive bytes to `out` through one reused buffer.
-pub struct TarStream<'a> {
-    out: &'a File,
-    buffer: Box<[u8]>,
-    filled: usize,
+/// The archive file being written, with the kernel asked to write it back as it grows.
+struct Output<'a> {
+    file: &'a File,
+    /// Bytes in the file so far.
     written: u64,
-    scratch: Vec<u8>,
-    /// Cleared once the kernel refuses copy_file_range between these files.
-    direct_copy: bool,
-    /// Where the archive's bytes not yet sent to writeback start.
+    /// Where the file's bytes not yet sent to writeback start.
     writeback_from: u64,
 }
 
-impl<'a> TarStream<'a> {
-    pub fn new(out: &'a File) -> TarStream<'a> {
-        TarStream {
-            out,
-            buffer: vec![0; BUFFER].into_boxed_slice(),
-            filled: 0,
-            written: 0,
-            scratch: Vec::new(),
-            direct_copy: true,
-            writeback_from: 0,
+impl Output<'_> {
+    /// Asks the kernel to start writing what is written so far, without waiting for it.
+    fn start_writeback(&mut self) {
+        let pending = self.written - self.writeback_from;
+        if pending < WRITEBACK_EVERY {
+            return;
         }
+        let (Ok(from), Ok(length)) = (i64::try_from(self.writeback_from), i64::try_from(pending))
+        else {
+            return;
+        };
+        crate::sys::io::start_writeback(self.file, from, length);
+        self.writeback_from = self.written;
+    }
+}
+
+impl Write for Output<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(bytes)?;
+        self.written += n as u64;
+        self.start_writeback();
+        Ok(n)
     }
 
-    /// Bytes of archive written so far, buffered ones included.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The sizes of a finished archive.
+pub struct Sizes {
+    /// The tar stream.
+    pub stream: u64,
+    /// The file: the stream as compressed.
+    pub file: u64,
+}
+
+/// Writes archive bytes to a file through one reused buffer.
+pub struct TarStream<'a> {
+    sink: Encoder<Output<'a>>,
+    buffer: Box<[u8]>,
+    filled: usize,
+    /// Bytes of the tar stream handed to the sink.
+    flushed: u64,
+    scratch: Vec<u8>,
+    /// Cleared once the kernel refuses copy_file_range between these files; never set when
+    /// the stream is compressed.
+    direct_copy: bool,
+}
+
+impl<'a> TarStream<'a> {
+    pub fn new(out: &'a File, encoding: &Encoding) -> io::Result<TarStream<'a>> {
+        let output = Output {
+            file: out,
+            written: 0,
+            writeback_from: 0,
+        };
+        let sink = Encoder::new(output, encoding)?;
+        Ok(TarStream {
+            direct_copy: matches!(sink, Encoder::Plain(_)),
+            sink,
+            buffer: vec![0; BUFFER].into_boxed_slice(),
+            filled: 0,
+            flushed: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Bytes of the tar stream written so far, buffered ones included.
     pub fn position(&self) -> u64 {
-        self.written + self.filled as u64
+        self.flushed + self.filled as u64
     }
 
     /// Appends the header blocks of one member.
@@ -109,25 +162,10 @@ impl<'a> TarStream<'a> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.write_all(&self.buffer[..self.filled])?;
-        self.written += self.filled as u64;
+        self.sink.write_all(&self.buffer[..self.filled])?;
+        self.flushed += self.filled as u64;
         self.filled = 0;
-        self.start_writeback();
         Ok(())
-    }
-
-    /// Asks the kernel to start writing what is written so far, without waiting for it.
-    fn start_writeback(&mut self) {
-        let pending = self.written - self.writeback_from;
-        if pending < WRITEBACK_EVERY {
-            return;
-        }
-        let (Ok(from), Ok(length)) = (i64::try_from(self.writeback_from), i64::try_from(pending))
-        else {
-            return;
-        };
-        crate::sys::io::start_writeback(self.out, from, length);
-        self.writeback_from = self.written;
     }
 
     /// Copies the `extents` of `src` and pads to a block. Exactly the sum of the extent lengths
@@ -186,18 +224,24 @@ impl<'a> TarStream<'a> {
     /// a read error (reported) from a write error (fatal).
     fn copy_direct(&mut self, src: &File, offset: u64, length: u64) -> io::Result<Direct> {
         self.flush()?;
+        let Encoder::Plain(output) = &mut self.sink else {
+            return Ok(Direct::Copied(0));
+        };
         let mut done = 0;
         while done < length {
             let Ok(mut position) = i64::try_from(offset + done) else {
                 break;
             };
             let want = at_most(length - done, DIRECT_COPY_CHUNK);
-            match nix::fcntl::copy_file_range(src, Some(&mut position), self.out, None, want) {
-                Ok(0) => return Ok(Direct::EndOfFile(done)),
+            match nix::fcntl::copy_file_range(src, Some(&mut position), output.file, None, want) {
+                Ok(0) => {
+                    self.flushed += done;
+                    return Ok(Direct::EndOfFile(done));
+                }
                 Ok(n) => {
                     done += n as u64;
-                    self.written += n as u64;
-                    self.start_writeback();
+                    output.written += n as u64;
+                    output.start_writeback();
                 }
                 Err(Errno::EINTR) => {}
                 Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
@@ -207,16 +251,20 @@ impl<'a> TarStream<'a> {
                 Err(_) => break,
             }
         }
+        self.flushed += done;
         Ok(Direct::Copied(done))
     }
 
-    /// Writes the end-of-archive marker and record padding, and flushes. Returns the archive size.
-    pub fn finish(mut self) -> io::Result<u64> {
+    /// Writes the end-of-archive marker and record padding, flushes, and ends the compressed
+    /// stream.
+    pub fn finish(mut self) -> io::Result<Sizes> {
         self.zeros(2 * BLOCK as u64)?;
-        let size = self.written + self.filled as u64;
-        self.zeros((RECORD - size % RECORD) % RECORD)?;
+        self.zeros((RECORD - self.position() % RECORD) % RECORD)?;
         self.flush()?;
-        Ok(self.written)
+        Ok(Sizes {
+            stream: self.flushed,
+            file: self.sink.finish()?.written,
+        })
     }
 }
 
@@ -227,7 +275,7 @@ mod tests {
 
     fn stream_file_data(src: &File, extents: &[Extent]) -> (Vec<u8>, ReadOutcome) {
         let out = tempfile::tempfile().unwrap();
-        let mut stream = TarStream::new(&out);
+        let mut stream = TarStream::new(&out, &Encoding::default()).unwrap();
         let outcome = stream.file_data(src, extents).unwrap();
         stream.flush().unwrap();
         let mut bytes = Vec::new();
@@ -281,11 +329,11 @@ mod tests {
     #[test]
     fn finish_pads_to_a_record() {
         let out = tempfile::tempfile().unwrap();
-        let mut stream = TarStream::new(&out);
+        let mut stream = TarStream::new(&out, &Encoding::default()).unwrap();
         stream
             .header(b"x", &Kind::Directory, &Meta::default())
             .unwrap();
-        assert_eq!(stream.finish().unwrap(), RECORD);
+        assert_eq!(stream.finish().unwrap().file, RECORD);
         assert_eq!(out.metadata().unwrap().len(), RECORD);
     }
 }

@@ -7,6 +7,7 @@ pub mod outcomes;
 pub mod retention;
 pub mod rotation;
 
+use crate::archive::compression::Compression;
 use crate::archive::{self, WriteError};
 use crate::clock::LocalTime;
 use crate::layout::Layout;
@@ -107,12 +108,13 @@ impl From<WriteError> for Cause {
     }
 }
 
-/// `backup of <folder> to backups/<name>.tar`, as the log lines name a job.
-pub fn describe(schedule: &Schedule) -> String {
+/// `backup of <folder> to backups/<name>.tar`, as the log lines name a job that writes its
+/// archive in `compression` form.
+pub fn describe(schedule: &Schedule, compression: Compression) -> String {
     format!(
         "backup of {} to {}",
         show_bytes(&schedule.folder),
-        Layout::archive_display(&schedule.name)
+        Layout::archive_display(&schedule.name, compression)
     )
 }
 
@@ -140,14 +142,14 @@ pub fn run(
     let result = catch_unwind(AssertUnwindSafe(attempt))
         .unwrap_or_else(|panic| Err(Cause::Internal(panic_message(&*panic).to_owned())))
         .map_err(|cause| Failure {
-            what: describe(schedule),
+            what: describe(schedule, options.settings.compression),
             cause,
         });
     if let Ok((_, left_out)) = result {
         let folder = show_bytes(&schedule.folder);
         log.write(&format!(
             "Backup done for {folder} in {}",
-            Layout::archive_display(&schedule.name)
+            Layout::archive_display(&schedule.name, options.settings.compression)
         ));
         if left_out > 0 {
             log.write(&format!(
@@ -184,32 +186,49 @@ fn attempt(
     if !options.settings.allow_empty {
         refuse_an_empty_folder(layout, schedule)?;
     }
-    // The previous archive's size is the best guess of this one's.
-    let previous = std::fs::metadata(layout.archive_path(&schedule.name))
-        .map_or(Total::Unknown, |meta| Total::About(meta.len()));
+    let encoding = options.settings.encoding();
+    // The previous tar stream's size is the best guess of this one's.
+    let previous = archive::open(layout, &schedule.name)
+        .ok()
+        .and_then(|stored| stored.read_in_full())
+        .map_or(Total::Unknown, Total::About);
     let mut meter = Progress::new(options.progress, "run", previous);
     let written = archive::write(
         layout,
         schedule,
+        &encoding,
         exclude_rules(&options.settings),
         &mut |warning| log.write(&format!("Warning: {warning}")),
         &mut meter,
     );
-    meter.finish(written.as_ref().ok().map(archive::Written::size));
+    meter.finish(written.as_ref().ok().map(archive::Written::stream_size));
     let written = written?;
     let policy = options.settings.policy();
     if policy.keeps_generations() {
         let kept = rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
-        if let Some(generation) = kept {
+        for (current, generation) in kept {
             log.write(&format!(
-                "Kept previous {} as backups/{}",
-                Layout::archive_display(&schedule.name),
+                "Kept previous backups/{} as backups/{}",
+                show_bytes(&current),
                 show_bytes(&generation)
             ));
         }
     }
     let left_out = written.left_out();
     let size = written.commit()?;
+    let backups = layout.backups_dir();
+    let replacement = Layout::archive_display(&schedule.name, encoding.compression);
+    for (file, removed) in
+        rotation::retire_other_forms(&backups, &schedule.name, encoding.compression)
+    {
+        let shown = show_bytes(&file);
+        match removed {
+            Ok(()) => log.write(&format!(
+                "Removed backups/{shown}: replaced by {replacement}"
+            )),
+            Err(err) => log.write(&format!("Warning: can't remove backups/{shown} ({err})")),
+        }
+    }
     if policy.keeps_generations() {
         let _ = prune(layout, &schedule.name, &policy, log);
     }
@@ -236,11 +255,10 @@ fn refuse_an_empty_folder(layout: &Layout, schedule: &Schedule) -> Result<(), Ca
     if !empty {
         return Ok(());
     }
-    let Ok(archive) = archive::open(layout, &schedule.name) else {
+    let Ok(stored) = archive::open(layout, &schedule.name) else {
         return Ok(());
     };
-    let reader = io::BufReader::with_capacity(1 << 20, archive);
-    match archive::check::check_structure(reader, &mut Progress::none()) {
+    match stored.check(&mut Progress::none()) {
         Ok(sound) if sound.members > 1 => Err(Cause::EmptyFolder(sound.members - 1)),
         _ => Ok(()),
     }
@@ -313,7 +331,7 @@ pub fn protected_names(layout: &Layout) -> Option<HashSet<Vec<u8>>> {
         plan::entries(&text)
             .iter()
             .filter_map(plan::Entry::schedule)
-            .map(|other| Layout::archive_file_name(&other.name))
+            .flat_map(|other| Layout::archive_file_names(&other.name))
             .collect(),
     )
 }

@@ -1,10 +1,14 @@
-//! Older generations of an archive (`--keep N`): `backups/<name>.<yyyy-mm-dd_hhmmss>.tar`,
-//! stamped with the replaced archive's own mtime, the oldest beyond N removed.
+//! Older generations of an archive: `backups/<name>.<yyyy-mm-dd_hhmmss>.tar` (or `.tar.gz`,
+//! `.tar.zst`, the form of the archive it was), stamped with the replaced archive's own mtime,
+//! those the retention rules do not keep removed.
 //!
 //! The previous archive is hard-linked to its generation name before the new one is renamed
 //! over `<name>.tar`, so at every instant both complete archives are on disk under some name.
+//! When the form changes, the archive in the old form is removed only once the new one is in
+//! place.
 
 use super::retention::{self, Generation, Policy, Reason};
+use crate::archive::compression::Compression;
 use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::plan::Name;
@@ -22,24 +26,23 @@ pub fn stamp(time: &LocalTime) -> String {
     time.date_time().replace(' ', "_").replace(':', "")
 }
 
-/// `<name>.<stamp>.tar`, or `<name>.<stamp>-<serial>.tar` for the serial-th file of that second.
-pub fn generation_name(name: &[u8], stamp: &str, serial: u32) -> Vec<u8> {
+/// `<name>.<stamp>.tar`, or `<name>.<stamp>-<serial>.tar` for the serial-th file of that
+/// second; `.tar.gz` or `.tar.zst` for a compressed one.
+pub fn generation_name(name: &[u8], stamp: &str, serial: u32, compression: Compression) -> Vec<u8> {
     let mut file = name.to_vec();
     file.push(b'.');
     file.extend_from_slice(stamp.as_bytes());
     if serial > 1 {
         file.extend_from_slice(format!("-{serial}").as_bytes());
     }
-    file.extend_from_slice(b".tar");
+    file.extend_from_slice(compression.suffix().as_bytes());
     file
 }
 
 /// The age key (stamp, serial) of `file` if it is a generation of `name`.
 fn generation_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)> {
-    let middle = file
-        .strip_prefix(name)?
-        .strip_prefix(b".")?
-        .strip_suffix(b".tar")?;
+    let (_, stem) = Compression::of_file(file)?;
+    let middle = stem.strip_prefix(name)?.strip_prefix(b".")?;
     let (stamp, serial) = match middle.get(17..) {
         Some([]) => (middle, 1),
         Some([b'-', digits @ ..]) if !digits.is_empty() && digits[0] != b'0' => (
@@ -60,13 +63,13 @@ fn generation_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)> {
 }
 
 /// The archives of `name` among `files`, newest first, each with the reasons `policy` keeps
-/// it (none: it goes). `<name>.tar` itself counts as the newest, stamped `current` (its
-/// mtime); files named in `protected` (the archives of the plan's schedules, `<other>.tar`)
-/// are never counted, whatever they look like.
+/// it (none: it goes). The archives in place (`<name>.tar` or another form, with their stamps,
+/// newest first: [`currents`]) count as the newest; files named in `protected` (the archives
+/// of the plan's schedules, `<other>.tar`) are never counted, whatever they look like.
 pub fn review(
     name: &[u8],
     files: &[Vec<u8>],
-    current: Option<String>,
+    currents: &[(Vec<u8>, String)],
     policy: &Policy,
     protected: &HashSet<Vec<u8>>,
 ) -> Vec<(Generation, Vec<Reason>)> {
@@ -77,15 +80,14 @@ pub fn review(
         .collect();
     // Newest first.
     generations.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
-    let current_file = Layout::archive_file_name(name);
-    let current = current
-        .filter(|_| files.contains(&current_file))
-        .map(|stamp| Generation {
-            file: current_file,
-            stamp,
+    let currents = currents
+        .iter()
+        .filter(|(file, _)| files.contains(file))
+        .map(|(file, stamp)| Generation {
+            file: file.clone(),
+            stamp: stamp.clone(),
         });
-    let all: Vec<Generation> = current
-        .into_iter()
+    let all: Vec<Generation> = currents
         .chain(generations.into_iter().map(|(stamp, _, file)| Generation {
             file: file.clone(),
             stamp: String::from_utf8_lossy(&stamp).into_owned(),
@@ -99,11 +101,11 @@ pub fn review(
 pub fn to_prune(
     name: &[u8],
     files: &[Vec<u8>],
-    current: Option<String>,
+    currents: &[(Vec<u8>, String)],
     policy: &Policy,
     protected: &HashSet<Vec<u8>>,
 ) -> Vec<Vec<u8>> {
-    review(name, files, current, policy, protected)
+    review(name, files, currents, policy, protected)
         .into_iter()
         .filter(|(_, reasons)| reasons.is_empty())
         .map(|(generation, _)| generation.file)
@@ -118,18 +120,33 @@ pub fn list(backups: &Path) -> io::Result<Vec<Vec<u8>>> {
         .collect())
 }
 
-/// The stamp of `<name>.tar` (its mtime), if it is there, for [`review`].
-pub fn current_stamp(backups: &Path, name: &[u8]) -> Option<String> {
-    fs::symlink_metadata(backups.join(OsStr::from_bytes(&Layout::archive_file_name(name))))
-        .ok()
-        .filter(fs::Metadata::is_file)
-        .map(|meta| stamp(&LocalTime::at(meta.mtime())))
+/// The archives of `name` in place, in any form, each with its metadata; newest first.
+fn in_place(backups: &Path, name: &[u8]) -> Vec<(Vec<u8>, Compression, fs::Metadata)> {
+    let mut found: Vec<_> = Compression::ALL
+        .into_iter()
+        .filter_map(|compression| {
+            let file = Layout::archive_file_name(name, compression);
+            let meta = fs::symlink_metadata(backups.join(OsStr::from_bytes(&file))).ok()?;
+            meta.is_file().then_some((file, compression, meta))
+        })
+        .collect();
+    found.sort_by_key(|(_, _, meta)| std::cmp::Reverse(meta.mtime()));
+    found
+}
+
+/// The archives of `name` in place (`<name>.tar`, or another form), each with its stamp (its
+/// mtime), newest first, for [`review`].
+pub fn currents(backups: &Path, name: &[u8]) -> Vec<(Vec<u8>, String)> {
+    in_place(backups, name)
+        .into_iter()
+        .map(|(file, _, meta)| (file, stamp(&LocalTime::at(meta.mtime()))))
+        .collect()
 }
 
 /// The names whose archive or generation `file` may be: `x` for `x.tar`, and `x` for
-/// `x.<stamp>[-n].tar` too.
+/// `x.<stamp>[-n].tar` too (or `.tar.gz`, `.tar.zst`).
 pub fn possible_owners(file: &[u8]) -> Vec<&[u8]> {
-    let Some(base) = file.strip_suffix(b".tar") else {
+    let Some((_, base)) = Compression::of_file(file) else {
         return Vec::new();
     };
     let mut owners = vec![base];
@@ -149,35 +166,53 @@ pub fn possible_owners(file: &[u8]) -> Vec<&[u8]> {
     owners
 }
 
-/// Gives the current `<name>.tar` its generation name too (a hard link), before it is
-/// replaced. Returns the new name, or `None` if there was no archive or it already has one
-/// (a crash after the link, before the rename).
-pub fn keep_previous(layout: &Layout, name: &Name) -> io::Result<Option<Vec<u8>>> {
+/// Gives each archive of `name` in place its generation name too (a hard link), before it is
+/// replaced. Returns each archive linked with its new name; one that already has one (a crash
+/// after the link, before the rename) is left out.
+pub fn keep_previous(layout: &Layout, name: &Name) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let backups = layout.backups_dir();
-    let current = layout.archive_path(name);
-    let meta = match fs::symlink_metadata(&current) {
-        Ok(meta) if meta.is_file() => meta,
-        Ok(_) => return Ok(None),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err),
-    };
-    let stamp = stamp(&LocalTime::at(meta.mtime()));
-    for serial in 1.. {
-        let generation = generation_name(name, &stamp, serial);
-        let path = backups.join(OsStr::from_bytes(&generation));
-        match fs::hard_link(&current, &path) {
-            Ok(()) => return Ok(Some(generation)),
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                let same = fs::symlink_metadata(&path)
-                    .is_ok_and(|other| FileId::of(&other) == FileId::of(&meta));
-                if same {
-                    return Ok(None);
+    let mut kept = Vec::new();
+    for (file, compression, meta) in in_place(&backups, name) {
+        let current = backups.join(OsStr::from_bytes(&file));
+        let stamp = stamp(&LocalTime::at(meta.mtime()));
+        for serial in 1.. {
+            let generation = generation_name(name, &stamp, serial, compression);
+            let path = backups.join(OsStr::from_bytes(&generation));
+            match fs::hard_link(&current, &path) {
+                Ok(()) => {
+                    kept.push((file, generation));
+                    break;
                 }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                    let same = fs::symlink_metadata(&path)
+                        .is_ok_and(|other| FileId::of(&other) == FileId::of(&meta));
+                    if same {
+                        break;
+                    }
+                }
+                Err(err) => return Err(err),
             }
-            Err(err) => return Err(err),
         }
     }
-    unreachable!("serials are unbounded")
+    Ok(kept)
+}
+
+/// Removes the archives of `name` in a form other than `kept`, once the one in `kept` form is
+/// in place: the archive in the old form was replaced. Returns each file chosen with how its
+/// removal went.
+pub fn retire_other_forms(
+    backups: &Path,
+    name: &[u8],
+    kept: Compression,
+) -> Vec<(Vec<u8>, io::Result<()>)> {
+    in_place(backups, name)
+        .into_iter()
+        .filter(|(_, compression, _)| *compression != kept)
+        .map(|(file, _, _)| {
+            let removed = fs::remove_file(backups.join(OsStr::from_bytes(&file)));
+            (file, removed)
+        })
+        .collect()
 }
 
 /// Deletes the generations of `name` that `policy` does not keep; returns each file chosen
@@ -189,8 +224,8 @@ pub fn prune(
     protected: &HashSet<Vec<u8>>,
 ) -> io::Result<Vec<(Vec<u8>, io::Result<()>)>> {
     let files = list(backups)?;
-    let current = current_stamp(backups, name);
-    Ok(to_prune(name, &files, current, policy, protected)
+    let currents = currents(backups, name);
+    Ok(to_prune(name, &files, &currents, policy, protected)
         .into_iter()
         .map(|file| {
             let removed = fs::remove_file(backups.join(OsStr::from_bytes(&file)));
@@ -203,8 +238,8 @@ pub fn prune(
 mod tests {
     use super::*;
 
-    fn now() -> Option<String> {
-        Some("2026-01-04_030000".to_owned())
+    fn now() -> Vec<(Vec<u8>, String)> {
+        vec![(b"db.tar".to_vec(), "2026-01-04_030000".to_owned())]
     }
 
     fn keep(last: u32) -> Policy {
@@ -227,12 +262,12 @@ mod tests {
         };
         assert_eq!(stamp(&time), "2026-01-29_160730");
         assert_eq!(
-            generation_name(b"db", "2026-01-29_160730", 1),
+            generation_name(b"db", "2026-01-29_160730", 1, Compression::None),
             b"db.2026-01-29_160730.tar"
         );
         assert_eq!(
-            generation_name(b"db", "2026-01-29_160730", 3),
-            b"db.2026-01-29_160730-3.tar"
+            generation_name(b"db", "2026-01-29_160730", 3, Compression::Zstd),
+            b"db.2026-01-29_160730-3.tar.zst"
         );
     }
 
@@ -265,7 +300,7 @@ mod tests {
             "db.2026-01-01_030000-02.tar",
         ]);
         assert_eq!(
-            to_prune(b"db", &files, now(), &keep(3), &HashSet::new()),
+            to_prune(b"db", &files, &now(), &keep(3), &HashSet::new()),
             names(&[
                 "db.2026-01-02_030000-2.tar",
                 "db.2026-01-02_030000.tar",
@@ -273,11 +308,11 @@ mod tests {
             ])
         );
         assert_eq!(
-            to_prune(b"db", &files, now(), &keep(1), &HashSet::new()).len(),
+            to_prune(b"db", &files, &now(), &keep(1), &HashSet::new()).len(),
             5
         );
         assert_eq!(
-            to_prune(b"db", &files, now(), &keep(6), &HashSet::new()),
+            to_prune(b"db", &files, &now(), &keep(6), &HashSet::new()),
             Vec::<Vec<u8>>::new()
         );
     }
@@ -292,7 +327,7 @@ mod tests {
         let protected: HashSet<Vec<u8>> =
             names(&["db.2026-01-01_030000.tar"]).into_iter().collect();
         assert_eq!(
-            to_prune(b"db", &files, now(), &keep(1), &protected),
+            to_prune(b"db", &files, &now(), &keep(1), &protected),
             names(&["db.2026-01-02_030000.tar"])
         );
     }

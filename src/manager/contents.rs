@@ -14,10 +14,10 @@ use tar::EntryType;
 
 /// Carries out `contents`.
 pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<Outcome> {
-    let display = Layout::archive_display(name);
-    let file = archive::open(layout, name)?;
-    let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, file));
+    let stored = archive::open(layout, name)?;
+    let display = stored.display();
     let unreadable = |err: io::Error| Error::failed(format!("can't read {display}")).because(err);
+    let mut archive = tar::Archive::new(stored.read_from_start().map_err(unreadable)?);
     let mut listing = String::new();
     for entry in archive.entries().map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
@@ -45,6 +45,9 @@ pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<O
         }
     }
     stdout::print(listing.as_bytes())?;
+    // Like `tar -tzf`, the listing ends with an error when the compressed stream's checksum,
+    // at its very end, does not match.
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(unreadable)?;
     log.write(&format!("Show contents of {display}"));
     Ok(Outcome::Done)
 }
@@ -75,7 +78,12 @@ fn long_prefix(header: &tar::Header) -> String {
     };
     let user = owner(header.username_bytes(), header.uid().ok());
     let group = owner(header.groupname_bytes(), header.gid().ok());
-    let size = header.entry_size().unwrap_or(0);
+    // A sparse member lists its real size, as GNU tar shows it, not the data stored.
+    let size = match header.as_gnu() {
+        Some(gnu) if header.entry_type() == EntryType::GNUSparse => gnu.real_size(),
+        _ => header.entry_size(),
+    }
+    .unwrap_or(0);
     let mtime = header.mtime().map_or(0, |mtime| mtime.cast_signed());
     let when = LocalTime::at(mtime).date_time();
     let when = when.get(..16).unwrap_or(&when);

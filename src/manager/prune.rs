@@ -40,7 +40,7 @@ impl Survey {
             files: rotation::list(&layout.backups_dir()).unwrap_or_default(),
             protected: names
                 .iter()
-                .map(|name| Layout::archive_file_name(name))
+                .flat_map(|name| Layout::archive_file_names(name))
                 .collect(),
         }
     }
@@ -53,8 +53,8 @@ impl Survey {
         name: &Name,
     ) -> Vec<(Vec<u8>, Vec<Reason>)> {
         let policy = settings.for_name(name, None).policy();
-        let current = rotation::current_stamp(&layout.backups_dir(), name);
-        rotation::review(name, &self.files, current, &policy, &self.protected)
+        let currents = rotation::currents(&layout.backups_dir(), name);
+        rotation::review(name, &self.files, &currents, &policy, &self.protected)
             .into_iter()
             .map(|(generation, reasons)| (generation.file, reasons))
             .collect()
@@ -97,7 +97,7 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
         if !effective.sets_retention() {
             return Err(Error::failed(format!(
                 "prune: {FILE} sets no retention for {} (keep, keep_daily, ...); nothing removed",
-                Layout::archive_display(name),
+                Layout::archive_display(name, effective.compression),
                 FILE = settings::FILE
             )));
         }

@@ -2,18 +2,19 @@
 //! the first structural defect (header checksum, size, truncation, end marker), and with
 //! `--against` every way the live folder differs from the archive, like `tar --compare`.
 
+use crate::archive::compression::Compression;
 use crate::archive::walk::device_number;
-use crate::archive::{self, check::check_structure, check::read_full, member_name::root_member};
+use crate::archive::{self, check::read_full, member_name::root_member};
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes, show_name};
 use crate::plan::file as plan_file;
 use crate::plan::{self, Name};
-use crate::progress::{self, Progress, Total};
+use crate::progress::{self, Progress};
 use crate::stdout;
 use std::ffi::OsStr;
-use std::fs::{self, File};
-use std::io::{self, Read, Seek};
+use std::fs;
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -27,23 +28,22 @@ pub fn verify(
     against: bool,
     progress: progress::Mode,
 ) -> Result<Outcome> {
-    let display = Layout::archive_display(name);
     // One descriptor for both passes: what was checked is what is compared.
-    let mut file = archive::open(layout, name)?;
-    let size = file.metadata().map_or(0, |meta| meta.len());
-    let mut meter = Progress::new(progress, "verify", Total::Exact(size));
-    let sound = check_structure(io::BufReader::with_capacity(1 << 20, &file), &mut meter);
-    meter.finish(sound.is_ok().then_some(size));
+    let stored = archive::open(layout, name)?;
+    let display = stored.display();
+    let unreadable = |err| Error::failed(format!("can't read {display}")).because(err);
+    let mut meter = Progress::new(progress, "verify", stored.total());
+    let sound = stored.check(&mut meter);
+    meter.finish(sound.as_ref().ok().and(stored.read_in_full()));
     let sound = sound.map_err(|defect| Error::failed(format!("{display} is damaged: {defect}")))?;
     let mut summary = format!("{display}: sound, {} members", sound.members);
     if against {
         let folder = schedule_folder(layout, name)?;
         crate::test_hooks::pause("archive-checked");
-        file.rewind()
-            .map_err(|err| Error::failed(format!("can't read {display}")).because(err))?;
-        let mut meter = Progress::new(progress, "compare", Total::Exact(size));
-        let differences = compare(file, &folder, &layout.resolve_folder(&folder), &mut meter);
-        meter.finish(differences.is_ok().then_some(size));
+        let input = stored.read_from_start().map_err(unreadable)?;
+        let mut meter = Progress::new(progress, "compare", stored.total());
+        let differences = compare(input, &folder, &layout.resolve_folder(&folder), &mut meter);
+        meter.finish(differences.as_ref().ok().and(stored.read_in_full()));
         let differences = differences
             .map_err(|err| Error::failed(format!("can't compare {display}")).because(err))?;
         let shown = show_bytes(&folder);
@@ -84,7 +84,7 @@ fn schedule_folder(layout: &Layout, name: &Name) -> Result<Vec<u8>> {
         .ok_or_else(|| {
             Error::failed(format!(
                 "no schedule in the plan writes {}",
-                Layout::archive_display(name)
+                Layout::archive_display(name, Compression::None)
             ))
         })
 }
@@ -100,14 +100,14 @@ impl std::fmt::Display for Difference {
 
 /// Compares each member with the file it was made from; returns every difference.
 pub fn compare(
-    archive: File,
+    archive: impl Read,
     folder: &[u8],
     live_root: &Path,
     progress: &mut Progress,
 ) -> io::Result<Vec<Difference>> {
     let root = root_member(folder);
     let mut differences = Vec::new();
-    let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, archive));
+    let mut archive = tar::Archive::new(archive);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let member = entry.path_bytes().into_owned();

@@ -232,11 +232,11 @@ impl Service<'_> {
         // A changed settings file applies to the next job, like the plan.
         self.settings.refresh(self.layout, &self.log);
         for schedule in due_now {
-            let what = job::describe(&schedule);
             let options = job::Options {
                 settings: self.settings.good.for_name(&schedule.name, self.keep),
                 progress: crate::progress::Mode::Off,
             };
+            let what = job::describe(&schedule, options.settings.compression);
             match self.jobs.submit((schedule, options)) {
                 Ok(Start::Now) => {}
                 Ok(Start::Queued) => self.log.write(&format!(

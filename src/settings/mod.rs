@@ -5,6 +5,7 @@
 
 mod parse;
 
+use crate::archive::compression::{Compression, Encoding};
 use crate::job::Keep;
 use crate::layout::Layout;
 use parse::{Entry, Value};
@@ -48,10 +49,15 @@ enum Setting {
     OneFileSystem(bool),
     /// keep_daily, keep_weekly, keep_monthly, keep_yearly: index 0 to 3.
     Period(usize, u32),
+    Compress(Compression),
+    /// The level, and the line it is set on: whether it fits the form is known only once the
+    /// top and the name table are merged.
+    Level(u32, usize),
+    Threads(u32),
 }
 
 /// The keys, in the order `settings` shows them.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 13] = [
     "keep",
     "keep_daily",
     "keep_weekly",
@@ -62,11 +68,13 @@ const KEYS: [&str; 10] = [
     "exclude_caches",
     "exclude_if_present",
     "one_file_system",
+    "compress",
+    "level",
+    "threads",
 ];
 
-/// Keys of the settings design that this version does not carry out yet: refused by name
-/// rather than silently ignored.
-const NOT_YET: [&str; 3] = ["compress", "level", "threads"];
+/// Most zstd worker threads: beyond this the memory, not the cores, is the limit.
+const MAX_THREADS: u32 = 64;
 
 /// The settings one schedule runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +88,10 @@ pub struct Effective {
     pub exclude_caches: bool,
     pub exclude_if_present: Vec<String>,
     pub one_file_system: bool,
+    pub compression: Compression,
+    /// `None`: the form's default level.
+    level: Option<u32>,
+    pub threads: u32,
     sources: [Source; KEYS.len()],
 }
 
@@ -93,6 +105,9 @@ impl Default for Effective {
             exclude_caches: false,
             exclude_if_present: Vec::new(),
             one_file_system: false,
+            compression: Compression::None,
+            level: None,
+            threads: 0,
             sources: [Source::Default; KEYS.len()],
         }
     }
@@ -104,6 +119,17 @@ impl Effective {
         self.sources[..5]
             .iter()
             .any(|source| *source != Source::Default)
+    }
+
+    /// How the archive is compressed.
+    pub fn encoding(&self) -> Encoding {
+        Encoding {
+            compression: self.compression,
+            level: self
+                .level
+                .unwrap_or_else(|| self.compression.default_level()),
+            threads: self.threads,
+        }
     }
 
     /// The retention rules these settings make.
@@ -148,6 +174,18 @@ impl Effective {
                 self.one_file_system = *on;
                 9
             }
+            Setting::Compress(compression) => {
+                self.compression = *compression;
+                10
+            }
+            Setting::Level(level, _) => {
+                self.level = Some(*level);
+                11
+            }
+            Setting::Threads(threads) => {
+                self.threads = *threads;
+                12
+            }
         };
         self.sources[index] = source;
     }
@@ -169,6 +207,9 @@ impl Effective {
             self.exclude_caches.to_string(),
             list(&self.exclude_if_present),
             self.one_file_system.to_string(),
+            format!("{:?}", self.compression.setting()),
+            self.encoding().level.to_string(),
+            self.threads.to_string(),
         ];
         KEYS.iter()
             .zip(values)
@@ -208,7 +249,39 @@ impl Settings {
             .iter()
             .map(|table| Ok((table.name.clone(), check(&table.entries)?)))
             .collect::<Result<_, BadSettings>>()?;
-        Ok(Settings { top, tables })
+        let settings = Settings { top, tables };
+        settings.check_levels()?;
+        Ok(settings)
+    }
+
+    /// Each `level` against the form it applies to, at the top and in every name table.
+    fn check_levels(&self) -> Result<(), BadSettings> {
+        let scopes = std::iter::once(&[][..])
+            .chain(self.tables.iter().map(|(_, settings)| settings.as_slice()));
+        for scope in scopes {
+            let mut compression = Compression::None;
+            let mut level = None;
+            for setting in self.top.iter().chain(scope) {
+                match setting {
+                    Setting::Compress(form) => compression = *form,
+                    Setting::Level(value, line) => level = Some((*value, *line)),
+                    _ => {}
+                }
+            }
+            if let Some((level, line)) = level
+                && compression != Compression::None
+                && !compression.levels().contains(&level)
+            {
+                let levels = compression.levels();
+                return Err(BadSettings(format!(
+                    "line {line}: level: expected {} to {} for {}",
+                    levels.start(),
+                    levels.end(),
+                    compression.setting()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// What the schedules writing archive `name` run with; `keep` from the command line,
@@ -254,25 +327,21 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
             .collect(),
         _ => Err(wrong("a list of non-empty strings")),
     };
+    // A whole number within `range`, or the error that says what was expected.
+    let number = |range: std::ops::RangeInclusive<u32>, expected: &str| match entry.value {
+        Value::Integer(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| wrong(expected)),
+        _ => Err(wrong(expected)),
+    };
     Ok(match key {
-        "keep" => match entry.value {
-            Value::Integer(n) => Setting::Keep(
-                u32::try_from(n)
-                    .ok()
-                    .and_then(Keep::new)
-                    .ok_or_else(|| wrong("a whole number from 1 up"))?,
-            ),
-            _ => return Err(wrong("a whole number from 1 up")),
-        },
+        "keep" => Setting::Keep(
+            Keep::new(number(1..=u32::MAX, "a whole number from 1 up")?).unwrap_or(Keep::ONE),
+        ),
         "keep_daily" | "keep_weekly" | "keep_monthly" | "keep_yearly" => {
             let period = KEYS[1..5].iter().position(|k| *k == key).unwrap_or(0);
-            match entry.value {
-                Value::Integer(n) => Setting::Period(
-                    period,
-                    u32::try_from(n).map_err(|_| wrong("a whole number from 0 up"))?,
-                ),
-                _ => return Err(wrong("a whole number from 0 up")),
-            }
+            Setting::Period(period, number(0..=u32::MAX, "a whole number from 0 up")?)
         }
         "allow_empty" => Setting::AllowEmpty(boolean()?),
         "exclude" => Setting::Exclude(texts()?),
@@ -285,12 +354,20 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
             Setting::ExcludeIfPresent(names)
         }
         "one_file_system" => Setting::OneFileSystem(boolean()?),
-        _ if NOT_YET.contains(&key) => {
-            return Err(BadSettings(format!(
-                "line {}: {key}: not supported by this version of backupbox",
-                entry.line
-            )));
+        "compress" => {
+            let expected = "\"none\", \"gzip\" or \"zstd\"";
+            match &entry.value {
+                Value::Text(text) => Setting::Compress(
+                    Compression::from_setting(text).ok_or_else(|| wrong(expected))?,
+                ),
+                _ => return Err(wrong(expected)),
+            }
         }
+        "level" => Setting::Level(number(1..=19, "a whole number from 1 to 19")?, entry.line),
+        "threads" => Setting::Threads(number(
+            0..=MAX_THREADS,
+            &format!("a whole number from 0 (one per core) to {MAX_THREADS}"),
+        )?),
         _ => {
             return Err(BadSettings(format!(
                 "line {}: {key}: unknown key",
@@ -342,7 +419,8 @@ mod tests {
             "keep = 2  # command line\nkeep_daily = 0  # default\nkeep_weekly = 0  # default\n\
              keep_monthly = 0  # default\nkeep_yearly = 0  # default\nallow_empty = true  # name table\n\
              exclude = [\"*.tmp\"]  # file\nexclude_caches = false  # default\n\
-             exclude_if_present = []  # default\none_file_system = false  # default\n"
+             exclude_if_present = []  # default\none_file_system = false  # default\n\
+             compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n"
         );
         assert_eq!(
             Settings::default().for_name(b"x", None),
@@ -377,8 +455,16 @@ mod tests {
             "bad settings in backupbox.toml: line 1: keep_daily: expected a whole number from 0 up"
         );
         assert_eq!(
-            error("compress = \"zstd\"\n"),
-            "bad settings in backupbox.toml: line 1: compress: not supported by this version of backupbox"
+            error("compress = \"xz\"\n"),
+            "bad settings in backupbox.toml: line 1: compress: expected \"none\", \"gzip\" or \"zstd\""
+        );
+        assert_eq!(
+            error("level = 12\n[name.a]\ncompress = \"gzip\"\n"),
+            "bad settings in backupbox.toml: line 1: level: expected 1 to 9 for gzip"
+        );
+        assert_eq!(
+            error("threads = 65\n"),
+            "bad settings in backupbox.toml: line 1: threads: expected a whole number from 0 (one per core) to 64"
         );
         assert_eq!(
             error("allow_empty = 1\n"),

@@ -274,7 +274,7 @@ impl Drop for UmaskCleared {
 
 /// Writes every member of the (already checked) archive under `target`, which exists.
 pub fn extract(
-    archive: &File,
+    archive: impl Read,
     target: &Path,
     force: bool,
     selection: &Selection,
@@ -283,7 +283,7 @@ pub fn extract(
     let _umask = UmaskCleared::new();
     let as_root = nix::unistd::geteuid().is_root();
     let mut tree = Tree::open(target)?;
-    let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, archive));
+    let mut archive = tar::Archive::new(archive);
     let mut deferred = Vec::new();
     let mut buffer = vec![0u8; 256 << 10];
     for entry in archive.entries()? {

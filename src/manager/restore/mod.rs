@@ -9,16 +9,16 @@ mod extract;
 
 pub use check::{Refusal, name_refusal};
 
-use crate::archive::{self, check::check_structure, check::is_record};
+use crate::archive::{self, check::is_record};
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
 use crate::log::Log;
 use crate::plan::Name;
-use crate::progress::{self, Progress, Total};
+use crate::progress::{self, Progress};
 use check::{Checker, Selection, Shape, components};
 use std::ffi::OsStr;
-use std::fs::{self, File};
-use std::io::{self, Seek};
+use std::fs;
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use tar::EntryType;
@@ -39,7 +39,9 @@ pub struct Options {
 
 /// Carries out `restore`.
 pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Result<Outcome> {
-    let display = Layout::archive_display(name);
+    // One descriptor for every pass: what was checked is what is restored.
+    let stored = archive::open(layout, name)?;
+    let display = stored.display();
     let target = match &options.to {
         // Like `tar -C`: a relative folder is relative to where the command runs.
         Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
@@ -49,28 +51,25 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     let failed = |detail: &dyn std::fmt::Display| {
         Error::failed(format!("restore of {display} to {shown} failed: {detail}"))
     };
-    // One descriptor for every pass: what was checked is what is restored.
-    let mut archive = archive::open(layout, name)?;
-    let size = archive.metadata().map_or(0, |meta| meta.len());
-    let mut meter = Progress::new(options.progress, "check", Total::Exact(size));
-    let checked = check_structure(io::BufReader::with_capacity(1 << 20, &archive), &mut meter);
-    meter.finish(checked.is_ok().then_some(size));
-    checked.map_err(|defect| failed(&format_args!("the archive is damaged: {defect}")))?;
-    let rewind = |archive: &mut File| {
-        archive
-            .rewind()
+    let from_start = || {
+        stored
+            .read_from_start()
             .map_err(|err| failed(&Refusal::Unreadable(err)))
     };
-    rewind(&mut archive)?;
-    let count = check_members(&archive, &target, options).map_err(|refusal| failed(&refusal))?;
+    let mut meter = Progress::new(options.progress, "check", stored.total());
+    let checked = stored.check(&mut meter);
+    meter.finish(checked.as_ref().ok().and(stored.read_in_full()));
+    checked.map_err(|defect| failed(&format_args!("the archive is damaged: {defect}")))?;
+    let count =
+        check_members(from_start()?, &target, options).map_err(|refusal| failed(&refusal))?;
     crate::test_hooks::pause("archive-checked");
-    rewind(&mut archive)?;
+    let input = from_start()?;
     fs::create_dir_all(&target)
         .map_err(|err| failed(&format_args!("can't create folder ({err})")))?;
-    let mut meter = Progress::new(options.progress, "restore", Total::Exact(size));
+    let mut meter = Progress::new(options.progress, "restore", stored.total());
     let selection = Selection::of(&options.members);
-    let extracted = extract::extract(&archive, &target, options.force, &selection, &mut meter);
-    meter.finish(extracted.is_ok().then_some(size));
+    let extracted = extract::extract(input, &target, options.force, &selection, &mut meter);
+    meter.finish(extracted.as_ref().ok().and(stored.read_in_full()));
     extracted.map_err(|err| failed(&err))?;
     crate::stdout::print_line(&format!("{display}: {count} members restored in {shown}"))?;
     log.write(&format!("Restore done for {display} in {shown}"));
@@ -96,11 +95,11 @@ fn shape_of(kind: EntryType) -> Option<Shape> {
 /// Reads every member header before anything is written; returns the member count or the
 /// first refusal. What is already in the target is looked at too, without creating anything.
 fn check_members(
-    archive: &File,
+    archive: impl io::Read,
     target: &Path,
     options: &Options,
 ) -> std::result::Result<u64, Refusal> {
-    let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 20, archive));
+    let mut archive = tar::Archive::new(archive);
     let mut checker = Checker::new(options.outside_links);
     let mut selection = Selection::of(&options.members);
     let mut on_disk = match extract::Tree::open(target) {
