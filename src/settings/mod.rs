@@ -432,6 +432,14 @@ mod tests {
     fn the_shipped_example_is_valid() {
         let example = Settings::parse(include_str!("../../backupbox.toml.example")).unwrap();
         assert!(example.for_name(b"docs", None).allow_empty);
+        assert_eq!(
+            example.for_name(b"docs", None).encoding(),
+            Encoding {
+                compression: Compression::Gzip,
+                level: 3,
+                threads: 0
+            }
+        );
         assert_eq!(example.for_name(b"other", None).policy().monthly, 12);
     }
 
