@@ -118,6 +118,16 @@ pub fn wall_minute_text(wall_minute: i64) -> String {
     text
 }
 
+/// `dd/mm/yyyy hh:mm`, the log lines' stamp, of a wall-clock minute number.
+pub fn wall_minute_log_stamp(wall_minute: i64) -> String {
+    LocalTime {
+        unix: wall_minute.saturating_mul(60),
+        nanos: 0,
+        offset: 0,
+    }
+    .log_stamp()
+}
+
 /// Minute of the day (0..1440) of a wall-clock minute number.
 pub fn minute_of_day(wall_minute: i64) -> u16 {
     u16::try_from(wall_minute.rem_euclid(24 * 60)).unwrap_or(0)

@@ -275,7 +275,8 @@ fn bad_compression_settings_are_refused_with_their_line() {
     let shown = stdout(&sb.manager(&["settings", "docs"]));
     assert!(
         shown.ends_with(
-            "compress = \"zstd\"  # file\nlevel = 15  # name table\nthreads = 2  # file\n"
+            "compress = \"zstd\"  # file\nlevel = 15  # name table\nthreads = 2  # file\n\
+             catch_up = false  # default\n"
         ),
         "{shown}"
     );

@@ -547,3 +547,95 @@ fn the_serve_entry_adopts_only_an_open_pipe() {
         assert!(sb.service_pid().is_none(), "no service started");
     }
 }
+
+/// The current wall-clock minute in UTC, counted from the epoch, at least 10 s before the
+/// next one, so a test's plan times stay where it put them.
+fn utc_minute_now() -> i64 {
+    loop {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        if unix % 60 < 50 {
+            return i64::try_from(unix / 60).unwrap();
+        }
+        std::thread::sleep(Duration::from_secs(11));
+    }
+}
+
+fn hh_mm(wall_minute: i64) -> String {
+    let minute = wall_minute.rem_euclid(24 * 60);
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+#[test]
+fn a_schedule_missed_while_the_service_was_down_runs_once_at_start() {
+    let sb = Sandbox::new();
+    for folder in ["docs", "late", "later"] {
+        sb.write(&format!("{folder}/f"), "x");
+    }
+    let now = utc_minute_now();
+    let (hour_ago, hour_ahead) = (now - 60, now + 60);
+    let docs = format!("docs;{};docs", hh_mm(hour_ago));
+    let late = format!("late;{};late", hh_mm(hour_ago));
+    let later = format!("later;{};later", hh_mm(hour_ahead));
+    sb.write("backup_schedules.txt", format!("{docs}\n{late}\n{later}\n"));
+    sb.write(
+        "backupbox.toml",
+        "catch_up = true\n[name.late]\ncatch_up = false\n",
+    );
+    // Yesterday's runs of docs and later, as the state file records them.
+    sb.write(
+        "logs/backup_state.txt",
+        format!(
+            "ok\t{}\t0\t5\t10240\t\t{docs}\nok\t{}\t0\t5\t10240\t\t{later}\n",
+            (hour_ago - 1440) * 60,
+            (hour_ahead - 1440) * 60
+        ),
+    );
+    let spawn = || {
+        sb.command("backup_service", &[] as &[&str])
+            .env("TZ", "UTC0")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let due_stamp = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("@{}", hour_ago * 60),
+            "+%d/%m/%Y %H:%M",
+        ])
+        .output()
+        .unwrap();
+    let caught_up = [
+        format!(
+            "Catching up: {docs} was due at {}",
+            stdout(&due_stamp).trim()
+        ),
+        "Backup done for docs in backups/docs.tar".to_owned(),
+    ];
+    let service = spawn();
+    assert!(
+        wait_until(Duration::from_secs(10), || sb.service_log() == caught_up),
+        "{:?}",
+        sb.service_log()
+    );
+    stop_foreground(service);
+    assert!(!sb.join("backups/late.tar").exists(), "catch_up = false");
+    assert!(!sb.join("backups/later.tar").exists(), "not due yet");
+
+    // Started again: the catch-up run is recorded, so nothing runs twice. The reload's line
+    // comes after the start-up check, so once it is there the check is over.
+    let service = spawn();
+    assert!(wait_until(Duration::from_secs(10), || sb.service_pid()
+        == Some(service.id() as i32)));
+    signal(service.id() as i32, Signal::SIGHUP);
+    assert!(wait_until(Duration::from_secs(10), || {
+        sb.service_log().last().map(String::as_str) == Some("Plan reloaded: 3 schedules")
+    }));
+    stop_foreground(service);
+    assert_eq!(sb.service_log()[..2], caught_up);
+    assert_eq!(sb.service_log().len(), 3, "{:?}", sb.service_log());
+}

@@ -257,7 +257,7 @@ impl Context<'_> {
     fn missed_run(&self, minute: u16, last: Option<&Outcome>) -> Option<String> {
         let since = self.service.since?;
         let wall = self.now.wall_minute();
-        let due = wall - (i64::from(minute_of_day(wall)) - i64::from(minute)).rem_euclid(24 * 60);
+        let due = crate::service::scheduler::most_recent_due(wall, minute);
         let plan_unchanged = self.plan_changed.is_some_and(|t| t.wall_minute() < due);
         let started_since_due = last.is_some_and(|o| o.started.wall_minute() >= due);
         (since.wall_minute() <= due

@@ -16,7 +16,7 @@ use crate::log::{Log, show_bytes};
 use crate::plan::file as plan_file;
 use crate::plan::{self, Schedule};
 use crate::service::jobs::{Pool, Start};
-use crate::service::scheduler::{Scheduler, Step};
+use crate::service::scheduler::{self as scheduler_rules, Scheduler, Step};
 use crate::settings::{self, BadSettings, Settings};
 use crate::sys::atomic_file;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -217,6 +217,9 @@ impl Service<'_> {
             )),
             Step::Start | Step::Tick | Step::Same => {}
         }
+        if scheduler_rules::catches_up(due.step) {
+            self.catch_up(now);
+        }
         if due.minutes.is_empty() {
             return;
         }
@@ -232,18 +235,66 @@ impl Service<'_> {
         // A changed settings file applies to the next job, like the plan.
         self.settings.refresh(self.layout, &self.log);
         for schedule in due_now {
-            let options = job::Options {
-                settings: self.settings.good.for_name(&schedule.name, self.keep),
-                progress: crate::progress::Mode::Off,
-            };
-            let what = job::describe(&schedule, options.settings.compression);
-            match self.jobs.submit((schedule, options)) {
-                Ok(Start::Now) => {}
-                Ok(Start::Queued) => self.log.write(&format!(
-                    "Warning: {MAX_RUNNING_BACKUPS} backups already running; {what} waits for one to finish"
-                )),
-                Err(err) => self.log.write(&format!("Error: {what} waits: can't start a worker ({err})")),
+            self.submit(schedule);
+        }
+    }
+
+    /// Runs once, now, each schedule with `catch_up` set whose most recent time passed while
+    /// the service was down (or the clock jumped over it) and that has not started since.
+    fn catch_up(&mut self, now: LocalTime) {
+        let schedules = self.plan.read(self.layout, &self.log);
+        self.settings.refresh(self.layout, &self.log);
+        let wanted: Vec<Schedule> = schedules
+            .into_iter()
+            .filter(|schedule| self.settings.good.for_name(&schedule.name, None).catch_up)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let outcomes = match job::outcomes::load(self.layout) {
+            Ok(outcomes) => outcomes,
+            Err(err) => {
+                self.log.write(&format!(
+                    "Warning: can't read the state file; missed schedules are not caught up ({err})"
+                ));
+                return;
             }
+        };
+        for schedule in wanted {
+            let line = schedule.line();
+            let last_started = outcomes
+                .iter()
+                .find(|(recorded, _)| *recorded == line)
+                .map(|(_, outcome)| outcome.started.wall_minute());
+            let Some(due) = scheduler_rules::missed_due(
+                now.wall_minute(),
+                schedule.minute_of_day,
+                last_started,
+            ) else {
+                continue;
+            };
+            self.log.write(&format!(
+                "Catching up: {} was due at {}",
+                show_bytes(&line),
+                crate::clock::wall_minute_log_stamp(due)
+            ));
+            self.submit(schedule);
+        }
+    }
+
+    /// Hands one schedule to the workers, with the settings in force for it.
+    fn submit(&mut self, schedule: Schedule) {
+        let options = job::Options {
+            settings: self.settings.good.for_name(&schedule.name, self.keep),
+            progress: crate::progress::Mode::Off,
+        };
+        let what = job::describe(&schedule, options.settings.compression);
+        match self.jobs.submit((schedule, options)) {
+            Ok(Start::Now) => {}
+            Ok(Start::Queued) => self.log.write(&format!(
+                "Warning: {MAX_RUNNING_BACKUPS} backups already running; {what} waits for one to finish"
+            )),
+            Err(err) => self.log.write(&format!("Error: {what} waits: can't start a worker ({err})")),
         }
     }
 }

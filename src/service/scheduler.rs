@@ -10,6 +10,31 @@
 /// Largest clock step, in minutes, that is caught up (forward) or waited out (backward).
 pub const MAX_STEP_MINUTES: i64 = 3 * 60;
 
+/// The most recent wall-clock minute at or before `now` whose time of day is `minute`.
+pub fn most_recent_due(now: i64, minute: u16) -> i64 {
+    now - (i64::from(crate::clock::minute_of_day(now)) - i64::from(minute)).rem_euclid(24 * 60)
+}
+
+/// Catch-up after downtime (`catch_up = true`): the due minute a schedule at `minute` missed,
+/// if it should run once now. That is its most recent due time, when it lies before the
+/// current minute (a schedule due now is the normal tick's) and after the start of its last
+/// recorded run, or when no run is recorded. Being the most recent, it lies within the last
+/// 24 hours: three days off still make one run.
+pub fn missed_due(now: i64, minute: u16, last_started: Option<i64>) -> Option<i64> {
+    let due = most_recent_due(now, minute);
+    (due < now && last_started.is_none_or(|started| started < due)).then_some(due)
+}
+
+/// Whether a wake-up is one after which missed schedules are caught up: the service's start,
+/// and a clock step forward too large to run the minutes in between.
+pub fn catches_up(step: Step) -> bool {
+    match step {
+        Step::Start => true,
+        Step::Resync(minutes) => minutes > 0,
+        _ => false,
+    }
+}
+
 /// What a wake-up found, beyond the normal one-minute tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -93,6 +118,51 @@ mod tests {
     /// Wall minute of a day-relative time, on an arbitrary day.
     fn at(h: i64, m: i64) -> i64 {
         20_000 * 1440 + h * 60 + m
+    }
+
+    #[test]
+    fn catch_up_runs_a_missed_schedule_once_and_never_one_due_now() {
+        let due_0330 = hm(3, 30);
+        // Powered off over 03:30, booted at 04:30; the last run started yesterday at 03:30.
+        let yesterday = at(3, 30) - 1440;
+        assert_eq!(
+            missed_due(at(4, 30), due_0330, Some(yesterday)),
+            Some(at(3, 30))
+        );
+        // No run recorded at all: it runs too.
+        assert_eq!(missed_due(at(4, 30), due_0330, None), Some(at(3, 30)));
+        // Off for three days: the most recent due time only, once.
+        assert_eq!(
+            missed_due(at(4, 30), due_0330, Some(yesterday - 2 * 1440)),
+            Some(at(3, 30))
+        );
+        // Due later today: yesterday's run covered yesterday's time; nothing to catch up.
+        assert_eq!(missed_due(at(2, 0), due_0330, Some(yesterday)), None);
+        // Started a second time after the catch-up run began: not again.
+        assert_eq!(missed_due(at(4, 31), due_0330, Some(at(4, 30))), None);
+        // Due this very minute: the tick runs it; catch-up would make it twice.
+        assert_eq!(missed_due(at(3, 30), due_0330, Some(yesterday)), None);
+        // Just after midnight, a 23:59 schedule that did not run yesterday.
+        assert_eq!(
+            missed_due(at(0, 5), hm(23, 59), Some(at(23, 59) - 2 * 1440)),
+            Some(at(23, 59) - 1440)
+        );
+    }
+
+    #[test]
+    fn catch_up_follows_a_start_and_a_large_forward_jump_only() {
+        let mut s = Scheduler::new();
+        assert!(catches_up(s.wake(at(10, 0)).step));
+        assert!(!catches_up(s.wake(at(10, 1)).step));
+        assert!(
+            !catches_up(s.wake(at(12, 0)).step),
+            "late by 2 h: run in the tick"
+        );
+        // A jump of 5 hours forward: catch-up on.
+        let jump = s.wake(at(17, 0));
+        assert_eq!(jump.step, Step::Resync(300));
+        assert!(catches_up(jump.step));
+        assert!(!catches_up(s.wake(at(11, 0)).step), "a jump back never");
     }
 
     #[test]

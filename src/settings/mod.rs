@@ -54,10 +54,11 @@ enum Setting {
     /// top and the name table are merged.
     Level(u32, usize),
     Threads(u32),
+    CatchUp(bool),
 }
 
 /// The keys, in the order `settings` shows them.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "keep",
     "keep_daily",
     "keep_weekly",
@@ -71,6 +72,7 @@ const KEYS: [&str; 13] = [
     "compress",
     "level",
     "threads",
+    "catch_up",
 ];
 
 /// Most zstd worker threads: beyond this the memory, not the cores, is the limit.
@@ -92,6 +94,8 @@ pub struct Effective {
     /// `None`: the form's default level.
     level: Option<u32>,
     pub threads: u32,
+    /// Run a schedule missed during downtime once, at start-up.
+    pub catch_up: bool,
     sources: [Source; KEYS.len()],
 }
 
@@ -108,6 +112,7 @@ impl Default for Effective {
             compression: Compression::None,
             level: None,
             threads: 0,
+            catch_up: false,
             sources: [Source::Default; KEYS.len()],
         }
     }
@@ -186,6 +191,10 @@ impl Effective {
                 self.threads = *threads;
                 12
             }
+            Setting::CatchUp(on) => {
+                self.catch_up = *on;
+                13
+            }
         };
         self.sources[index] = source;
     }
@@ -210,6 +219,7 @@ impl Effective {
             format!("{:?}", self.compression.setting()),
             self.encoding().level.to_string(),
             self.threads.to_string(),
+            self.catch_up.to_string(),
         ];
         KEYS.iter()
             .zip(values)
@@ -354,6 +364,7 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
             Setting::ExcludeIfPresent(names)
         }
         "one_file_system" => Setting::OneFileSystem(boolean()?),
+        "catch_up" => Setting::CatchUp(boolean()?),
         "compress" => {
             let expected = "\"none\", \"gzip\" or \"zstd\"";
             match &entry.value {
@@ -420,7 +431,8 @@ mod tests {
              keep_monthly = 0  # default\nkeep_yearly = 0  # default\nallow_empty = true  # name table\n\
              exclude = [\"*.tmp\"]  # file\nexclude_caches = false  # default\n\
              exclude_if_present = []  # default\none_file_system = false  # default\n\
-             compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n"
+             compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
+             catch_up = false  # default\n"
         );
         assert_eq!(
             Settings::default().for_name(b"x", None),
