@@ -47,6 +47,9 @@ pub struct Error {
     kind: Kind,
     message: String,
     source: Option<Source>,
+    /// Written to the log where it happened (a backup job logs its own failure before its
+    /// `on_failure` hook runs); the command only reports it on stderr.
+    logged: bool,
 }
 
 impl Error {
@@ -55,6 +58,7 @@ impl Error {
             kind: Kind::Failed,
             message: message.into(),
             source: None,
+            logged: false,
         }
     }
 
@@ -63,7 +67,21 @@ impl Error {
             kind: Kind::Usage,
             message: message.into(),
             source: None,
+            logged: false,
         }
+    }
+
+    /// A failure that is already in the log.
+    pub fn already_logged(message: impl Into<String>) -> Self {
+        Error {
+            logged: true,
+            ..Error::failed(message)
+        }
+    }
+
+    /// Whether the log has it already.
+    pub fn is_logged(&self) -> bool {
+        self.logged
     }
 
     /// Attaches the underlying reason (an error, or a sentence), shown on stderr.

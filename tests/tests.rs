@@ -4,6 +4,7 @@
 mod archive;
 mod common;
 mod compression;
+mod hooks;
 mod manager;
 mod operate;
 mod progress;

@@ -176,7 +176,9 @@ fn finish_manager(log: &Log, result: Result<Outcome>) -> i32 {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
             eprintln!("{}", err.stderr_line());
-            log_error(log, &err);
+            if !err.is_logged() {
+                log_error(log, &err);
+            }
             err.exit_code()
         }
     }

@@ -1,7 +1,8 @@
 //! One backup job, the same for the service and for `run`: take the name, write the archive,
 //! keep older generations if asked, log its progress and record its outcome for `status`.
-//! The caller logs a failure, once, where its command logs errors.
+//! A failure is logged here too, once, before the `on_failure` hook runs.
 
+pub mod hooks;
 pub mod name_lock;
 pub mod outcomes;
 pub mod retention;
@@ -19,9 +20,11 @@ use crate::settings::Effective;
 use outcomes::{Ending, Outcome};
 use retention::Policy;
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU32;
+use std::os::unix::ffi::OsStringExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -76,6 +79,8 @@ pub enum Cause {
     EmptyFolder(u64),
     /// A bug: the job panicked with this message.
     Internal(String),
+    /// The `before` hook failed; nothing was written.
+    BeforeHook(hooks::HookFailure),
 }
 
 impl fmt::Display for Failure {
@@ -96,6 +101,7 @@ impl fmt::Display for Failure {
                 "{what} refused: the folder is empty but the last archive holds {entries} entries (not mounted?)"
             ),
             Cause::Internal(message) => write!(f, "{what} failed: internal error: {message}"),
+            Cause::BeforeHook(failure) => write!(f, "{what} failed: before hook {failure}"),
         }
     }
 }
@@ -118,8 +124,88 @@ pub fn describe(schedule: &Schedule, compression: Compression) -> String {
     )
 }
 
-/// Runs one backup, writes its progress to `log` and records its outcome; returns the size
-/// of the archive put in place.
+/// The facts a job's hooks get, and the settings that name them.
+struct JobHooks<'a> {
+    settings: &'a Effective,
+    base: std::path::PathBuf,
+    archive: String,
+    env: Vec<(&'static str, OsString)>,
+}
+
+impl<'a> JobHooks<'a> {
+    fn new(
+        layout: &Layout,
+        schedule: &Schedule,
+        settings: &'a Effective,
+        started: LocalTime,
+    ) -> JobHooks<'a> {
+        let base =
+            std::path::absolute(layout.base()).unwrap_or_else(|_| layout.base().to_path_buf());
+        let absolute =
+            |path: std::path::PathBuf| std::path::absolute(&path).unwrap_or(path).into_os_string();
+        let folder = absolute(layout.resolve_folder(&schedule.folder));
+        let archive = absolute(layout.archive_path(&schedule.name, settings.compression));
+        JobHooks {
+            settings,
+            archive: Layout::archive_display(&schedule.name, settings.compression),
+            env: vec![
+                ("BACKUPBOX_NAME", OsString::from_vec(schedule.name.to_vec())),
+                ("BACKUPBOX_FOLDER", folder),
+                ("BACKUPBOX_ARCHIVE", archive),
+                ("BACKUPBOX_BASE", base.clone().into_os_string()),
+                (
+                    "BACKUPBOX_STARTED",
+                    OsString::from(started.unix.to_string()),
+                ),
+            ],
+            base,
+        }
+    }
+
+    /// Runs `hook` if it is set, with `extra` added to the environment.
+    fn run(
+        &self,
+        hook: hooks::Hook,
+        extra: Option<(&'static str, OsString)>,
+        log: &Log,
+    ) -> Result<(), hooks::HookFailure> {
+        let Some(command) = &self.settings.hooks[hook as usize] else {
+            return Ok(());
+        };
+        let mut env = self.env.clone();
+        env.extend(extra);
+        hooks::run(
+            hook,
+            command,
+            &env,
+            &self.base,
+            std::time::Duration::from_secs(u64::from(self.settings.hook_timeout_seconds)),
+            log,
+        )
+    }
+
+    /// `on_success` or `on_failure` after the job: a failure is logged and returned for the
+    /// record, and changes nothing on disk.
+    fn after(&self, result: &Result<(u64, u64), Failure>, log: &Log) -> Option<String> {
+        let (hook, extra) = match result {
+            Ok((size, _)) => (
+                hooks::Hook::OnSuccess,
+                ("BACKUPBOX_SIZE", OsString::from(size.to_string())),
+            ),
+            Err(failure) => (
+                hooks::Hook::OnFailure,
+                ("BACKUPBOX_ERROR", OsString::from(failure.to_string())),
+            ),
+        };
+        let failure = self.run(hook, Some(extra), log).err()?;
+        let problem = format!("{hook} hook for {} {failure}", self.archive);
+        log.write(&format!("Error: {problem}"));
+        Some(problem)
+    }
+}
+
+/// Runs one backup with its hooks, writes its progress to `log`, logs a failure, and records
+/// its outcome; returns the size of the archive put in place.
 pub fn run(
     layout: &Layout,
     schedule: &Schedule,
@@ -128,15 +214,21 @@ pub fn run(
 ) -> Result<u64, Failure> {
     let started = LocalTime::now();
     let clock = Instant::now();
-    let note = |duration_ms, ending| {
+    let hooks = JobHooks::new(layout, schedule, &options.settings, started);
+    let note = |duration_ms, ending, hook_problem| {
         let outcome = Outcome {
             started,
             duration_ms,
             ending,
+            hook_problem,
         };
         record(layout, schedule, log, &outcome);
     };
-    let attempt = || attempt(layout, schedule, log, options, &note);
+    let attempt = || {
+        attempt(layout, schedule, log, options, &hooks, &|ms, ending| {
+            note(ms, ending, None)
+        })
+    };
     // A bug must end as a failure that is logged and recorded, never as a backup that
     // `status` shows running forever.
     let result = catch_unwind(AssertUnwindSafe(attempt))
@@ -157,14 +249,20 @@ pub fn run(
             ));
         }
     }
+    if let Err(failure) = &result {
+        log.write(&format!("Error: {failure}"));
+    }
+    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let hook_problem = hooks.after(&result, log);
     let ending = match &result {
         Ok((size, _)) => Ending::Done(*size),
-        Err(failure) => Ending::Failed(failure.to_string()),
+        // A failed on_failure hook rides along in the failure's record.
+        Err(failure) => Ending::Failed(match &hook_problem {
+            Some(problem) => format!("{failure}; {problem}"),
+            None => failure.to_string(),
+        }),
     };
-    note(
-        u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
-        ending,
-    );
+    note(duration_ms, ending, hook_problem);
     result.map(|(size, _)| size)
 }
 
@@ -175,6 +273,7 @@ fn attempt(
     schedule: &Schedule,
     log: &Log,
     options: &Options,
+    hooks: &JobHooks,
     note: &dyn Fn(u64, Ending),
 ) -> Result<(u64, u64), Cause> {
     archive::ensure_backups_dir(layout).map_err(Cause::BackupsDir)?;
@@ -183,6 +282,10 @@ fn attempt(
     };
     note(0, Ending::Running(std::process::id()));
     crate::test_hooks::fault("job");
+    // Before the empty-folder guard: a `before` hook may be what fills the folder (a dump).
+    hooks
+        .run(hooks::Hook::Before, None, log)
+        .map_err(Cause::BeforeHook)?;
     if !options.settings.allow_empty {
         refuse_an_empty_folder(layout, schedule)?;
     }

@@ -25,6 +25,10 @@ pub struct Outcome {
     pub started: LocalTime,
     pub duration_ms: u64,
     pub ending: Ending,
+    /// How the `on_success` hook failed after a backup that is in place (stored in the
+    /// message field of an `ok` record); a failed `on_failure` hook is part of the failure's
+    /// message instead.
+    pub hook_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +62,8 @@ fn parse_record(record: &[u8]) -> Option<(Vec<u8>, Outcome)> {
         next()?,
     );
     let number = |field: &[u8]| std::str::from_utf8(field).ok()?.parse::<i64>().ok();
+    let hook_problem = (status == b"ok" && !message.is_empty())
+        .then(|| String::from_utf8_lossy(message).into_owned());
     let ending = match status {
         b"ok" => Ending::Done(u64::try_from(number(size)?).ok()?),
         b"error" => Ending::Failed(String::from_utf8_lossy(message).into_owned()),
@@ -72,6 +78,7 @@ fn parse_record(record: &[u8]) -> Option<(Vec<u8>, Outcome)> {
         },
         duration_ms: u64::try_from(number(duration)?).ok()?,
         ending,
+        hook_problem,
     };
     Some((line.to_vec(), outcome))
 }
@@ -88,7 +95,15 @@ pub fn with_outcome(text: &[u8], line: &[u8], outcome: &Outcome) -> Vec<u8> {
     let mut out = Vec::new();
     for (line, outcome) in &records[extra..] {
         let (status, size, message) = match &outcome.ending {
-            Ending::Done(size) => ("ok", *size, String::new()),
+            Ending::Done(size) => (
+                "ok",
+                *size,
+                outcome
+                    .hook_problem
+                    .as_deref()
+                    .unwrap_or_default()
+                    .replace(['\t', '\n'], " "),
+            ),
             // Messages are already one line; tabs would split the record.
             Ending::Failed(message) => ("error", 0, message.replace(['\t', '\n'], " ")),
             Ending::Running(pid) => ("running", u64::from(*pid), String::new()),
@@ -171,11 +186,13 @@ mod tests {
             started: at(1_000),
             duration_ms: 12,
             ending: Ending::Done(10_240),
+            hook_problem: None,
         };
         let failed = Outcome {
             started: at(2_000),
             duration_ms: 3,
             ending: Ending::Failed("backup of x to backups/x.tar failed: folder\tnot found".into()),
+            hook_problem: None,
         };
         let text = with_outcome(b"", b"a;03:30;a", &ok);
         let text = with_outcome(&text, b"x;04:00;x", &failed);
@@ -200,6 +217,7 @@ mod tests {
             started: at(5_000),
             duration_ms: 0,
             ending: Ending::Running(4242),
+            hook_problem: None,
         };
         let text = with_outcome(b"", b"a;03:30;a", &running);
         assert_eq!(text, b"running\t5000\t3600\t0\t4242\t\ta;03:30;a\n");
@@ -218,6 +236,7 @@ mod tests {
                         started: at(i),
                         duration_ms: 1,
                         ending: Ending::Done(10),
+                        hook_problem: None,
                     };
                     record(layout, format!("f{i};00:00;n{i}").as_bytes(), &outcome).unwrap();
                 });

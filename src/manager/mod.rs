@@ -255,5 +255,5 @@ fn run(
     };
     job::run(layout, &schedule, log, &options)
         .map(|_| Outcome::Done)
-        .map_err(|failure| Error::failed(failure.to_string()))
+        .map_err(|failure| Error::already_logged(failure.to_string()))
 }

@@ -65,7 +65,11 @@ struct LastRun {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LastState {
-    Ok { size: u64 },
+    /// In place; `hook_problem` tells how its `on_success` hook failed, if it did.
+    Ok {
+        size: u64,
+        hook_problem: Option<String>,
+    },
     Error(String),
     Running(u32),
     Interrupted,
@@ -221,7 +225,10 @@ impl Context<'_> {
             started: outcome.started,
             duration_ms: outcome.duration_ms,
             state: match &outcome.ending {
-                Ending::Done(size) => LastState::Ok { size: *size },
+                Ending::Done(size) => LastState::Ok {
+                    size: *size,
+                    hook_problem: outcome.hook_problem.clone(),
+                },
                 Ending::Failed(message) => LastState::Error(message.clone()),
                 Ending::Running(pid) if (self.alive)(*pid) => LastState::Running(*pid),
                 Ending::Running(_) => LastState::Interrupted,
@@ -233,6 +240,13 @@ impl Context<'_> {
             (None, Some(LastState::Interrupted)) => {
                 Some(format!("schedule {index} was interrupted"))
             }
+            (
+                None,
+                Some(LastState::Ok {
+                    hook_problem: Some(problem),
+                    ..
+                }),
+            ) => Some(format!("schedule {index}: {problem}")),
             _ => None,
         };
         let valid = ValidSchedule {
@@ -358,7 +372,10 @@ impl ScheduleStatus {
         };
         let seconds = format_seconds(last.duration_ms);
         let summary = match &last.state {
-            LastState::Ok { size } => format!("ok, {size} bytes in {seconds} s"),
+            LastState::Ok { size, hook_problem } => match hook_problem {
+                Some(problem) => format!("ok, {size} bytes in {seconds} s; {problem}"),
+                None => format!("ok, {size} bytes in {seconds} s"),
+            },
             LastState::Error(message) => format!("error after {seconds} s: {message}"),
             LastState::Running(pid) => format!("running (PID {pid})"),
             LastState::Interrupted => INTERRUPTED.to_owned(),
@@ -389,7 +406,7 @@ impl ScheduleStatus {
             return json;
         };
         let (state, size, error) = match &last.state {
-            LastState::Ok { size } => ("ok", Some(*size), None),
+            LastState::Ok { size, hook_problem } => ("ok", Some(*size), hook_problem.as_deref()),
             LastState::Error(message) => ("error", None, Some(message.as_str())),
             LastState::Running(_) => ("running", None, None),
             LastState::Interrupted => ("interrupted", None, Some(INTERRUPTED)),
@@ -503,6 +520,7 @@ mod tests {
             started: at(1_769_661_000),
             duration_ms: 1_250,
             ending: Ending::Done(10_240),
+            hook_problem: None,
         };
         let report = status_of(
             &running(),
@@ -530,6 +548,7 @@ mod tests {
             ending: Ending::Failed(
                 "backup of \"x\" to backups/x.tar failed: folder not found".into(),
             ),
+            hook_problem: None,
         };
         let stopped = ServiceInfo {
             pid: None,
@@ -567,6 +586,7 @@ mod tests {
             started: at(1_769_698_800),
             duration_ms: 0,
             ending: Ending::Running(77),
+            hook_problem: None,
         };
         let report = status_of(&running(), b"a;16:00;a\n", &[(b"a;16:00;a", started)]);
         assert!(report.healthy(), "{}", report.text());
@@ -595,6 +615,7 @@ mod tests {
             started: at(1_769_698_800),
             duration_ms: 0,
             ending: Ending::Running(78),
+            hook_problem: None,
         };
         let report = status_of(&running(), b"a;16:00;a\n", &[(b"a;16:00;a", killed)]);
         assert!(!report.healthy());

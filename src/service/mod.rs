@@ -42,10 +42,8 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
         Pool::new(
             MAX_RUNNING_BACKUPS,
             move |(schedule, options): (Schedule, job::Options)| {
-                // The service's log is the one place its jobs' failures go.
-                if let Err(failure) = job::run(&layout, &schedule, &log, &options) {
-                    log.write(&format!("Error: {failure}"));
-                }
+                // The service's log is the one place its jobs' failures go; the job logs them.
+                let _ = job::run(&layout, &schedule, &log, &options);
             },
         )
     };

@@ -55,10 +55,14 @@ enum Setting {
     Level(u32, usize),
     Threads(u32),
     CatchUp(bool),
+    /// A hook's command line: 0 before, 1 on_success, 2 on_failure.
+    Hook(usize, String),
+    HookTimeout(u32),
+    Metrics(String),
 }
 
 /// The keys, in the order `settings` shows them.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 19] = [
     "keep",
     "keep_daily",
     "keep_weekly",
@@ -73,7 +77,15 @@ const KEYS: [&str; 14] = [
     "level",
     "threads",
     "catch_up",
+    "before",
+    "on_success",
+    "on_failure",
+    "hook_timeout",
+    "metrics",
 ];
+
+/// Index in [`KEYS`] of the first hook key.
+const FIRST_HOOK: usize = 14;
 
 /// Most zstd worker threads: beyond this the memory, not the cores, is the limit.
 const MAX_THREADS: u32 = 64;
@@ -96,6 +108,11 @@ pub struct Effective {
     pub threads: u32,
     /// Run a schedule missed during downtime once, at start-up.
     pub catch_up: bool,
+    /// Shell command lines of the `before`, `on_success` and `on_failure` hooks.
+    pub hooks: [Option<String>; 3],
+    pub hook_timeout_seconds: u32,
+    /// Where the service writes its metrics file (top level only).
+    pub metrics: Option<String>,
     sources: [Source; KEYS.len()],
 }
 
@@ -113,6 +130,9 @@ impl Default for Effective {
             level: None,
             threads: 0,
             catch_up: false,
+            hooks: [None, None, None],
+            hook_timeout_seconds: 600,
+            metrics: None,
             sources: [Source::Default; KEYS.len()],
         }
     }
@@ -195,12 +215,25 @@ impl Effective {
                 self.catch_up = *on;
                 13
             }
+            Setting::Hook(hook, command) => {
+                self.hooks[*hook] = Some(command.clone());
+                FIRST_HOOK + hook
+            }
+            Setting::HookTimeout(seconds) => {
+                self.hook_timeout_seconds = *seconds;
+                17
+            }
+            Setting::Metrics(path) => {
+                self.metrics = Some(path.clone());
+                18
+            }
         };
         self.sources[index] = source;
     }
 
     /// `key = value  # source` lines, every key, as `backup_manager settings` prints them.
     pub fn describe(&self) -> String {
+        let text = |value: Option<&str>| format!("{:?}", value.unwrap_or_default());
         let list = |items: &[String]| {
             let quoted: Vec<String> = items.iter().map(|item| format!("{item:?}")).collect();
             format!("[{}]", quoted.join(", "))
@@ -220,6 +253,11 @@ impl Effective {
             self.encoding().level.to_string(),
             self.threads.to_string(),
             self.catch_up.to_string(),
+            text(self.hooks[0].as_deref()),
+            text(self.hooks[1].as_deref()),
+            text(self.hooks[2].as_deref()),
+            self.hook_timeout_seconds.to_string(),
+            text(self.metrics.as_deref()),
         ];
         KEYS.iter()
             .zip(values)
@@ -254,10 +292,21 @@ impl Settings {
         let document = parse::parse(text).map_err(|err| BadSettings(err.to_string()))?;
         let check = |entries: &[Entry]| entries.iter().map(setting).collect::<Result<Vec<_>, _>>();
         let top = check(&document.top)?;
+        // One metrics file serves the whole service: a name table cannot move it.
+        let only_at_the_top = |entry: &Entry| match entry.key.as_str() {
+            "metrics" => Err(BadSettings(format!(
+                "line {}: metrics: only at the top of the file, not in a [name.…] table",
+                entry.line
+            ))),
+            _ => Ok(()),
+        };
         let tables = document
             .tables
             .iter()
-            .map(|table| Ok((table.name.clone(), check(&table.entries)?)))
+            .map(|table| {
+                table.entries.iter().try_for_each(only_at_the_top)?;
+                Ok((table.name.clone(), check(&table.entries)?))
+            })
             .collect::<Result<_, BadSettings>>()?;
         let settings = Settings { top, tables };
         settings.check_levels()?;
@@ -319,32 +368,70 @@ impl Settings {
 }
 
 /// One entry checked: a known key with a value of its kind.
+/// An entry's value read as the kind its key takes, or the error that names the line, the key
+/// and what was expected.
+struct Checked<'a>(&'a Entry);
+
+impl Checked<'_> {
+    fn wrong(&self, expected: &str) -> BadSettings {
+        BadSettings(format!(
+            "line {}: {}: expected {expected}",
+            self.0.line, self.0.key
+        ))
+    }
+
+    fn boolean(&self) -> Result<bool, BadSettings> {
+        match self.0.value {
+            Value::Boolean(value) => Ok(value),
+            _ => Err(self.wrong("true or false")),
+        }
+    }
+
+    fn text(&self) -> Result<String, BadSettings> {
+        match &self.0.value {
+            Value::Text(text) if !text.is_empty() => Ok(text.clone()),
+            _ => Err(self.wrong("a non-empty string")),
+        }
+    }
+
+    fn texts(&self) -> Result<Vec<String>, BadSettings> {
+        let expected = "a list of non-empty strings";
+        match &self.0.value {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::Text(text) if !text.is_empty() => Ok(text.clone()),
+                    _ => Err(self.wrong(expected)),
+                })
+                .collect(),
+            _ => Err(self.wrong(expected)),
+        }
+    }
+
+    /// A whole number within `range`.
+    fn number(
+        &self,
+        range: std::ops::RangeInclusive<u32>,
+        expected: &str,
+    ) -> Result<u32, BadSettings> {
+        match self.0.value {
+            Value::Integer(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| self.wrong(expected)),
+            _ => Err(self.wrong(expected)),
+        }
+    }
+}
+
 fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
     let key = entry.key.as_str();
-    let wrong =
-        |expected: &str| BadSettings(format!("line {}: {key}: expected {expected}", entry.line));
-    let boolean = || match entry.value {
-        Value::Boolean(value) => Ok(value),
-        _ => Err(wrong("true or false")),
-    };
-    let texts = || match &entry.value {
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::Text(text) if !text.is_empty() => Ok(text.clone()),
-                _ => Err(wrong("a list of non-empty strings")),
-            })
-            .collect(),
-        _ => Err(wrong("a list of non-empty strings")),
-    };
-    // A whole number within `range`, or the error that says what was expected.
-    let number = |range: std::ops::RangeInclusive<u32>, expected: &str| match entry.value {
-        Value::Integer(n) => u32::try_from(n)
-            .ok()
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| wrong(expected)),
-        _ => Err(wrong(expected)),
-    };
+    let value = Checked(entry);
+    let wrong = |expected: &str| value.wrong(expected);
+    let boolean = || value.boolean();
+    let text = || value.text();
+    let texts = || value.texts();
+    let number = |range, expected: &str| value.number(range, expected);
     Ok(match key {
         "keep" => Setting::Keep(
             Keep::new(number(1..=u32::MAX, "a whole number from 1 up")?).unwrap_or(Keep::ONE),
@@ -365,6 +452,18 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
         }
         "one_file_system" => Setting::OneFileSystem(boolean()?),
         "catch_up" => Setting::CatchUp(boolean()?),
+        "before" | "on_success" | "on_failure" => {
+            let hook = KEYS[FIRST_HOOK..]
+                .iter()
+                .position(|k| *k == key)
+                .unwrap_or(0);
+            Setting::Hook(hook, text()?)
+        }
+        "hook_timeout" => Setting::HookTimeout(number(
+            1..=86_400,
+            "a whole number of seconds from 1 to 86400",
+        )?),
+        "metrics" => Setting::Metrics(text()?),
         "compress" => {
             let expected = "\"none\", \"gzip\" or \"zstd\"";
             match &entry.value {
@@ -432,7 +531,8 @@ mod tests {
              exclude = [\"*.tmp\"]  # file\nexclude_caches = false  # default\n\
              exclude_if_present = []  # default\none_file_system = false  # default\n\
              compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
-             catch_up = false  # default\n"
+             catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
+             on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n"
         );
         assert_eq!(
             Settings::default().for_name(b"x", None),

@@ -214,6 +214,16 @@ pub trait Finished {
     }
 
     #[track_caller]
+    fn stdout_contains(&self, needle: &str) -> &Self {
+        assert!(
+            String::from_utf8_lossy(&self.output().stdout).contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    #[track_caller]
     fn stderr_contains(&self, needle: &str) -> &Self {
         assert!(
             String::from_utf8_lossy(&self.output().stderr).contains(needle),
