@@ -221,6 +221,7 @@ pub fn run(
             duration_ms,
             ending,
             hook_problem,
+            last_success: None,
         };
         record(layout, schedule, log, &outcome);
     };

@@ -2,7 +2,9 @@
 //! record per plan line, replaced atomically under a lock by every backup that ends.
 //!
 //! A record is one line of tab-separated fields, the plan line last:
-//! `ok|error|running  started  offset  duration_ms  size-or-pid  message  plan-line`.
+//! `ok|error|running  started  offset  duration_ms  size-or-pid  message  last-success  plan-line`
+//! (`last-success`, the start of the last run that succeeded, came later: records without it
+//! are still read).
 //! A backup records `running` (with its PID) when it starts and its ending when it ends, so a
 //! backup killed midway stays visible as one that never ended.
 
@@ -29,6 +31,9 @@ pub struct Outcome {
     /// message field of an `ok` record); a failed `on_failure` hook is part of the failure's
     /// message instead.
     pub hook_problem: Option<String>,
+    /// When the last run that succeeded started (unix seconds): this one's start if it did,
+    /// else carried over from the records before it by [`with_outcome`].
+    pub last_success: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +57,7 @@ pub fn parse(text: &[u8]) -> Vec<(Vec<u8>, Outcome)> {
 fn parse_record(record: &[u8]) -> Option<(Vec<u8>, Outcome)> {
     let mut fields = record.splitn(7, |&b| b == b'\t');
     let mut next = || fields.next();
-    let (status, started, offset, duration, size, message, line) = (
+    let (status, started, offset, duration, size, message, rest) = (
         next()?,
         next()?,
         next()?,
@@ -62,6 +67,14 @@ fn parse_record(record: &[u8]) -> Option<(Vec<u8>, Outcome)> {
         next()?,
     );
     let number = |field: &[u8]| std::str::from_utf8(field).ok()?.parse::<i64>().ok();
+    // A plan line always holds `;`, so digits (or nothing) before a tab are the last-success
+    // field; a record written before that field existed has the plan line right here.
+    let (last_success, line) = match rest.iter().position(|&b| b == b'\t') {
+        Some(tab) if rest[..tab].iter().all(u8::is_ascii_digit) => {
+            (number(&rest[..tab]), &rest[tab + 1..])
+        }
+        _ => (None, rest),
+    };
     let hook_problem = (status == b"ok" && !message.is_empty())
         .then(|| String::from_utf8_lossy(message).into_owned());
     let ending = match status {
@@ -79,17 +92,25 @@ fn parse_record(record: &[u8]) -> Option<(Vec<u8>, Outcome)> {
         duration_ms: u64::try_from(number(duration)?).ok()?,
         ending,
         hook_problem,
+        last_success,
     };
     Some((line.to_vec(), outcome))
 }
 
-/// The state text with `line`'s outcome replaced by `outcome`.
+/// The state text with `line`'s outcome replaced by `outcome`, which keeps the time of the
+/// last success from the record it replaces when it is not a success itself.
 pub fn with_outcome(text: &[u8], line: &[u8], outcome: &Outcome) -> Vec<u8> {
-    let mut records: Vec<(Vec<u8>, Outcome)> = parse(text)
+    let (previous, mut records): (Vec<_>, Vec<_>) = parse(text)
         .into_iter()
-        .filter(|(other, _)| other != line)
-        .collect();
-    records.push((line.to_vec(), outcome.clone()));
+        .partition(|(other, _)| other == line);
+    let mut outcome = outcome.clone();
+    outcome.last_success = match outcome.ending {
+        Ending::Done(_) => Some(outcome.started.unix),
+        _ => previous
+            .into_iter()
+            .find_map(|(_, previous)| previous.last_success),
+    };
+    records.push((line.to_vec(), outcome));
     records.sort_by_key(|(_, outcome)| outcome.started.unix);
     let extra = records.len().saturating_sub(MAX_RECORDS);
     let mut out = Vec::new();
@@ -108,9 +129,13 @@ pub fn with_outcome(text: &[u8], line: &[u8], outcome: &Outcome) -> Vec<u8> {
             Ending::Failed(message) => ("error", 0, message.replace(['\t', '\n'], " ")),
             Ending::Running(pid) => ("running", u64::from(*pid), String::new()),
         };
+        let last_success = outcome
+            .last_success
+            .map(|unix| unix.to_string())
+            .unwrap_or_default();
         out.extend_from_slice(
             format!(
-                "{status}\t{}\t{}\t{}\t{size}\t{message}\t",
+                "{status}\t{}\t{}\t{}\t{size}\t{message}\t{last_success}\t",
                 outcome.started.unix, outcome.started.offset, outcome.duration_ms
             )
             .as_bytes(),
@@ -187,12 +212,14 @@ mod tests {
             duration_ms: 12,
             ending: Ending::Done(10_240),
             hook_problem: None,
+            last_success: None,
         };
         let failed = Outcome {
             started: at(2_000),
             duration_ms: 3,
             ending: Ending::Failed("backup of x to backups/x.tar failed: folder\tnot found".into()),
             hook_problem: None,
+            last_success: None,
         };
         let text = with_outcome(b"", b"a;03:30;a", &ok);
         let text = with_outcome(&text, b"x;04:00;x", &failed);
@@ -208,6 +235,10 @@ mod tests {
             records[0].1.ending,
             Ending::Failed("backup of x to backups/x.tar failed: folder not found".into())
         );
+        let later = Outcome {
+            last_success: Some(3_000),
+            ..later
+        };
         assert_eq!(records[1], (b"a;03:30;a".to_vec(), later));
     }
 
@@ -218,10 +249,32 @@ mod tests {
             duration_ms: 0,
             ending: Ending::Running(4242),
             hook_problem: None,
+            last_success: None,
         };
         let text = with_outcome(b"", b"a;03:30;a", &running);
-        assert_eq!(text, b"running\t5000\t3600\t0\t4242\t\ta;03:30;a\n");
+        assert_eq!(text, b"running\t5000\t3600\t0\t4242\t\t\ta;03:30;a\n");
         assert_eq!(parse(&text), [(b"a;03:30;a".to_vec(), running)]);
+    }
+
+    #[test]
+    fn the_last_success_outlives_failures_and_old_records_still_read() {
+        let at_ = |unix, ending| Outcome {
+            started: at(unix),
+            duration_ms: 1,
+            ending,
+            hook_problem: None,
+            last_success: None,
+        };
+        let text = with_outcome(b"", b"a;03:30;a", &at_(1_000, Ending::Done(10)));
+        let text = with_outcome(&text, b"a;03:30;a", &at_(2_000, Ending::Running(7)));
+        let text = with_outcome(&text, b"a;03:30;a", &at_(2_000, Ending::Failed("x".into())));
+        assert_eq!(parse(&text)[0].1.last_success, Some(1_000));
+        let text = with_outcome(&text, b"a;03:30;a", &at_(3_000, Ending::Done(10)));
+        assert_eq!(parse(&text)[0].1.last_success, Some(3_000));
+        // A record from before the field: the plan line follows the message.
+        let old = parse(b"ok\t1\t0\t5\t9\t\ta;03:30;a\n");
+        assert_eq!(old[0].0, b"a;03:30;a");
+        assert_eq!(old[0].1.last_success, None);
     }
 
     #[test]
@@ -237,6 +290,7 @@ mod tests {
                         duration_ms: 1,
                         ending: Ending::Done(10),
                         hook_problem: None,
+                        last_success: None,
                     };
                     record(layout, format!("f{i};00:00;n{i}").as_bytes(), &outcome).unwrap();
                 });

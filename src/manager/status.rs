@@ -521,6 +521,7 @@ mod tests {
             duration_ms: 1_250,
             ending: Ending::Done(10_240),
             hook_problem: None,
+            last_success: None,
         };
         let report = status_of(
             &running(),
@@ -549,6 +550,7 @@ mod tests {
                 "backup of \"x\" to backups/x.tar failed: folder not found".into(),
             ),
             hook_problem: None,
+            last_success: None,
         };
         let stopped = ServiceInfo {
             pid: None,
@@ -587,6 +589,7 @@ mod tests {
             duration_ms: 0,
             ending: Ending::Running(77),
             hook_problem: None,
+            last_success: None,
         };
         let report = status_of(&running(), b"a;16:00;a\n", &[(b"a;16:00;a", started)]);
         assert!(report.healthy(), "{}", report.text());
@@ -616,6 +619,7 @@ mod tests {
             duration_ms: 0,
             ending: Ending::Running(78),
             hook_problem: None,
+            last_success: None,
         };
         let report = status_of(&running(), b"a;16:00;a\n", &[(b"a;16:00;a", killed)]);
         assert!(!report.healthy());
