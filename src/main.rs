@@ -11,6 +11,7 @@ mod job;
 mod layout;
 mod log;
 mod manager;
+mod metrics;
 mod plan;
 mod progress;
 mod service;

@@ -6,6 +6,7 @@ mod common;
 mod compression;
 mod hooks;
 mod manager;
+mod metrics;
 mod operate;
 mod progress;
 mod service;

@@ -226,6 +226,9 @@ pub struct StatusArgs {
     /// print JSON for machines
     #[argh(switch)]
     pub json: bool,
+    /// print Prometheus metrics, as the service writes to its metrics file (exit 0)
+    #[argh(switch)]
+    pub prometheus: bool,
 }
 
 #[derive(FromArgs)]

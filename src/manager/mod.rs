@@ -69,17 +69,7 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
             let name = archive_name(name, "contents")?;
             contents::contents(layout, log, &name, long)
         }
-        ManagerCommand::Status(StatusArgs { json }) => {
-            let report = status::report(layout);
-            let text = if json { report.json() } else { report.text() };
-            stdout::print(text.as_bytes())?;
-            log.write("Show status");
-            Ok(if report.healthy() {
-                Outcome::Done
-            } else {
-                Outcome::NeedsAttention
-            })
-        }
+        ManagerCommand::Status(args) => show_status(layout, log, &args),
         ManagerCommand::Verify(VerifyArgs {
             name,
             against,
@@ -164,6 +154,26 @@ fn delete(layout: &Layout, log: &Log, index: Option<String>) -> Result<Outcome> 
     })?;
     log.write(&format!("Schedule at index {index} deleted"));
     Ok(Outcome::Done)
+}
+
+/// `status [--json | --prometheus]`.
+fn show_status(layout: &Layout, log: &Log, args: &StatusArgs) -> Result<Outcome> {
+    let report = status::report(layout);
+    let text = if args.prometheus {
+        crate::metrics::render(&crate::metrics::gather(layout, report.service_started()))
+    } else if args.json {
+        report.json()
+    } else {
+        report.text()
+    };
+    stdout::print(text.as_bytes())?;
+    log.write("Show status");
+    // Metrics carry their verdict in the text: a scrape or a cron job wants exit 0.
+    Ok(if report.healthy() || args.prometheus {
+        Outcome::Done
+    } else {
+        Outcome::NeedsAttention
+    })
 }
 
 fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {

@@ -2,7 +2,7 @@
 //! runs, as text for people and JSON for machines. [`build`] is pure; [`report`] gathers its
 //! inputs from the plan, the state file and the PID file.
 
-use crate::clock::{LocalTime, minute_of_day, wall_minute_text};
+use crate::clock::{LocalTime, wall_minute_text};
 use crate::job::outcomes::{self, Ending, Outcome};
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::show_bytes;
@@ -283,6 +283,14 @@ impl Context<'_> {
 }
 
 impl Status {
+    /// When the running service started (unix seconds), if one runs.
+    pub fn service_started(&self) -> Option<i64> {
+        self.service
+            .pid
+            .and(self.service.since)
+            .map(|since| since.unix)
+    }
+
     /// The service runs and nothing failed, was interrupted, was missed or is malformed.
     pub fn healthy(&self) -> bool {
         self.problems.is_empty()
@@ -428,13 +436,10 @@ impl ScheduleStatus {
 /// The next local date and time at `minute` of the day, strictly after the current minute
 /// (the current minute's run has already started).
 fn next_run(now: &LocalTime, minute: u16) -> String {
-    let wall = now.wall_minute();
-    let today = wall - i64::from(minute_of_day(wall));
-    let mut next = today + i64::from(minute);
-    if next <= wall {
-        next += 24 * 60;
-    }
-    wall_minute_text(next)
+    wall_minute_text(crate::service::scheduler::next_due(
+        now.wall_minute(),
+        minute,
+    ))
 }
 
 fn format_seconds(millis: u64) -> String {

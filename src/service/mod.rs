@@ -13,6 +13,7 @@ use crate::job;
 use crate::job::Keep;
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::{Log, show_bytes};
+use crate::metrics;
 use crate::plan::file as plan_file;
 use crate::plan::{self, Schedule};
 use crate::service::jobs::{Pool, Start};
@@ -37,6 +38,8 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
         settings,
     } = start_up(layout, &mut readiness)?;
     remove_interrupted_temps(layout, &log);
+    let started = LocalTime::now().unix;
+    metrics::publish(layout, settings.metrics().as_deref(), started, &log);
     let jobs = {
         let (layout, log) = (layout.clone(), log.clone());
         Pool::new(
@@ -44,6 +47,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
             move |(schedule, options): (Schedule, job::Options)| {
                 // The service's log is the one place its jobs' failures go; the job logs them.
                 let _ = job::run(&layout, &schedule, &log, &options);
+                metrics::publish(&layout, options.settings.metrics.as_deref(), started, &log);
             },
         )
     };

@@ -15,6 +15,11 @@ pub fn most_recent_due(now: i64, minute: u16) -> i64 {
     now - (i64::from(crate::clock::minute_of_day(now)) - i64::from(minute)).rem_euclid(24 * 60)
 }
 
+/// The first wall-clock minute after `now` whose time of day is `minute`.
+pub fn next_due(now: i64, minute: u16) -> i64 {
+    most_recent_due(now, minute) + 24 * 60
+}
+
 /// Catch-up after downtime (`catch_up = true`): the due minute a schedule at `minute` missed,
 /// if it should run once now. That is its most recent due time, when it lies before the
 /// current minute (a schedule due now is the normal tick's) and after the start of its last

@@ -343,6 +343,11 @@ impl Settings {
         Ok(())
     }
 
+    /// The `metrics` file of the top level, if set.
+    pub fn metrics(&self) -> Option<String> {
+        self.for_name(b"", None).metrics
+    }
+
     /// What the schedules writing archive `name` run with; `keep` from the command line,
     /// when given, wins over the file.
     pub fn for_name(&self, name: &[u8], keep: Option<Keep>) -> Effective {
