@@ -9,6 +9,7 @@ mod manager;
 mod metrics;
 mod operate;
 mod progress;
+mod recipes;
 mod service;
 mod settings;
 mod systemd;
