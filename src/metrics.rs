@@ -54,7 +54,7 @@ const PER_SCHEDULE: [PerSchedule; 7] = [
     ),
     (
         "backupbox_last_run_duration_seconds",
-        "How long the schedule's last finished backup took, hooks included.",
+        "How long the schedule's last finished backup took, its before hook included.",
         |facts| {
             let last = facts.last.as_ref().filter(|last| !running(last))?;
             Some(format!(

@@ -184,8 +184,8 @@ impl<'a> JobHooks<'a> {
         )
     }
 
-    /// `on_success` or `on_failure` after the job: a failure is logged and returned for the
-    /// record, and changes nothing on disk.
+    /// `on_success` or `on_failure` after the job: how it failed, if it did, for the record
+    /// and the log; it changes nothing on disk.
     fn after(&self, result: &Result<(u64, u64), Failure>, log: &Log) -> Option<String> {
         let (hook, extra) = match result {
             Ok((size, _)) => (
@@ -198,9 +198,7 @@ impl<'a> JobHooks<'a> {
             ),
         };
         let failure = self.run(hook, Some(extra), log).err()?;
-        let problem = format!("{hook} hook for {} {failure}", self.archive);
-        log.write(&format!("Error: {problem}"));
-        Some(problem)
+        Some(format!("{hook} hook for {} {failure}", self.archive))
     }
 }
 
@@ -238,6 +236,14 @@ pub fn run(
             what: describe(schedule, options.settings.compression),
             cause,
         });
+    // Recorded before the line that announces it, so whoever reads that line finds `status`
+    // agreeing.
+    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let ending = match &result {
+        Ok((size, _)) => Ending::Done(*size),
+        Err(failure) => Ending::Failed(failure.to_string()),
+    };
+    note(duration_ms, ending.clone(), None);
     if let Ok((_, left_out)) = result {
         let folder = show_bytes(&schedule.folder);
         log.write(&format!(
@@ -253,17 +259,15 @@ pub fn run(
     if let Err(failure) = &result {
         log.write(&format!("Error: {failure}"));
     }
-    let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let hook_problem = hooks.after(&result, log);
-    let ending = match &result {
-        Ok((size, _)) => Ending::Done(*size),
-        // A failed on_failure hook rides along in the failure's record.
-        Err(failure) => Ending::Failed(match &hook_problem {
-            Some(problem) => format!("{failure}; {problem}"),
-            None => failure.to_string(),
-        }),
-    };
-    note(duration_ms, ending, hook_problem);
+    if let Some(problem) = hooks.after(&result, log) {
+        let ending = match ending {
+            // A failed on_failure hook rides along in the failure's record.
+            Ending::Failed(failure) => Ending::Failed(format!("{failure}; {problem}")),
+            done => done,
+        };
+        note(duration_ms, ending, Some(problem.clone()));
+        log.write(&format!("Error: {problem}"));
+    }
     result.map(|(size, _)| size)
 }
 
