@@ -596,8 +596,10 @@ fn trust_5e_restore_of_2000_nested_directories_is_linear() {
         "{}",
         stdout(&out)
     );
-    // 138 s before the fd-relative restore; the bound only guards against going back.
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // 138 s before the fd-relative restore, about 0.1 s now. The bound only guards against
+    // going back to quadratic, with room for a loaded CI machine (a 5 s bound failed once
+    // with the suite running next to two busy cores).
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }
 
 // 6. Exactness of what is stored and shown.
