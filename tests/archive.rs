@@ -566,3 +566,33 @@ fn a_tree_deeper_than_path_max_is_archived_whole() {
         ["Backup done for deep in backups/deep.tar"]
     );
 }
+
+#[test]
+fn readers_ahead_change_nothing_in_the_archive() {
+    let sb = Sandbox::new();
+    for dir in 0..4 {
+        for file in 0..150 {
+            sb.write(
+                &format!("tree/d{dir}/sub/f{file}"),
+                format!("{dir}-{file}-").repeat(file % 40 + 1),
+            );
+            sb.write(&format!("tree/d{dir}/g{file}"), format!("{file}"));
+        }
+    }
+    sb.write("backup_schedules.txt", "tree;00:00;tree\n");
+    let mut archives = Vec::new();
+    for readers in [1, 8] {
+        sb.write("backupbox.toml", format!("read_threads = {readers}\n"));
+        run_ok(&sb, "0");
+        assert_gnu_tar_compare_clean(&sb.join("backups/tree.tar"), sb.path());
+        archives.push(sb.read("backups/tree.tar"));
+    }
+    assert_eq!(
+        gnu_tar_list(&sb.join("backups/tree.tar")).len(),
+        1 + 4 * 2 + 4 * 300
+    );
+    assert!(
+        archives[0] == archives[1],
+        "the same bytes with 1 and 8 readers"
+    );
+}

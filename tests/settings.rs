@@ -29,7 +29,8 @@ fn run_keeps_what_the_settings_file_says_and_the_command_line_wins() {
          one_file_system = false  # default\ncompress = \"none\"  # default\n\
          level = 0  # default\nthreads = 0  # default\n\
          catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
-         on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n",
+         on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
+         read_threads = 0  # default\n",
     );
 }
 

@@ -7,6 +7,7 @@ pub mod compression;
 pub mod exclude;
 pub mod header;
 pub mod member_name;
+mod read_ahead;
 mod stream;
 pub mod walk;
 
@@ -165,6 +166,7 @@ pub fn write(
     schedule: &Schedule,
     encoding: &Encoding,
     rules: Rules,
+    read_threads: u32,
     warn: &mut dyn FnMut(String),
     progress: &mut Progress,
 ) -> Result<Written, WriteError> {
@@ -186,8 +188,10 @@ pub fn write(
     };
     let output = temp.file().try_clone()?;
     let stream = stream::TarStream::new(&output, encoding)?;
-    let mut walker = Walker::new(stream, exclude, warn, progress);
-    walker.archive(&layout.resolve_folder(&schedule.folder), &schedule.folder)?;
+    let folder = layout.resolve_folder(&schedule.folder);
+    let readers = read_ahead::ReadAhead::start(read_ahead::readers_for(&folder, read_threads));
+    let mut walker = Walker::new(stream, exclude, warn, progress, readers);
+    walker.archive(&folder, &schedule.folder)?;
     let (stream, left_out) = walker.finish();
     let sizes = stream.finish()?;
     // Written in full, not yet in place: where tests stop a backup "still writing".

@@ -9,6 +9,7 @@ use super::header::{Extent, Kind, Meta};
 use super::member_name::{
     as_directory, push_child, root_member, safer_name, trim_trailing_slashes,
 };
+use super::read_ahead::{self, ReadAhead};
 use super::stream::TarStream;
 use crate::log::show_bytes;
 use crate::progress::Progress;
@@ -127,6 +128,20 @@ impl Children {
             .map(|child| &self.names[child.start..child.end])
     }
 
+    /// The entries that look like files from index `from` on, at most [`read_ahead::BATCH`]
+    /// looked at, with their indexes; and the index to go on from.
+    fn files_from(&self, from: usize) -> (Vec<(usize, Vec<u8>)>, usize) {
+        let end = self.entries.len().min(from + read_ahead::BATCH);
+        let files = (from..end)
+            .filter(|&index| self.entries[index].likely_file)
+            .map(|index| {
+                let child = &self.entries[index];
+                (index, self.names[child.start..child.end].to_vec())
+            })
+            .collect();
+        (files, end)
+    }
+
     /// Keeps only the entry called `name`; returns how many were dropped.
     fn keep_only(&mut self, name: &[u8]) -> u64 {
         let before = self.entries.len();
@@ -145,6 +160,8 @@ struct Frame {
     /// Length of this directory's path in [`Walker::member_path`].
     member_len: usize,
     children: Children,
+    /// Entries before this index have been handed to the readers ahead.
+    read_ahead_from: usize,
 }
 
 pub struct Walker<'a> {
@@ -160,6 +177,11 @@ pub struct Walker<'a> {
     owners: Owners,
     /// Path of the entry being stored, before GNU's stripping; one buffer for the whole walk.
     member_path: Vec<u8>,
+    /// Threads that warm the files the walk stores next; none with one reader.
+    read_ahead: Option<ReadAhead>,
+    /// How long storing a file takes lately: the readers are only given work when files come
+    /// from the disk, not from the page cache, where they would only add system calls.
+    file_time: read_ahead::Pace,
 }
 
 impl<'a> Walker<'a> {
@@ -168,6 +190,7 @@ impl<'a> Walker<'a> {
         exclude: Exclusions,
         warn: &'a mut dyn FnMut(String),
         progress: &'a mut Progress,
+        read_ahead: Option<ReadAhead>,
     ) -> Self {
         Walker {
             stream,
@@ -179,6 +202,36 @@ impl<'a> Walker<'a> {
             root_len: 0,
             owners: Owners::default(),
             member_path: Vec::new(),
+            read_ahead,
+            file_time: read_ahead::Pace::default(),
+        }
+    }
+
+    /// Hands the readers the next files of `frame`, the directory the walk is in now.
+    fn read_ahead_in(&self, frame: &mut Frame) {
+        let (Some(readers), Some(dir)) = (&self.read_ahead, &frame.dir) else {
+            return;
+        };
+        if !self.file_time.is_slow() {
+            return;
+        }
+        let Ok(dir) = dir.try_clone() else {
+            return;
+        };
+        let from = frame.read_ahead_from.max(frame.children.next);
+        let (files, next) = frame.children.files_from(from);
+        frame.read_ahead_from = next;
+        readers.follow(std::sync::Arc::new(dir), files.into_iter());
+    }
+
+    /// The walk got to entry `index` of `frame`; more of its files go to the readers when
+    /// those handed over are used up.
+    fn read_ahead_passed(&self, frame: &mut Frame, index: usize) {
+        let Some(readers) = &self.read_ahead else {
+            return;
+        };
+        if readers.passed(index) == 0 && frame.read_ahead_from < frame.children.entries.len() {
+            self.read_ahead_in(frame);
         }
     }
 
@@ -226,12 +279,20 @@ impl<'a> Walker<'a> {
             id: FileId::of_stat(&stat),
             member_len: self.member_path.len(),
             children,
+            read_ahead_from: 0,
         }];
+        self.read_ahead_in(&mut stack[0]);
         while let Some(frame) = stack.last_mut() {
+            let index = frame.children.next;
+            if index < frame.children.entries.len() {
+                self.read_ahead_passed(frame, index);
+            }
             let Some((name, likely_file)) = frame.children.next() else {
                 let done = stack.pop();
                 if let (Some(parent), Some(done)) = (stack.last_mut(), done) {
                     self.reopen(parent, &done);
+                    parent.read_ahead_from = 0;
+                    self.read_ahead_in(parent);
                 }
                 continue;
             };
@@ -248,7 +309,11 @@ impl<'a> Walker<'a> {
                 self.left_out += 1;
                 continue;
             }
+            let started = std::time::Instant::now();
             let child = self.entry(dir.as_fd(), name, likely_file)?;
+            if likely_file {
+                self.file_time.add(started.elapsed());
+            }
             self.progress
                 .step(&self.member_path, self.stream.position());
             let Some(child) = child else {
@@ -262,6 +327,9 @@ impl<'a> Walker<'a> {
             stack.push(child);
             if let Some(far) = stack.len().checked_sub(MAX_OPEN_DIRS + 1) {
                 stack[far].dir = None;
+            }
+            if let Some(entered) = stack.last_mut() {
+                self.read_ahead_in(entered);
             }
         }
         Ok(())
@@ -400,6 +468,7 @@ impl<'a> Walker<'a> {
                     id,
                     member_len: self.member_path.len(),
                     children,
+                    read_ahead_from: 0,
                 }))
             }
             Err(err) => {

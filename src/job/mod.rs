@@ -306,6 +306,7 @@ fn attempt(
         schedule,
         &encoding,
         exclude_rules(&options.settings),
+        options.settings.read_threads,
         &mut |warning| log.write(&format!("Warning: {warning}")),
         &mut meter,
     );

@@ -59,10 +59,11 @@ enum Setting {
     Hook(usize, String),
     HookTimeout(u32),
     Metrics(String),
+    ReadThreads(u32),
 }
 
 /// The keys, in the order `settings` shows them.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "keep",
     "keep_daily",
     "keep_weekly",
@@ -82,6 +83,7 @@ const KEYS: [&str; 19] = [
     "on_failure",
     "hook_timeout",
     "metrics",
+    "read_threads",
 ];
 
 /// Index in [`KEYS`] of the first hook key.
@@ -113,6 +115,8 @@ pub struct Effective {
     pub hook_timeout_seconds: u32,
     /// Where the service writes its metrics file (top level only).
     pub metrics: Option<String>,
+    /// Threads reading ahead of the archive writer; 0 picks by the folder's disk.
+    pub read_threads: u32,
     sources: [Source; KEYS.len()],
 }
 
@@ -133,6 +137,7 @@ impl Default for Effective {
             hooks: [None, None, None],
             hook_timeout_seconds: 600,
             metrics: None,
+            read_threads: 0,
             sources: [Source::Default; KEYS.len()],
         }
     }
@@ -227,6 +232,10 @@ impl Effective {
                 self.metrics = Some(path.clone());
                 18
             }
+            Setting::ReadThreads(readers) => {
+                self.read_threads = *readers;
+                19
+            }
         };
         self.sources[index] = source;
     }
@@ -258,6 +267,7 @@ impl Effective {
             text(self.hooks[2].as_deref()),
             self.hook_timeout_seconds.to_string(),
             text(self.metrics.as_deref()),
+            self.read_threads.to_string(),
         ];
         KEYS.iter()
             .zip(values)
@@ -469,6 +479,9 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
             "a whole number of seconds from 1 to 86400",
         )?),
         "metrics" => Setting::Metrics(text()?),
+        "read_threads" => {
+            Setting::ReadThreads(number(0..=16, "a whole number from 0 (by the disk) to 16")?)
+        }
         "compress" => {
             let expected = "\"none\", \"gzip\" or \"zstd\"";
             match &entry.value {
@@ -537,7 +550,8 @@ mod tests {
              exclude_if_present = []  # default\none_file_system = false  # default\n\
              compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
              catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
-             on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n"
+             on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
+             read_threads = 0  # default\n"
         );
         assert_eq!(
             Settings::default().for_name(b"x", None),
@@ -586,6 +600,10 @@ mod tests {
         assert_eq!(
             error("level = 12\n[name.a]\ncompress = \"gzip\"\n"),
             "bad settings in backupbox.toml: line 1: level: expected 1 to 9 for gzip"
+        );
+        assert_eq!(
+            error("read_threads = 17\n"),
+            "bad settings in backupbox.toml: line 1: read_threads: expected a whole number from 0 (by the disk) to 16"
         );
         assert_eq!(
             error("threads = 65\n"),
