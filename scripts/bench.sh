@@ -15,6 +15,7 @@ usage: scripts/bench.sh [options]
   --tiny N        files in case (c), 1 to 64 B in 1000 dirs       (default 200000)
   --runs N        timed runs of each command per case              (default 5)
   --no-scaling    skip (a) at 10x and (b) at 4x
+  --cold          also time (a), (b), (c) from a cold page cache (root: drop_caches)
   --idle SECONDS  how long the idle service is watched             (default 120)
   --work DIR      where fixtures and archives go (default: a new dir in /var/tmp)
   --bin PATH      the backupbox binary        (default: target/release/backupbox)
@@ -23,7 +24,7 @@ EOF
 }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-small=20000 big_mib=1024 tiny=200000 runs=5 scaling=1 idle=120
+small=20000 big_mib=1024 tiny=200000 runs=5 scaling=1 idle=120 cold=0
 work_parent=/var/tmp bin=$repo/target/release/backupbox out=$repo/BENCHMARKS.md
 while (($#)); do
     case $1 in
@@ -32,6 +33,7 @@ while (($#)); do
     --tiny) tiny=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --no-scaling) scaling=0; shift ;;
+    --cold) cold=1; shift ;;
     --idle) idle=$2; shift 2 ;;
     --work) work_parent=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
@@ -199,6 +201,75 @@ bench_case() {
     note "$line"
 }
 
+# drop_caches: writes back and empties the page cache, so the next command reads from disk.
+drop_caches() { sync && echo 3 >/proc/sys/vm/drop_caches; }
+
+# cold_case LABEL REL IS_BIG: like bench_case, but every timed command starts from an empty
+# page cache. Baselines: tar && sync, plain tar, and the read limit: four parallel readers
+# (`find | xargs -P4 cat`), or for the big file `cat FILE`, and `cp && sync`. Sets cold_*.
+cold_case() {
+    local label=$1 rel=data/$2 big=$3 i k step start end
+    local -a ours=() gsync=() gnu=() limit=() cps=()
+    local -a order=(ours gsync gnu limit)
+    ((big)) && order+=(copy)
+    printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
+    for ((i = 0; i < runs; i++)); do
+        for ((k = 0; k < ${#order[@]}; k++)); do
+            step=${order[(i + k) % ${#order[@]}]}
+            rm -f "$ours_archive" "$gnu_archive" "$copy_out"
+            drop_caches
+            case $step in
+            ours)
+                timed "$manager" --dir "$base" run 0
+                ours+=("$wall_us")
+                check_archive "$ours_archive"
+                ;;
+            gsync)
+                start=$(now_us)
+                timed tar -C "$base" -cf "$gnu_archive" "$rel"
+                timed sync "$gnu_archive"
+                end=$(now_us)
+                gsync+=($((end - start)))
+                ;;
+            gnu)
+                timed tar -C "$base" -cf "$gnu_archive" "$rel"
+                gnu+=("$wall_us")
+                ;;
+            limit)
+                if ((big)); then
+                    timed cat "$base/$rel/big.bin"
+                else
+                    timed bash -c 'find "$1" -type f -print0 | xargs -0 -P4 -n256 cat' _ "$base/$rel"
+                fi
+                limit+=("$wall_us")
+                ;;
+            copy)
+                start=$(now_us)
+                timed cp "$base/$rel/big.bin" "$copy_out"
+                timed sync "$copy_out"
+                end=$(now_us)
+                cps+=($((end - start)))
+                ;;
+            esac
+        done
+    done
+    rm -f "$ours_archive" "$gnu_archive" "$copy_out"
+    samples() { local t out=; for t in "$@"; do out+=" $(seconds "$t")"; done; echo "$out"; }
+    spreads+=("- cold $label: ours$(samples "${ours[@]}"); tar && sync$(samples "${gsync[@]}"); tar$(samples "${gnu[@]}"); read limit$(samples "${limit[@]}")${cps:+; cp && sync$(samples "${cps[@]}")}")
+    cold_ours=$(median "${ours[@]}") cold_gsync=$(median "${gsync[@]}")
+    cold_gnu=$(median "${gnu[@]}") cold_limit=$(median "${limit[@]}") cold_cp=
+    ((big)) && cold_cp=$(median "${cps[@]}")
+    local cp_column=–
+    [[ -n $cold_cp ]] && cp_column=$(seconds "$cold_cp")
+    cold_lines+=("| $label | $(seconds "$cold_ours") | $(seconds "$cold_gsync") | $(seconds "$cold_gnu") | $(seconds "$cold_limit") | $cp_column | **$(ratio "$cold_ours" "$cold_gsync")** | $(ratio "$cold_ours" "$cold_limit") |")
+}
+cold_lines=()
+if ((cold)) && ! { sync && echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+    echo "bench: can't drop the page cache (needs root, a writable /proc/sys/vm/drop_caches); cold cases not measured" >&2
+    cold=0
+    cold_refused=1
+fi
+
 # zstd_case LABEL REL: a zstd level-3 backup of $base/data/REL, ours against
 # `tar -I 'zstd -3 -T0' -cf OUT && sync OUT`, RUNS times each, alternating. Prints the medians
 # and sizes; sets case_ours_rss for the caller.
@@ -263,6 +334,17 @@ bench_case "(a) $small files, 64 B-4 KiB" small 0
 a_ours=$case_ours a_rss=$case_ours_rss
 target "(a) small files" "$(x100 "$case_ours" "$case_gsync")" 100 \
     "ours / (tar && sync) = $case_ratio, target <= 1.00"
+# cold_targets LABEL: the cold targets of a tree case.
+cold_targets() {
+    target "cold $1 vs tar" "$(x100 "$cold_ours" "$cold_gsync")" 70 \
+        "ours / (tar && sync) = $(ratio "$cold_ours" "$cold_gsync"), target <= 0.70"
+    target "cold $1 vs read limit" "$(x100 "$cold_ours" "$cold_limit")" 125 \
+        "ours / (4 parallel readers) = $(ratio "$cold_ours" "$cold_limit"), target <= 1.25"
+}
+if ((cold)); then
+    cold_case "(a) $small files, 64 B-4 KiB" small 0
+    cold_targets "(a)"
+fi
 
 bench_case "(b) one $big_mib MiB file" big 1
 b_ours=$case_ours b_rss=$case_ours_rss
@@ -270,15 +352,36 @@ target "(b) big file vs tar" "$(x100 "$case_ours" "$case_gsync")" 80 \
     "ours / (tar && sync) = $case_ratio, target <= 0.80"
 target "(b) big file vs cp" "$(x100 "$case_ours" "$case_cp")" 115 \
     "ours / (cp && sync) = $(ratio "$case_ours" "$case_cp"), target <= 1.15"
+if ((cold)); then
+    cold_case "(b) one $big_mib MiB file" big 1
+    target "cold (b) vs cp" "$(x100 "$cold_ours" "$cold_cp")" 110 \
+        "ours / (cp && sync) = $(ratio "$cold_ours" "$cold_cp"), target <= 1.10"
+fi
 
 bench_case "(c) $tiny files, 1-64 B" tiny 0
 c_rss=$case_ours_rss
 target "(c) tiny files" "$(x100 "$case_ours" "$case_gsync")" 100 \
     "ours / (tar && sync) = $case_ratio, target <= 1.00"
+if ((cold)); then
+    cold_case "(c) $tiny files, 1-64 B" tiny 0
+    cold_targets "(c)"
+fi
 rm -rf "$base/data/tiny"
 
 max_rss=$((a_rss > b_rss ? a_rss : b_rss))
 max_rss=$((c_rss > max_rss ? c_rss : max_rss))
+
+if ((${#cold_lines[@]})); then
+    note ""
+    note "## Cold page cache, median of $runs runs (seconds; caches dropped before every command)"
+    note ""
+    note "| case | ours | tar && sync | tar | read limit | cp && sync | ours / (tar && sync) | ours / read limit |"
+    note "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    for line in "${cold_lines[@]}"; do note "$line"; done
+elif ((${cold_refused:-0})); then
+    note ""
+    note "## Cold page cache: not measured (the page cache could not be dropped here)"
+fi
 
 note ""
 note "## zstd level 3, median of $runs runs (seconds; sizes in bytes, of the last run)"
