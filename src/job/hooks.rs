@@ -26,12 +26,13 @@ const KILL_GRACE: Duration = Duration::from_secs(10);
 /// How often a hook that is silent is checked for having exited.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 
-/// The three moments a hook runs.
+/// The three moments a hook runs; the number is the hook's place in
+/// `settings::Effective::hooks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
-    Before,
-    OnSuccess,
-    OnFailure,
+    Before = 0,
+    OnSuccess = 1,
+    OnFailure = 2,
 }
 
 impl fmt::Display for Hook {

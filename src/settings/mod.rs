@@ -442,57 +442,57 @@ impl Checked<'_> {
 fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
     let key = entry.key.as_str();
     let value = Checked(entry);
-    let wrong = |expected: &str| value.wrong(expected);
-    let boolean = || value.boolean();
-    let text = || value.text();
-    let texts = || value.texts();
-    let number = |range, expected: &str| value.number(range, expected);
     Ok(match key {
         "keep" => Setting::Keep(
-            Keep::new(number(1..=u32::MAX, "a whole number from 1 up")?).unwrap_or(Keep::ONE),
+            Keep::new(value.number(1..=u32::MAX, "a whole number from 1 up")?).unwrap_or(Keep::ONE),
         ),
         "keep_daily" | "keep_weekly" | "keep_monthly" | "keep_yearly" => {
             let period = KEYS[1..5].iter().position(|k| *k == key).unwrap_or(0);
-            Setting::Period(period, number(0..=u32::MAX, "a whole number from 0 up")?)
+            Setting::Period(
+                period,
+                value.number(0..=u32::MAX, "a whole number from 0 up")?,
+            )
         }
-        "allow_empty" => Setting::AllowEmpty(boolean()?),
-        "exclude" => Setting::Exclude(texts()?),
-        "exclude_caches" => Setting::ExcludeCaches(boolean()?),
+        "allow_empty" => Setting::AllowEmpty(value.boolean()?),
+        "exclude" => Setting::Exclude(value.texts()?),
+        "exclude_caches" => Setting::ExcludeCaches(value.boolean()?),
         "exclude_if_present" => {
-            let names = texts()?;
+            let names = value.texts()?;
             if names.iter().any(|name| name.contains('/')) {
-                return Err(wrong("names without '/'"));
+                return Err(value.wrong("names without '/'"));
             }
             Setting::ExcludeIfPresent(names)
         }
-        "one_file_system" => Setting::OneFileSystem(boolean()?),
-        "catch_up" => Setting::CatchUp(boolean()?),
+        "one_file_system" => Setting::OneFileSystem(value.boolean()?),
+        "catch_up" => Setting::CatchUp(value.boolean()?),
         "before" | "on_success" | "on_failure" => {
             let hook = KEYS[FIRST_HOOK..]
                 .iter()
                 .position(|k| *k == key)
                 .unwrap_or(0);
-            Setting::Hook(hook, text()?)
+            Setting::Hook(hook, value.text()?)
         }
-        "hook_timeout" => Setting::HookTimeout(number(
-            1..=86_400,
-            "a whole number of seconds from 1 to 86400",
-        )?),
-        "metrics" => Setting::Metrics(text()?),
+        "hook_timeout" => Setting::HookTimeout(
+            value.number(1..=86_400, "a whole number of seconds from 1 to 86400")?,
+        ),
+        "metrics" => Setting::Metrics(value.text()?),
         "read_threads" => {
-            Setting::ReadThreads(number(0..=16, "a whole number from 0 (by the disk) to 16")?)
+            Setting::ReadThreads(value.number(0..=16, "a whole number from 0 (by the disk) to 16")?)
         }
         "compress" => {
             let expected = "\"none\", \"gzip\" or \"zstd\"";
             match &entry.value {
                 Value::Text(text) => Setting::Compress(
-                    Compression::from_setting(text).ok_or_else(|| wrong(expected))?,
+                    Compression::from_setting(text).ok_or_else(|| value.wrong(expected))?,
                 ),
-                _ => return Err(wrong(expected)),
+                _ => return Err(value.wrong(expected)),
             }
         }
-        "level" => Setting::Level(number(1..=19, "a whole number from 1 to 19")?, entry.line),
-        "threads" => Setting::Threads(number(
+        "level" => Setting::Level(
+            value.number(1..=19, "a whole number from 1 to 19")?,
+            entry.line,
+        ),
+        "threads" => Setting::Threads(value.number(
             0..=MAX_THREADS,
             &format!("a whole number from 0 (one per core) to {MAX_THREADS}"),
         )?),
