@@ -13,6 +13,7 @@ use crate::service::scheduler;
 use crate::sys::atomic_file::TempFile;
 use std::fmt::Write;
 use std::io::{self, Write as _};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// What one schedule contributes.
@@ -171,24 +172,29 @@ pub fn gather(layout: &Layout, service_started: Option<i64>) -> Snapshot {
     let outcomes = outcomes::load(layout).unwrap_or_default();
     let backups = layout.backups_dir();
     let files = rotation::list(&backups).unwrap_or_default();
-    let protected = crate::job::protected_names(layout).unwrap_or_default();
-    let schedules = entries
+    let plan_schedules: Vec<plan::Schedule> =
+        entries.iter().filter_map(plan::Entry::schedule).collect();
+    let protected =
+        crate::job::protected_files(plan_schedules.iter().map(|schedule| &*schedule.name));
+    let schedules = plan_schedules
         .iter()
-        .filter_map(plan::Entry::schedule)
         .map(|schedule| {
             let line = schedule.line();
-            let currents = rotation::currents(&backups, &schedule.name);
+            // One look at the archives in place serves both the count and the size.
+            let found = rotation::in_place(&backups, &schedule.name);
             let archives = rotation::review(
                 &schedule.name,
                 &files,
-                &currents,
+                &rotation::stamped(&found),
                 &crate::job::retention::Policy::default(),
                 &protected,
             )
             .len();
-            let archive_size = crate::archive::open(layout, &schedule.name)
-                .ok()
-                .map(|stored| stored.size());
+            // The newest, the one `archive::open` reads (the last of equal mtimes, as there).
+            let archive_size = found
+                .iter()
+                .max_by_key(|(_, _, meta)| meta.mtime())
+                .map(|(_, _, meta)| meta.len());
             let next = scheduler::next_due(now.wall_minute(), schedule.minute_of_day);
             ScheduleFacts {
                 name: String::from_utf8_lossy(&schedule.name).into_owned(),

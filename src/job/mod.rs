@@ -436,11 +436,14 @@ pub fn why_removed(policy: &Policy) -> String {
 /// whatever they look like; `None` if the plan can't be read.
 pub fn protected_names(layout: &Layout) -> Option<HashSet<Vec<u8>>> {
     let text = plan_file::read(layout).ok()?;
-    Some(
-        plan::entries(&text)
-            .iter()
-            .filter_map(plan::Entry::schedule)
-            .flat_map(|other| Layout::archive_file_names(&other.name))
-            .collect(),
-    )
+    let entries = plan::entries(&text);
+    let schedules: Vec<Schedule> = entries.iter().filter_map(plan::Entry::schedule).collect();
+    Some(protected_files(
+        schedules.iter().map(|schedule| &*schedule.name),
+    ))
+}
+
+/// The archive files of `names` in every form: what pruning another name never touches.
+pub fn protected_files<'a>(names: impl Iterator<Item = &'a [u8]>) -> HashSet<Vec<u8>> {
+    names.flat_map(Layout::archive_file_names).collect()
 }

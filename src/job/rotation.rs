@@ -120,8 +120,11 @@ pub fn list(backups: &Path) -> io::Result<Vec<Vec<u8>>> {
         .collect())
 }
 
+/// An archive in place: its file name, form and metadata.
+pub type InPlace = (Vec<u8>, Compression, fs::Metadata);
+
 /// The archives of `name` in place, in any form, each with its metadata; newest first.
-fn in_place(backups: &Path, name: &[u8]) -> Vec<(Vec<u8>, Compression, fs::Metadata)> {
+pub fn in_place(backups: &Path, name: &[u8]) -> Vec<InPlace> {
     let mut found: Vec<_> = Compression::ALL
         .into_iter()
         .filter_map(|compression| {
@@ -137,9 +140,14 @@ fn in_place(backups: &Path, name: &[u8]) -> Vec<(Vec<u8>, Compression, fs::Metad
 /// The archives of `name` in place (`<name>.tar`, or another form), each with its stamp (its
 /// mtime), newest first, for [`review`].
 pub fn currents(backups: &Path, name: &[u8]) -> Vec<(Vec<u8>, String)> {
-    in_place(backups, name)
-        .into_iter()
-        .map(|(file, _, meta)| (file, stamp(&LocalTime::at(meta.mtime()))))
+    stamped(&in_place(backups, name))
+}
+
+/// Each archive of [`in_place`] with its stamp, for [`review`].
+pub fn stamped(found: &[InPlace]) -> Vec<(Vec<u8>, String)> {
+    found
+        .iter()
+        .map(|(file, _, meta)| (file.clone(), stamp(&LocalTime::at(meta.mtime()))))
         .collect()
 }
 

@@ -38,10 +38,7 @@ impl Survey {
     fn take(layout: &Layout, names: &[Name]) -> Survey {
         Survey {
             files: rotation::list(&layout.backups_dir()).unwrap_or_default(),
-            protected: names
-                .iter()
-                .flat_map(|name| Layout::archive_file_names(name))
-                .collect(),
+            protected: job::protected_files(names.iter().map(|name| &**name)),
         }
     }
 

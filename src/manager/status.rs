@@ -77,9 +77,9 @@ enum LastState {
 
 const INTERRUPTED: &str = "interrupted: its process ended before the backup did";
 
-/// Gathers the service, the plan and the recorded outcomes, and builds the status.
-pub fn report(layout: &Layout) -> Status {
-    let service = match pidfile::holder(layout) {
+/// The service as the PID file shows it: its PID and since when it holds the file.
+pub fn service_info(layout: &Layout) -> ServiceInfo {
+    match pidfile::holder(layout) {
         Ok(Holder::Service(pid)) => ServiceInfo {
             pid: Some(pid.as_raw()),
             since: std::fs::metadata(layout.pid_file())
@@ -90,7 +90,12 @@ pub fn report(layout: &Layout) -> Status {
             pid: None,
             since: None,
         },
-    };
+    }
+}
+
+/// Gathers the service, the plan and the recorded outcomes, and builds the status.
+pub fn report(layout: &Layout) -> Status {
+    let service = service_info(layout);
     let plan = plan_file::read(layout).map_err(|err| err.stderr_line());
     // A damaged or unreadable state file only costs the history shown.
     let outcomes = outcomes::load(layout).unwrap_or_default();
@@ -282,15 +287,14 @@ impl Context<'_> {
     }
 }
 
-impl Status {
+impl ServiceInfo {
     /// When the running service started (unix seconds), if one runs.
-    pub fn service_started(&self) -> Option<i64> {
-        self.service
-            .pid
-            .and(self.service.since)
-            .map(|since| since.unix)
+    pub fn started(&self) -> Option<i64> {
+        self.pid.and(self.since).map(|since| since.unix)
     }
+}
 
+impl Status {
     /// The service runs and nothing failed, was interrupted, was missed or is malformed.
     pub fn healthy(&self) -> bool {
         self.problems.is_empty()
