@@ -219,33 +219,32 @@ impl Service<'_> {
             )),
             Step::Start | Step::Tick | Step::Same => {}
         }
-        if scheduler_rules::catches_up(due.step) {
-            self.catch_up(now);
-        }
-        if due.minutes.is_empty() {
+        let catching_up = scheduler_rules::catches_up(due.step);
+        if due.minutes.is_empty() && !catching_up {
             return;
         }
-        let due_now: Vec<Schedule> = self
+        let (due_now, not_due): (Vec<Schedule>, Vec<Schedule>) = self
             .plan
             .read(self.layout, &self.log)
             .into_iter()
-            .filter(|schedule| due.minutes.contains(&schedule.minute_of_day))
-            .collect();
-        if due_now.is_empty() {
+            .partition(|schedule| due.minutes.contains(&schedule.minute_of_day));
+        if due_now.is_empty() && !catching_up {
             return;
         }
         // A changed settings file applies to the next job, like the plan.
         self.settings.refresh(self.layout, &self.log);
+        if catching_up {
+            // A schedule due now is the tick's: catching it up too would run it twice.
+            self.catch_up(now, not_due);
+        }
         for schedule in due_now {
             self.submit(schedule);
         }
     }
 
-    /// Runs once, now, each schedule with `catch_up` set whose most recent time passed while
-    /// the service was down (or the clock jumped over it) and that has not started since.
-    fn catch_up(&mut self, now: LocalTime) {
-        let schedules = self.plan.read(self.layout, &self.log);
-        self.settings.refresh(self.layout, &self.log);
+    /// Runs once, now, each of `schedules` with `catch_up` set whose most recent time passed
+    /// while the service was down (or the clock jumped over it) and that has not started since.
+    fn catch_up(&mut self, now: LocalTime, schedules: Vec<Schedule>) {
         let wanted: Vec<Schedule> = schedules
             .into_iter()
             .filter(|schedule| self.settings.good.for_name(&schedule.name, None).catch_up)
