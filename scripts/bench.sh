@@ -118,6 +118,8 @@ timed() {
 median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
 seconds() { printf '%d.%03d' $(($1 / 1000000)) $((($1 / 1000) % 1000)); }
 ratio() { printf '%d.%02d' $(($1 / $2)) $(((($1 * 100) / $2) % 100)); }
+# samples SECONDS...: " 0.123 0.456", for the every-run lines.
+samples() { local t out=; for t in "$@"; do out+=" $(seconds "$t")"; done; echo "$out"; }
 mib() { printf '%d.%d' $(($1 / 1024)) $((($1 * 10 / 1024) % 10)); }
 
 # Archives are compared with the live tree; a fast wrong archive fails the benchmark.
@@ -182,7 +184,6 @@ bench_case() {
         done
     done
     rm -f "$ours_archive" "$gnu_archive" "$copy_out"
-    samples() { local t out=; for t in "$@"; do out+=" $(seconds "$t")"; done; echo "$out"; }
     spreads+=("- $label: ours$(samples "${ours[@]}"); tar && sync$(samples "${gsync[@]}"); tar$(samples "${gnu[@]}")${cps:+; cp && sync$(samples "${cps[@]}")}")
     case_ours=$(median "${ours[@]}") case_ours_rss=$(median "${ours_rss[@]}")
     case_gsync=$(median "${gsync[@]}") case_gsync_rss=$(median "${gsync_rss[@]}")
@@ -257,7 +258,6 @@ cold_case() {
         done
     done
     rm -f "$ours_archive" "$gnu_archive" "$copy_out" "$base/backupbox.toml"
-    samples() { local t out=; for t in "$@"; do out+=" $(seconds "$t")"; done; echo "$out"; }
     spreads+=("- cold $label: ours$(samples "${ours[@]}"); tar && sync$(samples "${gsync[@]}"); tar$(samples "${gnu[@]}"); read limit$(samples "${limit[@]}")${cps:+; cp && sync$(samples "${cps[@]}")}")
     cold_ours=$(median "${ours[@]}") cold_gsync=$(median "${gsync[@]}")
     cold_gnu=$(median "${gnu[@]}") cold_limit=$(median "${limit[@]}") cold_cp=

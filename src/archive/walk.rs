@@ -309,9 +309,10 @@ impl<'a> Walker<'a> {
                 self.left_out += 1;
                 continue;
             }
-            let started = std::time::Instant::now();
+            // Timed only for the readers ahead: without them nobody asks.
+            let started = self.read_ahead.as_ref().map(|_| std::time::Instant::now());
             let child = self.entry(dir.as_fd(), name, likely_file)?;
-            if likely_file {
+            if let Some(started) = started.filter(|_| likely_file) {
                 self.file_time.add(started.elapsed());
             }
             self.progress
