@@ -71,11 +71,7 @@ fn hooks_get_the_job_in_their_environment_and_before_may_fill_the_folder() {
         .unwrap()
         .parse()
         .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    assert!((now - 60..=now).contains(&started), "{started}");
+    assert_within_the_last_minute(started);
     assert_eq!(
         String::from_utf8(sb.read("stdin.txt")).unwrap(),
         "/dev/null\n"

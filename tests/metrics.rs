@@ -142,11 +142,7 @@ fn the_service_writes_its_metrics_file_at_start_and_after_each_job() {
     let started: i64 = samples(&text)["backupbox_service_start_time_seconds"]
         .parse()
         .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    assert!((now - 60..=now).contains(&started), "{started}");
+    assert_within_the_last_minute(started);
     // Only the file: its temporary files were renamed over it.
     let names: Vec<_> = fs::read_dir(sb.join("textfile"))
         .unwrap()

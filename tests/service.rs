@@ -552,12 +552,9 @@ fn the_serve_entry_adopts_only_an_open_pipe() {
 /// next one, so a test's plan times stay where it put them.
 fn utc_minute_now() -> i64 {
     loop {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let unix = unix_now();
         if unix % 60 < 50 {
-            return i64::try_from(unix / 60).unwrap();
+            return unix / 60;
         }
         std::thread::sleep(Duration::from_secs(11));
     }

@@ -352,6 +352,25 @@ pub fn code(output: &Output) -> i32 {
     output.status.code().expect("exited, not signalled")
 }
 
+/// Seconds since the epoch, now.
+pub fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_secs()).unwrap()
+}
+
+/// Asserts that the unix time `stamp` (a start time the binary reported) lies within the
+/// last minute.
+#[track_caller]
+pub fn assert_within_the_last_minute(stamp: i64) {
+    let now = unix_now();
+    assert!(
+        (now - 60..=now).contains(&stamp),
+        "{stamp} is not within a minute of {now}"
+    );
+}
+
 /// Polls `condition` every few milliseconds until it holds or `limit` passes.
 pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
