@@ -4,14 +4,15 @@
 //! time limit after which the whole group is stopped.
 
 use crate::log::{Log, show_bytes};
+use crate::sys::io::read_before;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -119,38 +120,25 @@ fn watch(
     lines: &mut Lines,
     deadline: Instant,
 ) -> Option<std::process::ExitStatus> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut output = Some(File::from(output));
+    let mut output = File::from(output);
     let mut chunk = [0u8; 8192];
     loop {
+        match read_before(&mut output, &mut chunk, deadline) {
+            Ok(None) => return None,
+            Ok(Some(n)) if n > 0 => lines.push(&chunk[..n]),
+            // End of the output, or a pipe that can no longer be read: the same for us.
+            Ok(Some(_)) | Err(_) => break,
+        }
+    }
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return None;
         }
-        let wait = left.min(CHECK_EVERY);
-        match output.as_mut() {
-            Some(pipe) => {
-                let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
-                let ready = poll(
-                    &mut fds,
-                    PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
-                );
-                if matches!(ready, Ok(n) if n > 0) {
-                    match pipe.read(&mut chunk) {
-                        Ok(0) => output = None,
-                        Ok(n) => lines.push(&chunk[..n]),
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => output = None,
-                    }
-                }
-            }
-            None => std::thread::sleep(wait),
-        }
-        if output.is_none()
-            && let Ok(Some(status)) = child.try_wait()
-        {
-            return Some(status);
-        }
+        std::thread::sleep(left.min(CHECK_EVERY));
     }
 }
 

@@ -4,10 +4,11 @@
 //! it could not start and keeps it open until it exits, so that `start` returns only once the
 //! process it launched is gone. Everything both sides must agree on is here.
 
+use crate::sys::io::read_before;
 use std::ffi::{CString, OsString};
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
+use std::io::{self, Write};
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -150,30 +151,4 @@ pub fn read_report(pipe: OwnedFd, timeout: Duration) -> io::Result<Option<Report
         }
     }
     Ok(Some(report))
-}
-
-/// One read from `pipe` that waits no later than `deadline`: `None` if the time ran out,
-/// `Some(0)` at end of file.
-fn read_before(pipe: &mut File, chunk: &mut [u8], deadline: Instant) -> io::Result<Option<usize>> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
-        }
-        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => {}
-            Err(err) => return Err(err.into()),
-        }
-        match pipe.read(chunk) {
-            Ok(n) => return Ok(Some(n)),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
 }
