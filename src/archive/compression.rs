@@ -2,6 +2,7 @@
 //! levels, and the encoder and decoder of each. A decoder that fails says where in the
 //! compressed file it stopped.
 
+use super::parallel_gzip::ParallelGzip;
 use std::cell::Cell;
 use std::io::{self, BufRead, Read, Write};
 use std::ops::RangeInclusive;
@@ -85,6 +86,7 @@ pub struct Encoding {
 pub enum Encoder<W: Write> {
     Plain(W),
     Gzip(flate2::write::GzEncoder<W>),
+    ParallelGzip(ParallelGzip<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
@@ -92,16 +94,23 @@ impl<W: Write> Encoder<W> {
     pub fn new(output: W, encoding: &Encoding) -> io::Result<Encoder<W>> {
         Ok(match encoding.compression {
             Compression::None => Encoder::Plain(output),
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                output,
-                flate2::Compression::new(encoding.level),
-            )),
+            Compression::Gzip => match workers(encoding.threads) {
+                0 => Encoder::Gzip(flate2::write::GzEncoder::new(
+                    output,
+                    flate2::Compression::new(encoding.level),
+                )),
+                workers => Encoder::ParallelGzip(ParallelGzip::new(
+                    output,
+                    encoding.level,
+                    workers,
+                )?),
+            },
             Compression::Zstd => {
                 let level = i32::try_from(encoding.level).unwrap_or(3);
                 let mut encoder = zstd::stream::write::Encoder::new(output, level)?;
                 // Like the zstd command: a checksum, so damage is found when reading.
                 encoder.include_checksum(true)?;
-                let workers = zstd_workers(encoding.threads);
+                let workers = workers(encoding.threads);
                 if workers > 0 {
                     encoder.multithread(workers)?;
                     encoder.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_BYTES))?;
@@ -116,6 +125,7 @@ impl<W: Write> Encoder<W> {
         match self {
             Encoder::Plain(output) => Ok(output),
             Encoder::Gzip(encoder) => encoder.finish(),
+            Encoder::ParallelGzip(encoder) => encoder.finish(),
             Encoder::Zstd(encoder) => encoder.finish(),
         }
     }
@@ -126,6 +136,7 @@ impl<W: Write> Write for Encoder<W> {
         match self {
             Encoder::Plain(output) => output.write(bytes),
             Encoder::Gzip(encoder) => encoder.write(bytes),
+            Encoder::ParallelGzip(encoder) => encoder.write(bytes),
             Encoder::Zstd(encoder) => encoder.write(bytes),
         }
     }
@@ -134,6 +145,7 @@ impl<W: Write> Write for Encoder<W> {
         match self {
             Encoder::Plain(output) => output.flush(),
             Encoder::Gzip(encoder) => encoder.flush(),
+            Encoder::ParallelGzip(encoder) => encoder.flush(),
             Encoder::Zstd(encoder) => encoder.flush(),
         }
     }
@@ -143,17 +155,17 @@ impl<W: Write> Write for Encoder<W> {
 /// job's input and output: 2 workers peaked at 110 MiB RSS. At 1 MiB, 2 workers take 19 MiB
 /// and 4 take 23 MiB, for archives about 1 % larger (measured; see the README).
 const ZSTD_JOB_BYTES: u32 = 1 << 20;
-/// Most zstd workers `threads = 0` starts: each adds 2 to 3 MiB, and past 4 the peak RSS of a
-/// backup would pass 32 MiB on a many-core host. More can still be asked for by number.
-const ZSTD_AUTO_WORKERS_MAX: u32 = 4;
+/// Most compression workers `threads = 0` starts: each adds 2 to 4 MiB, and past 4 the peak
+/// RSS of a backup would pass 32 MiB on a many-core host. More can still be asked for by number.
+const AUTO_WORKERS_MAX: u32 = 4;
 
-/// zstd workers for `threads` (0: one per core, at most [`ZSTD_AUTO_WORKERS_MAX`]). A single
+/// Compression workers for `threads` (0: one per core, at most [`AUTO_WORKERS_MAX`]). A single
 /// thread compresses in the caller: one worker thread would only add a hand-over.
-fn zstd_workers(threads: u32) -> u32 {
+fn workers(threads: u32) -> u32 {
     let threads = match threads {
         0 => std::thread::available_parallelism()
             .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
-            .min(ZSTD_AUTO_WORKERS_MAX),
+            .min(AUTO_WORKERS_MAX),
         n => n,
     };
     if threads <= 1 { 0 } else { threads }
@@ -283,7 +295,8 @@ mod tests {
     #[test]
     fn both_forms_round_trip_and_threads_do_not_change_the_bytes_read_back() {
         for (compression, threads) in [
-            (Compression::Gzip, 0),
+            (Compression::Gzip, 1),
+            (Compression::Gzip, 2),
             (Compression::Zstd, 1),
             (Compression::Zstd, 2),
         ] {

@@ -7,6 +7,7 @@ pub mod compression;
 pub mod exclude;
 pub mod header;
 pub mod member_name;
+mod parallel_gzip;
 mod read_ahead;
 mod stream;
 pub mod walk;
