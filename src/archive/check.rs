@@ -137,7 +137,33 @@ struct Reader<R> {
     last_name: Option<Vec<u8>>,
 }
 
-impl<R: Read> Reader<R> {
+/// A tar stream as the check reads it: headers block by block, member data passed over.
+pub trait Stream: Read {
+    /// Moves `count` bytes on; returns how many the stream had (fewer only at its end).
+    fn pass_over(&mut self, count: u64) -> io::Result<u64>;
+}
+
+impl Stream for super::tar_reader::TarReader<'_> {
+    fn pass_over(&mut self, count: u64) -> io::Result<u64> {
+        super::tar_reader::TarReader::pass_over(self, count)
+    }
+}
+
+impl Stream for &[u8] {
+    fn pass_over(&mut self, count: u64) -> io::Result<u64> {
+        let passed = usize::try_from(count).map_or(self.len(), |count| count.min(self.len()));
+        *self = &self[passed..];
+        Ok(passed as u64)
+    }
+}
+
+impl<S: Stream + ?Sized> Stream for &mut S {
+    fn pass_over(&mut self, count: u64) -> io::Result<u64> {
+        (**self).pass_over(count)
+    }
+}
+
+impl<R: Stream> Reader<R> {
     /// Reads the next block; how many bytes it got (less than a block only at the end).
     fn next_block(&mut self) -> Result<usize, Defect> {
         read_full(&mut self.input, &mut self.block).map_err(Defect::Unreadable)
@@ -181,8 +207,7 @@ impl<R: Read> Reader<R> {
 
     /// Skips a member's `padded` bytes of data.
     fn skip_data(&mut self, name: &[u8], padded: u64) -> Result<(), Defect> {
-        let got = io::copy(&mut (&mut self.input).take(padded), &mut io::sink())
-            .map_err(Defect::Unreadable)?;
+        let got = self.input.pass_over(padded).map_err(Defect::Unreadable)?;
         if got < padded {
             return Err(Defect::TruncatedData {
                 offset: self.offset,
@@ -210,7 +235,7 @@ impl<R: Read> Reader<R> {
 
 /// Reads a whole tar stream and returns its first defect; each member read is a step of
 /// `progress`.
-pub fn check_structure(input: impl Read, progress: &mut Progress) -> Result<Soundness, Defect> {
+pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<Soundness, Defect> {
     let mut reader = Reader {
         input,
         block: [0; BLOCK],

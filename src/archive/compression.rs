@@ -99,11 +99,9 @@ impl<W: Write> Encoder<W> {
                     output,
                     flate2::Compression::new(encoding.level),
                 )),
-                workers => Encoder::ParallelGzip(ParallelGzip::new(
-                    output,
-                    encoding.level,
-                    workers,
-                )?),
+                workers => {
+                    Encoder::ParallelGzip(ParallelGzip::new(output, encoding.level, workers)?)
+                }
             },
             Compression::Zstd => {
                 let level = i32::try_from(encoding.level).unwrap_or(3);

@@ -10,6 +10,7 @@ pub mod member_name;
 mod parallel_gzip;
 mod read_ahead;
 mod stream;
+pub mod tar_reader;
 pub mod walk;
 
 use crate::layout::{self, Layout};
@@ -20,14 +21,12 @@ use crate::sys::open::FileId;
 use compression::{Compression, Decoder, Encoding};
 use exclude::Rules;
 use std::fs::{self, DirBuilder, File};
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, BufReader, Seek};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::PathBuf;
+use tar_reader::{READ_BUFFER, TarReader};
 pub use walk::WriteError;
 use walk::{Exclusions, Walker};
-
-/// Read-ahead of the archive file and of the tar stream decoded from it.
-const READ_BUFFER: usize = 1 << 20;
 
 /// The archive in place for a name, opened for reading: one descriptor, which every pass
 /// reads from the start, so what was checked is what is used.
@@ -75,15 +74,14 @@ impl Stored {
     }
 
     /// The tar stream, from its first byte, decoded.
-    pub fn read_from_start(&self) -> io::Result<Box<dyn Read + '_>> {
+    pub fn read_from_start(&self) -> io::Result<TarReader<'_>> {
         (&self.file).rewind()?;
-        let file = BufReader::with_capacity(READ_BUFFER, &self.file);
         Ok(match self.compression {
-            Compression::None => Box::new(file),
-            compression => Box::new(BufReader::with_capacity(
-                READ_BUFFER,
-                Decoder::new(file, compression)?,
-            )),
+            Compression::None => TarReader::plain(&self.file, self.size()),
+            compression => TarReader::decoded(Decoder::new(
+                BufReader::with_capacity(READ_BUFFER, &self.file),
+                compression,
+            )?),
         })
     }
 }

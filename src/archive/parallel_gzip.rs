@@ -195,8 +195,9 @@ fn deflate_jobs(queue: &Mutex<Receiver<Job>>, pieces: &Sender<Piece>, level: fla
         deflate.reset();
         // A panic becomes this chunk's error: the writer waits for every chunk in order and
         // would otherwise wait for this one forever.
-        let output = std::panic::catch_unwind(AssertUnwindSafe(|| deflate_chunk(&mut deflate, &job)))
-            .unwrap_or_else(|_| Err(io::Error::other("a gzip worker thread panicked")));
+        let output =
+            std::panic::catch_unwind(AssertUnwindSafe(|| deflate_chunk(&mut deflate, &job)))
+                .unwrap_or_else(|_| Err(io::Error::other("a gzip worker thread panicked")));
         let piece = Piece {
             sequence: job.sequence,
             output,
@@ -213,7 +214,9 @@ fn deflate_jobs(queue: &Mutex<Receiver<Job>>, pieces: &Sender<Piece>, level: fla
 fn deflate_chunk(deflate: &mut Compress, job: &Job) -> io::Result<Vec<u8>> {
     let compress_error = |err: flate2::CompressError| io::Error::other(err.to_string());
     if !job.dictionary.is_empty() {
-        deflate.set_dictionary(&job.dictionary).map_err(compress_error)?;
+        deflate
+            .set_dictionary(&job.dictionary)
+            .map_err(compress_error)?;
     }
     let flush = if job.last {
         FlushCompress::Finish
@@ -295,7 +298,10 @@ mod tests {
         let mut serial = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
         serial.write_all(&input).unwrap();
         let serial = serial.finish().unwrap().len();
-        assert!(parallel <= serial + serial / 100 + 64, "{parallel} > {serial}");
+        assert!(
+            parallel <= serial + serial / 100 + 64,
+            "{parallel} > {serial}"
+        );
     }
 
     /// Takes `room` bytes, then fails like a full disk.

@@ -19,7 +19,7 @@ pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<O
     let unreadable = |err: io::Error| Error::failed(format!("can't read {display}")).because(err);
     let mut archive = tar::Archive::new(stored.read_from_start().map_err(unreadable)?);
     let mut listing = String::new();
-    for entry in archive.entries().map_err(unreadable)? {
+    for entry in archive.entries_with_seek().map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
         let header = entry.header();
         if is_record(header.entry_type()) {

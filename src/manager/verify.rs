@@ -14,7 +14,7 @@ use crate::progress::{self, Progress};
 use crate::stdout;
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -100,7 +100,7 @@ impl std::fmt::Display for Difference {
 
 /// Compares each member with the file it was made from; returns every difference.
 pub fn compare(
-    archive: impl Read,
+    archive: impl Read + Seek,
     folder: &[u8],
     live_root: &Path,
     progress: &mut Progress,
@@ -108,7 +108,7 @@ pub fn compare(
     let root = root_member(folder);
     let mut differences = Vec::new();
     let mut archive = tar::Archive::new(archive);
-    for entry in archive.entries()? {
+    for entry in archive.entries_with_seek()? {
         let mut entry = entry?;
         let member = entry.path_bytes().into_owned();
         progress.step(

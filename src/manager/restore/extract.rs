@@ -274,7 +274,7 @@ impl Drop for UmaskCleared {
 
 /// Writes every member of the (already checked) archive under `target`, which exists.
 pub fn extract(
-    archive: impl Read,
+    archive: impl Read + Seek,
     target: &Path,
     force: bool,
     selection: &Selection,
@@ -286,7 +286,7 @@ pub fn extract(
     let mut archive = tar::Archive::new(archive);
     let mut deferred = Vec::new();
     let mut buffer = vec![0u8; 256 << 10];
-    for entry in archive.entries()? {
+    for entry in archive.entries_with_seek()? {
         let mut entry = entry?;
         let kind = entry.header().entry_type();
         if crate::archive::check::is_record(kind) {

@@ -95,7 +95,7 @@ fn shape_of(kind: EntryType) -> Option<Shape> {
 /// Reads every member header before anything is written; returns the member count or the
 /// first refusal. What is already in the target is looked at too, without creating anything.
 fn check_members(
-    archive: impl io::Read,
+    archive: impl io::Read + io::Seek,
     target: &Path,
     options: &Options,
 ) -> std::result::Result<u64, Refusal> {
@@ -112,7 +112,7 @@ fn check_members(
         }
     };
     let mut count = 0;
-    for entry in archive.entries().map_err(Refusal::Unreadable)? {
+    for entry in archive.entries_with_seek().map_err(Refusal::Unreadable)? {
         let entry = entry.map_err(Refusal::Unreadable)?;
         let kind = entry.header().entry_type();
         if is_record(kind) {
