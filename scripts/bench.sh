@@ -13,6 +13,7 @@ usage: scripts/bench.sh [options]
   --small N       files in case (a), 64 B to 4 KiB in 200 dirs   (default 20000)
   --big MIB       size of the file in case (b), in MiB             (default 1024)
   --tiny N        files in case (c), 1 to 64 B in 1000 dirs       (default 200000)
+  --mixed MIB     size of the half-random, half-text file, a multiple of 16 (default 1024)
   --runs N        timed runs of each command per case              (default 5)
   --no-scaling    skip (a) at 10x and (b) at 4x
   --cold          also time (a), (b), (c) from a cold page cache (root: drop_caches)
@@ -24,13 +25,14 @@ EOF
 }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-small=20000 big_mib=1024 tiny=200000 runs=5 scaling=1 idle=120 cold=0
+small=20000 big_mib=1024 tiny=200000 mixed_mib=1024 runs=5 scaling=1 idle=120 cold=0
 work_parent=/var/tmp bin=$repo/target/release/backupbox out=$repo/BENCHMARKS.md
 while (($#)); do
     case $1 in
     --small) small=$2; shift 2 ;;
     --big) big_mib=$2; shift 2 ;;
     --tiny) tiny=$2; shift 2 ;;
+    --mixed) mixed_mib=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --no-scaling) scaling=0; shift ;;
     --cold) cold=1; shift ;;
@@ -48,6 +50,10 @@ die() { echo "bench: $*" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || die "needs /usr/bin/time (Debian package: time)"
 tar --version | head -1 | grep -q 'GNU tar' || die "needs GNU tar"
 ((runs >= 1)) || die "--runs must be at least 1"
+((mixed_mib >= 16 && mixed_mib % 16 == 0)) || die "--mixed must be a multiple of 16"
+for tool in openssl awk zstd gzip; do
+    command -v "$tool" >/dev/null || die "needs $tool"
+done
 
 work=$(mktemp -d "$work_parent/backupbox-bench.XXXXXX")
 manager_pid_file=
@@ -95,6 +101,32 @@ make_big() {
     head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1/big.bin"
 }
 
+# make_mixed DIR MIB: DIR/mixed.bin, MIB MiB in 8 MiB stretches taking turns: random bytes
+# (AES-CTR of zeros under a fixed key, the same on every machine) and text (words of a
+# made-up vocabulary, Zipf-like, drawn by awk from a fixed seed; gzip takes it to 38 %).
+make_mixed() {
+    local dir=$1 mib=$2 i stretch=$((8 << 20))
+    mkdir -p "$dir"
+    awk 'BEGIN {
+        srand(12345)
+        for (i = 0; i < 2000; i++) {
+            w = ""; n = 2 + int(rand() * 8)
+            for (j = 0; j < n; j++) w = w sprintf("%c", 97 + int(rand() * 26))
+            vocabulary[i] = w
+        }
+        while (written < 8388608) {
+            r = rand(); line = line vocabulary[int(2000 * r * r * r)] " "
+            if (length(line) > 70) { print line; written += length(line) + 1; line = "" }
+        }
+    }' | head -c "$stretch" >"$work/text"
+    for ((i = 0; i < mib / 16; i++)); do
+        openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f \
+            -iv "$(printf '%032x' "$i")" </dev/zero 2>/dev/null | head -c "$stretch"
+        cat "$work/text"
+    done >"$dir/mixed.bin"
+    rm -f "$work/text"
+}
+
 warm() { find "$1" -type f -exec cat {} + >/dev/null; }
 
 # --- measuring -----------------------------------------------------------------------------
@@ -121,6 +153,14 @@ ratio() { printf '%d.%02d' $(($1 / $2)) $(((($1 * 100) / $2) % 100)); }
 # samples SECONDS...: " 0.123 0.456", for the every-run lines.
 samples() { local t out=; for t in "$@"; do out+=" $(seconds "$t")"; done; echo "$out"; }
 mib() { printf '%d.%d' $(($1 / 1024)) $((($1 * 10 / 1024) % 10)); }
+# ratio3 A B: A / B with three decimals, for archive sizes.
+ratio3() { printf '%d.%03d' $(($1 / $2)) $(((($1 * 1000) / $2) % 1000)); }
+# timing SAMPLES...: "median (min-max)" in seconds.
+timing() {
+    local sorted
+    sorted=$(printf '%s\n' "$@" | sort -n)
+    echo "$(seconds "$(median "$@")") ($(seconds "$(head -1 <<<"$sorted")")-$(seconds "$(tail -1 <<<"$sorted")"))"
+}
 
 # Archives are compared with the live tree; a fast wrong archive fails the benchmark.
 check_archive() {
@@ -273,38 +313,157 @@ if ((cold)) && ! { sync && echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
     cold_refused=1
 fi
 
-# zstd_case LABEL REL: a zstd level-3 backup of $base/data/REL, ours against
-# `tar -I 'zstd -3 -T0' -cf OUT && sync OUT`, RUNS times each, alternating. Prints the medians
-# and sizes; sets case_ours_rss for the caller.
-zstd_case() {
-    local label=$1 rel=data/$2 i start end ours_size gnu_size
-    local -a ours=() ours_rss=() gnu=()
-    local ours_zst=$base/backups/bench.tar.zst gnu_zst=$base/gnu.tar.zst
+# The forms compared: our setting, tar's option, the archive suffix.
+compressor_of() {
+    case $1 in
+    zstd) tar_compress=(-I 'zstd -3 -T0') suffix=.tar.zst level=3 ;;
+    gzip) tar_compress=(-z) suffix=.tar.gz level=6 ;;
+    none) tar_compress=() suffix=.tar level=0 ;;
+    esac
+}
+
+# compressed_case FORM LABEL REL COLD: a FORM backup (zstd level 3 or gzip level 6) of
+# $base/data/REL, ours against `tar -I 'zstd -3 -T0'` or `tar -z`, then `sync OUT`; RUNS times
+# each, taking turns going first; from an empty page cache before every command when COLD.
+# Every archive of ours and tar's first are read back with `tar --compare`. Adds a line to
+# compressed_lines and sets case_ours, case_gnu, ours_size, gnu_size, case_ours_rss.
+compressed_case() {
+    local form=$1 label=$2 rel=data/$3 cold=$4 i k step start end
+    local -a ours=() ours_rss=() gnu=() order=(ours gnu) tar_compress
+    local suffix level
+    compressor_of "$form"
+    local ours_out=$base/backups/bench$suffix gnu_out=$base/gnu$suffix
     printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
-    printf 'compress = "zstd"\nlevel = 3\n' >"$base/backupbox.toml"
+    printf 'compress = "%s"\nlevel = %d\n' "$form" "$level" >"$base/backupbox.toml"
+    # See cold_case: four readers ahead whatever the disk says.
+    ((cold)) && printf 'read_threads = 4\n' >>"$base/backupbox.toml"
     sync
-    warm "$base/$rel"
+    ((cold)) || warm "$base/$rel"
     for ((i = 0; i < runs; i++)); do
-        rm -f "$ours_zst" "$gnu_zst"
-        sync
-        timed "$manager" --dir "$base" run 0
-        ours+=("$wall_us") ours_rss+=("$rss_kb")
-        check_archive "$ours_zst"
-        ours_size=$(stat -c %s "$ours_zst")
-        rm -f "$ours_zst"
-        sync
-        start=$(now_us)
-        timed tar -C "$base" -I 'zstd -3 -T0' -cf "$gnu_zst" "$rel"
-        timed sync "$gnu_zst"
-        end=$(now_us)
-        gnu+=($((end - start)))
-        check_archive "$gnu_zst"
-        gnu_size=$(stat -c %s "$gnu_zst")
+        for ((k = 0; k < 2; k++)); do
+            step=${order[(i + k) % 2]}
+            rm -f "$ours_out" "$gnu_out"
+            if ((cold)); then drop_caches; else sync; fi
+            case $step in
+            ours)
+                timed "$manager" --dir "$base" run 0
+                ours+=("$wall_us") ours_rss+=("$rss_kb")
+                check_archive "$ours_out"
+                ours_size=$(stat -c %s "$ours_out")
+                ;;
+            gnu)
+                start=$(now_us)
+                timed tar -C "$base" "${tar_compress[@]}" -cf "$gnu_out" "$rel"
+                timed sync "$gnu_out"
+                end=$(now_us)
+                gnu+=($((end - start)))
+                ((i)) || check_archive "$gnu_out"
+                gnu_size=$(stat -c %s "$gnu_out")
+                ;;
+            esac
+        done
     done
-    rm -f "$ours_zst" "$gnu_zst" "$base/backupbox.toml"
+    rm -f "$ours_out" "$gnu_out" "$base/backupbox.toml"
+    local cache=warm
+    ((cold)) && cache=cold
     case_ours=$(median "${ours[@]}") case_ours_rss=$(median "${ours_rss[@]}")
     case_gnu=$(median "${gnu[@]}")
-    note "| $label | $(seconds "$case_ours") | $(seconds "$case_gnu") | $(ratio "$case_ours" "$case_gnu") | $(mib "$case_ours_rss") | $ours_size | $gnu_size |"
+    compressed_lines+=("| $form | $label | $cache | $(timing "${ours[@]}") | $(timing "${gnu[@]}") | **$(ratio "$case_ours" "$case_gnu")** | $(mib "$case_ours_rss") | $ours_size | $gnu_size | $(ratio3 "$ours_size" "$gnu_size") |")
+}
+compressed_lines=()
+
+# compressed_targets FORM LABEL COLD: the targets of the case just run.
+compressed_targets() {
+    local form=$1 label=$2 cold=$3 time_limit size_limit cache=warm
+    ((cold)) && cache=cold
+    case $form in
+    zstd) time_limit=80 size_limit=1020 ;;
+    gzip) time_limit=70 size_limit=1050 ;;
+    esac
+    target "$form $cache $label" "$(x100 "$case_ours" "$case_gnu")" "$time_limit" \
+        "ours / tar = $(ratio "$case_ours" "$case_gnu"), target <= 0.$time_limit"
+    ((cold)) || target "$form size $label" $(((ours_size * 1000) / gnu_size)) "$size_limit" \
+        "ours / tar = $(ratio3 "$ours_size" "$gnu_size"), target <= ${size_limit:0:1}.${size_limit:1}"
+}
+
+# restore_case FORM LABEL REL: our FORM archive of $base/data/REL, made once, restored into a
+# new empty folder by `restore bench --to DIR && sync` and by `tar -xf ARCHIVE -C DIR && sync`,
+# RUNS times each, taking turns. Restored trees are removed only after the case, so no run
+# pays for the previous one's deletions. Our first restore is compared with the archive.
+restore_case() {
+    local form=$1 label=$2 rel=data/$3 i k step start end into
+    local -a ours=() gnu=() order=(ours gnu) tar_compress
+    local suffix level
+    compressor_of "$form"
+    printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
+    printf 'compress = "%s"\n' "$form" >"$base/backupbox.toml"
+    "$manager" --dir "$base" run 0 >/dev/null 2>&1 || die "the backup for the restore case failed"
+    local archive=$base/backups/bench$suffix
+    warm "$base/backups"
+    for ((i = 0; i < runs; i++)); do
+        for ((k = 0; k < 2; k++)); do
+            step=${order[(i + k) % 2]}
+            into=$work/restored/$step.$i
+            mkdir -p "$into"
+            sync
+            start=$(now_us)
+            case $step in
+            ours) timed "$manager" --dir "$base" restore bench --to "$into" ;;
+            gnu) timed tar "${tar_compress[@]}" -xf "$archive" -C "$into" ;;
+            esac
+            timed sync
+            end=$(now_us)
+            case $step in
+            ours) ours+=($((end - start))) ;;
+            gnu) gnu+=($((end - start))) ;;
+            esac
+        done
+    done
+    local diff
+    if ! diff=$(tar -C "$work/restored/ours.0" --compare -f "$archive" 2>&1) || [[ -n $diff ]]; then
+        echo "$diff" | head -20 >&2
+        die "the restored tree differs from $archive"
+    fi
+    rm -rf "$work/restored" "$base/backupbox.toml"
+    case_ours=$(median "${ours[@]}") case_gnu=$(median "${gnu[@]}")
+    restore_lines+=("| restore | $form | $label | $(timing "${ours[@]}") | $(timing "${gnu[@]}") | **$(ratio "$case_ours" "$case_gnu")** |")
+    target "restore $form $label" "$(x100 "$case_ours" "$case_gnu")" 100 \
+        "ours / (tar -xf && sync) = $(ratio "$case_ours" "$case_gnu"), target <= 1.00"
+}
+restore_lines=()
+
+# verify_case FORM LABEL REL: `verify bench` against `tar -tf` on our FORM archive of
+# $base/data/REL (the archive left by the case before is rewritten in FORM), warm.
+verify_case() {
+    local form=$1 label=$2 rel=data/$3 i k step
+    local -a ours=() gnu=() order=(ours gnu) tar_compress
+    local suffix level
+    compressor_of "$form"
+    printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
+    printf 'compress = "%s"\n' "$form" >"$base/backupbox.toml"
+    "$manager" --dir "$base" run 0 >/dev/null 2>&1 || die "the backup for the verify case failed"
+    local archive=$base/backups/bench$suffix
+    warm "$base/backups"
+    for ((i = 0; i < runs; i++)); do
+        for ((k = 0; k < 2; k++)); do
+            step=${order[(i + k) % 2]}
+            case $step in
+            ours)
+                timed "$manager" --dir "$base" verify bench
+                ours+=("$wall_us")
+                ;;
+            gnu)
+                timed tar "${tar_compress[@]}" -tf "$archive"
+                gnu+=("$wall_us")
+                ;;
+            esac
+        done
+    done
+    rm -f "$base/backups/bench".tar* "$base/backupbox.toml"
+    case_ours=$(median "${ours[@]}") case_gnu=$(median "${gnu[@]}")
+    restore_lines+=("| verify | $form | $label | $(timing "${ours[@]}") | $(timing "${gnu[@]}") | **$(ratio "$case_ours" "$case_gnu")** |")
+    target "verify $form $label" "$(x100 "$case_ours" "$case_gnu")" 100 \
+        "ours / (tar -tf) = $(ratio "$case_ours" "$case_gnu"), target <= 1.00"
 }
 
 # target LABEL VALUE_X100 LIMIT_X100 TEXT: records whether VALUE <= LIMIT.
@@ -325,6 +484,7 @@ echo "bench: fixtures in $work"
 make_tree "$base/data/small" "$small" 200 64 4096
 make_big "$base/data/big" "$big_mib"
 make_tree "$base/data/tiny" "$tiny" 1000 1 64
+make_mixed "$base/data/mixed" "$mixed_mib"
 
 header="| case | ours | tar && sync | tar | cp && sync | ours / (tar && sync) | ours peak RSS MiB | tar peak RSS MiB |"
 rule="| --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -369,7 +529,6 @@ if ((cold)); then
     cold_case "(c) $tiny files, 1-64 B" tiny 0
     cold_targets "(c)"
 fi
-rm -rf "$base/data/tiny"
 
 max_rss=$((a_rss > b_rss ? a_rss : b_rss))
 max_rss=$((c_rss > max_rss ? c_rss : max_rss))
@@ -386,23 +545,58 @@ elif ((${cold_refused:-0})); then
     note "## Cold page cache: not measured (the page cache could not be dropped here)"
 fi
 
-note ""
-note "## zstd level 3, median of $runs runs (seconds; sizes in bytes, of the last run)"
-note ""
-note "| case | ours | tar -I 'zstd -3 -T0' && sync | ratio | ours peak RSS MiB | ours size | tar size |"
-note "| --- | --- | --- | --- | --- | --- | --- |"
-zstd_case "(a) $small files" small
-zstd_a_rss=$case_ours_rss
-zstd_case "(b) one $big_mib MiB file" big
-zstd_rss=$((case_ours_rss > zstd_a_rss ? case_ours_rss : zstd_a_rss))
+# Compression: zstd level 3 and gzip level 6 on (a), the mixed file and (c), warm and cold.
+zstd_rss=0
+for compressed in "small|(a) $small files" "mixed|$mixed_mib MiB mixed file" "tiny|(c) $tiny files"; do
+    rel=${compressed%%|*} label=${compressed#*|}
+    for form in zstd gzip; do
+        for cache in 0 $cold; do
+            compressed_case "$form" "$label" "$rel" "$cache"
+            compressed_targets "$form" "$label" "$cache"
+            if [[ $form == zstd && $rel == small && $cache == 0 ]]; then
+                zstd_a_ours=$case_ours zstd_a_rss=$case_ours_rss
+            fi
+            if [[ $form == zstd ]] && ((case_ours_rss > zstd_rss)); then zstd_rss=$case_ours_rss; fi
+        done
+    done
+done
+rm -rf "$base/data/mixed"
 target "peak RSS of a zstd run" "$zstd_rss" $((32 * 1024)) \
     "$(mib "$zstd_rss") MiB at most, target <= 32 MiB"
+note ""
+note "## Compression, median (min-max) of $runs runs (seconds; sizes in bytes, of the last run)"
+note ""
+note "Ours: \`compress = \"zstd\"\` level 3 or \`\"gzip\"\` level 6, default threads ($(nproc) here; cold runs with read_threads = 4)." \
+    "Theirs: \`tar -I 'zstd -3 -T0' -cf OUT DIR && sync OUT\` and \`tar -czf OUT DIR && sync OUT\`."
+note ""
+note "| form | case | cache | ours | tar && sync | ours / tar | ours peak RSS MiB | ours size | tar size | size ratio |"
+note "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for line in "${compressed_lines[@]}"; do note "$line"; done
+
+# Restore and verify, plain and zstd.
+for form in none zstd; do
+    restore_case "$form" "(a) $small files" small
+    restore_case "$form" "(c) $tiny files" tiny
+    verify_case "$form" "(b) one $big_mib MiB file" big
+done
+rm -rf "$base/data/tiny"
+note ""
+note "## Restore and verify, median (min-max) of $runs runs (seconds, warm archive)"
+note ""
+note "Restore: \`restore bench --to NEW_DIR && sync\` against \`tar -xf ARCHIVE -C NEW_DIR && sync\` (\`--zstd\` for zstd), the same archive." \
+    "Verify: \`verify bench\` against \`tar -tf ARCHIVE\`."
+note ""
+note "| command | form | case | ours | tar | ours / tar |"
+note "| --- | --- | --- | --- | --- | --- |"
+for line in "${restore_lines[@]}"; do note "$line"; done
 
 if ((scaling)); then
     rm -rf "$base/data/small"
     make_tree "$base/data/small" "$((small * 10))" 2000 64 4096
     bench_case "(a) x10: $((small * 10)) files" small 0
     a10_ours=$case_ours a10_rss=$case_ours_rss
+    compressed_case zstd "(a) x10: $((small * 10)) files" small 0
+    zstd_a10_ours=$case_ours zstd_a10_rss=$case_ours_rss
     rm -rf "$base/data/small"
     rm -rf "$base/data/big"
     make_big "$base/data/big" "$((big_mib * 4))"
@@ -419,6 +613,9 @@ if ((scaling)); then
     note "| --- | --- | --- | --- | --- | --- | --- |"
     note "| (a) files x10 | $(seconds "$a_ours") | $(seconds "$a10_ours") | $(ratio "$a10_ours" "$a_ours") | $(mib "$a_rss") | $(mib "$a10_rss") | $(ratio "$a10_rss" "$a_rss") |"
     note "| (b) size x4 | $(seconds "$b_ours") | $(seconds "$b4_ours") | $(ratio "$b4_ours" "$b_ours") | $(mib "$b_rss") | $(mib "$b4_rss") | $(ratio "$b4_rss" "$b_rss") |"
+    note "| zstd (a) files x10 | $(seconds "$zstd_a_ours") | $(seconds "$zstd_a10_ours") | $(ratio "$zstd_a10_ours" "$zstd_a_ours") | $(mib "$zstd_a_rss") | $(mib "$zstd_a10_rss") | $(ratio "$zstd_a10_rss" "$zstd_a_rss") |"
+    target "zstd RSS flat, (a) 1x to 10x" "$(x100 "$zstd_a10_rss" "$zstd_a_rss")" 110 \
+        "$(mib "$zstd_a_rss") MiB to $(mib "$zstd_a10_rss") MiB, target within 10 %"
     # Flat: growing the tree tenfold may not grow peak memory by more than 10 %.
     target "RSS flat, (a) 1x to 10x" "$(x100 "$a10_rss" "$a_rss")" 110 \
         "$(mib "$a_rss") MiB to $(mib "$a10_rss") MiB, target within 10 %"

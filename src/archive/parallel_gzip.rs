@@ -58,7 +58,7 @@ impl<W: Write> ParallelGzip<W> {
         let (jobs, job_queue) = mpsc::channel::<Job>();
         let (piece_sender, pieces) = mpsc::channel();
         let job_queue = Arc::new(Mutex::new(job_queue));
-        let level = flate2::Compression::new(level);
+        let level = super::compression::deflate_level(level);
         let threads = (0..workers.max(1))
             .map(|_| {
                 let queue = Arc::clone(&job_queue);
@@ -295,7 +295,7 @@ mod tests {
     fn the_archive_is_as_small_as_one_thread_makes_it() {
         let input = text(6 * CHUNK);
         let parallel = compress(&input, 4, 65_536).len();
-        let mut serial = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        let mut serial = flate2::write::GzEncoder::new(Vec::new(), super::super::compression::deflate_level(6));
         serial.write_all(&input).unwrap();
         let serial = serial.finish().unwrap().len();
         assert!(
