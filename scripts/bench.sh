@@ -107,7 +107,8 @@ make_big() {
 make_mixed() {
     local dir=$1 mib=$2 i stretch=$((8 << 20))
     mkdir -p "$dir"
-    awk 'BEGIN {
+    # Process substitutions: the generators end on SIGPIPE once head has enough.
+    head -c "$stretch" >"$work/text" < <(awk 'BEGIN {
         srand(12345)
         for (i = 0; i < 2000; i++) {
             w = ""; n = 2 + int(rand() * 8)
@@ -118,10 +119,10 @@ make_mixed() {
             r = rand(); line = line vocabulary[int(2000 * r * r * r)] " "
             if (length(line) > 70) { print line; written += length(line) + 1; line = "" }
         }
-    }' | head -c "$stretch" >"$work/text"
+    }')
     for ((i = 0; i < mib / 16; i++)); do
-        openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f \
-            -iv "$(printf '%032x' "$i")" </dev/zero 2>/dev/null | head -c "$stretch"
+        head -c "$stretch" < <(openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f \
+            -iv "$(printf '%032x' "$i")" </dev/zero 2>/dev/null)
         cat "$work/text"
     done >"$dir/mixed.bin"
     rm -f "$work/text"
@@ -337,7 +338,9 @@ compressed_case() {
     printf 'compress = "%s"\nlevel = %d\n' "$form" "$level" >"$base/backupbox.toml"
     # See cold_case: four readers ahead whatever the disk says.
     ((cold)) && printf 'read_threads = 4\n' >>"$base/backupbox.toml"
+    # As in bench_case: the disk settles from the case before.
     sync
+    sleep 5
     ((cold)) || warm "$base/$rel"
     for ((i = 0; i < runs; i++)); do
         for ((k = 0; k < 2; k++)); do
@@ -399,6 +402,8 @@ restore_case() {
     printf 'compress = "%s"\n' "$form" >"$base/backupbox.toml"
     "$manager" --dir "$base" run 0 >/dev/null 2>&1 || die "the backup for the restore case failed"
     local archive=$base/backups/bench$suffix
+    sync
+    sleep 5
     warm "$base/backups"
     for ((i = 0; i < runs; i++)); do
         for ((k = 0; k < 2; k++)); do
