@@ -358,7 +358,10 @@ mod tests {
             encode(&encoding, &input).len()
         };
         let (six, nine) = (size_at(6), size_at(9));
-        assert!(six * 100 <= nine * 105, "level 6: {six} bytes, level 9: {nine}");
+        assert!(
+            six * 100 <= nine * 105,
+            "level 6: {six} bytes, level 9: {nine}"
+        );
     }
 
     #[test]

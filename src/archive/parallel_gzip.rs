@@ -295,7 +295,8 @@ mod tests {
     fn the_archive_is_as_small_as_one_thread_makes_it() {
         let input = text(6 * CHUNK);
         let parallel = compress(&input, 4, 65_536).len();
-        let mut serial = flate2::write::GzEncoder::new(Vec::new(), super::super::compression::deflate_level(6));
+        let mut serial =
+            flate2::write::GzEncoder::new(Vec::new(), super::super::compression::deflate_level(6));
         serial.write_all(&input).unwrap();
         let serial = serial.finish().unwrap().len();
         assert!(

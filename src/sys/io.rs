@@ -1,4 +1,5 @@
-//! Hints to the kernel about how a file is written, and reading a pipe with a deadline.
+//! Hints to the kernel about how files are written, writing a filesystem back while a restore
+//! runs, and reading a pipe with a deadline.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -17,6 +18,60 @@ pub fn start_writeback(file: &File, from: i64, length: i64) {
             length,
             nix::libc::SYNC_FILE_RANGE_WRITE,
         );
+    }
+}
+
+/// Writes back the filesystem of a folder over and over while many files are made in it, so the
+/// disk works during the restore rather than after it; [`Writeback::finish`] then waits until
+/// everything made is on disk. Without it, `restore && sync` wrote 200,000 small files first
+/// and waited for the disk second.
+pub struct Writeback {
+    /// Hung up by `finish` (or a drop) to stop the thread.
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    folder: std::os::fd::OwnedFd,
+}
+
+impl Writeback {
+    /// Starts writing back the filesystem holding `folder` every `every`.
+    pub fn start(
+        folder: std::os::fd::BorrowedFd,
+        every: std::time::Duration,
+    ) -> io::Result<Writeback> {
+        let folder = folder.try_clone_to_owned()?;
+        let for_thread = folder.try_clone()?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
+                // Only a head start: the final syncfs in `finish` reports errors.
+                let _ = nix::unistd::syncfs(&for_thread);
+            }
+        });
+        Ok(Writeback {
+            stop: Some(stop),
+            thread: Some(thread),
+            folder,
+        })
+    }
+
+    /// Stops the background writeback and waits until the filesystem is on disk.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.stop_thread();
+        nix::unistd::syncfs(&self.folder).map_err(io::Error::from)
+    }
+
+    fn stop_thread(&mut self) {
+        self.stop = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writeback {
+    fn drop(&mut self) {
+        self.stop_thread();
     }
 }
 

@@ -272,7 +272,12 @@ impl Drop for UmaskCleared {
     }
 }
 
-/// Writes every member of the (already checked) archive under `target`, which exists.
+/// How often the filesystem is written back while a restore makes files: often enough that
+/// the disk never idles, seldom enough that each round has work to batch.
+const WRITEBACK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes every member of the (already checked) archive under `target`, which exists, and
+/// returns once they are on disk.
 pub fn extract(
     archive: impl Read + Seek,
     target: &Path,
@@ -283,6 +288,7 @@ pub fn extract(
     let _umask = UmaskCleared::new();
     let as_root = nix::unistd::geteuid().is_root();
     let mut tree = Tree::open(target)?;
+    let writeback = crate::sys::io::Writeback::start(tree.top(), WRITEBACK_EVERY)?;
     let mut archive = tar::Archive::new(archive);
     let mut deferred = Vec::new();
     let mut buffer = vec![0u8; 256 << 10];
@@ -345,7 +351,13 @@ pub fn extract(
         }
     }
     crate::test_hooks::pause("restore-metadata");
-    finish_directories(&mut tree, deferred)
+    finish_directories(&mut tree, deferred)?;
+    writeback.finish().map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("can't get the restored files onto the disk ({err})"),
+        )
+    })
 }
 
 /// Makes directory `name` in the chain's last directory, or takes the one there; a
