@@ -255,9 +255,6 @@ cold_case() {
     local -a order=(ours gsync gnu limit)
     ((big)) && order+=(copy)
     printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
-    # Four readers ahead, whatever the disk says: virtio disks report themselves rotational
-    # (queue/rotational = 1) even on SSD-backed hosts, which makes the default one reader.
-    printf 'read_threads = 4\n' >"$base/backupbox.toml"
     for ((i = 0; i < runs; i++)); do
         for ((k = 0; k < ${#order[@]}; k++)); do
             step=${order[(i + k) % ${#order[@]}]}
@@ -298,7 +295,7 @@ cold_case() {
             esac
         done
     done
-    rm -f "$ours_archive" "$gnu_archive" "$copy_out" "$base/backupbox.toml"
+    rm -f "$ours_archive" "$gnu_archive" "$copy_out"
     spreads+=("- cold $label: ours$(samples "${ours[@]}"); tar && sync$(samples "${gsync[@]}"); tar$(samples "${gnu[@]}"); read limit$(samples "${limit[@]}")${cps:+; cp && sync$(samples "${cps[@]}")}")
     cold_ours=$(median "${ours[@]}") cold_gsync=$(median "${gsync[@]}")
     cold_gnu=$(median "${gnu[@]}") cold_limit=$(median "${limit[@]}") cold_cp=
@@ -336,8 +333,6 @@ compressed_case() {
     local ours_out=$base/backups/bench$suffix gnu_out=$base/gnu$suffix
     printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
     printf 'compress = "%s"\nlevel = %d\n' "$form" "$level" >"$base/backupbox.toml"
-    # See cold_case: four readers ahead whatever the disk says.
-    ((cold)) && printf 'read_threads = 4\n' >>"$base/backupbox.toml"
     # As in bench_case: the disk settles from the case before.
     sync
     sleep 5
@@ -540,7 +535,7 @@ max_rss=$((c_rss > max_rss ? c_rss : max_rss))
 
 if ((${#cold_lines[@]})); then
     note ""
-    note "## Cold page cache, median of $runs runs (seconds; caches dropped before every command; ours with read_threads = 4)"
+    note "## Cold page cache, median of $runs runs (seconds; caches dropped before every command; ours with the default read_threads)"
     note ""
     note "| case | ours | tar && sync | tar | read limit | cp && sync | ours / (tar && sync) | ours / read limit |"
     note "| --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -571,7 +566,7 @@ target "peak RSS of a zstd run" "$zstd_rss" $((32 * 1024)) \
 note ""
 note "## Compression, median (min-max) of $runs runs (seconds; sizes in bytes, of the last run)"
 note ""
-note "Ours: \`compress = \"zstd\"\` level 3 or \`\"gzip\"\` level 6, default threads ($(nproc) here; cold runs with read_threads = 4)." \
+note "Ours: \`compress = \"zstd\"\` level 3 or \`\"gzip\"\` level 6, default threads ($(nproc) here) and read_threads." \
     "Theirs: \`tar -I 'zstd -3 -T0' -cf OUT DIR && sync OUT\` and \`tar -czf OUT DIR && sync OUT\`."
 note ""
 note "| form | case | cache | ours | tar && sync | ours / tar | ours peak RSS MiB | ours size | tar size | size ratio |"
