@@ -386,8 +386,9 @@ compressed_targets() {
 
 # restore_case FORM LABEL REL: our FORM archive of $base/data/REL, made once, restored into a
 # new empty folder by `restore bench --to DIR && sync` and by `tar -xf ARCHIVE -C DIR && sync`,
-# RUNS times each, taking turns. Restored trees are removed only after the case, so no run
-# pays for the previous one's deletions. Our first restore is compared with the archive.
+# RUNS times each, taking turns. Restored trees stay until the benchmark ends: deleting
+# hundreds of thousands of files on a disk mounted with `discard` slowed whichever command
+# ran next by several times. Our first restore is compared with the archive.
 restore_case() {
     local form=$1 label=$2 rel=data/$3 i k step start end into
     local -a ours=() gnu=() order=(ours gnu) tar_compress
@@ -403,7 +404,7 @@ restore_case() {
     for ((i = 0; i < runs; i++)); do
         for ((k = 0; k < 2; k++)); do
             step=${order[(i + k) % 2]}
-            into=$work/restored/$step.$i
+            into=$work/restored/$form-$3/$step.$i
             mkdir -p "$into"
             sync
             start=$(now_us)
@@ -420,11 +421,11 @@ restore_case() {
         done
     done
     local diff
-    if ! diff=$(tar -C "$work/restored/ours.0" --compare -f "$archive" 2>&1) || [[ -n $diff ]]; then
+    if ! diff=$(tar -C "$work/restored/$form-$3/ours.0" --compare -f "$archive" 2>&1) || [[ -n $diff ]]; then
         echo "$diff" | head -20 >&2
         die "the restored tree differs from $archive"
     fi
-    rm -rf "$work/restored" "$base/backupbox.toml"
+    rm -f "$base/backupbox.toml"
     case_ours=$(median "${ours[@]}") case_gnu=$(median "${gnu[@]}")
     restore_lines+=("| restore | $form | $label | $(timing "${ours[@]}") | $(timing "${gnu[@]}") | **$(ratio "$case_ours" "$case_gnu")** |")
     target "restore $form $label" "$(x100 "$case_ours" "$case_gnu")" 100 \
