@@ -59,13 +59,16 @@ impl<W: Write> ParallelGzip<W> {
         let (piece_sender, pieces) = mpsc::channel();
         let job_queue = Arc::new(Mutex::new(job_queue));
         let level = super::compression::deflate_level(level);
+        // A thread that cannot be started fails the backup; no panic.
         let threads = (0..workers.max(1))
             .map(|_| {
                 let queue = Arc::clone(&job_queue);
                 let sender = piece_sender.clone();
-                std::thread::spawn(move || deflate_jobs(&queue, &sender, level))
+                std::thread::Builder::new()
+                    .name("gzip".to_owned())
+                    .spawn(move || deflate_jobs(&queue, &sender, level))
             })
-            .collect::<Vec<_>>();
+            .collect::<io::Result<Vec<_>>>()?;
         let max_in_flight = threads.len() * IN_FLIGHT_PER_WORKER;
         Ok(ParallelGzip {
             output,

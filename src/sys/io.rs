@@ -41,13 +41,16 @@ impl Writeback {
         let folder = folder.try_clone_to_owned()?;
         let for_thread = folder.try_clone()?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
-            {
-                // Only a head start: the final syncfs in `finish` reports errors.
-                let _ = nix::unistd::syncfs(&for_thread);
-            }
-        });
+        let thread = std::thread::Builder::new()
+            .name("writeback".to_owned())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    // Only a head start: the final syncfs in `finish` reports errors.
+                    let _ = nix::unistd::syncfs(&for_thread);
+                }
+            })?;
         Ok(Writeback {
             stop: Some(stop),
             thread: Some(thread),
