@@ -708,7 +708,7 @@ if [[ $out != - ]]; then
         echo
         printf '%s\n' "${report[@]}"
         echo
-        echo "Reproduce: \`cargo build --release && scripts/bench.sh\` (about 10 minutes)."
+        echo "Reproduce: \`cargo build --release && scripts/bench.sh$( ((cold)) && echo " --cold")\` (about $( ((cold)) && echo 40 || echo 20) minutes)."
     } >"$out"
     echo "bench: wrote $out"
 fi
