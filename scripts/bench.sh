@@ -148,6 +148,17 @@ timed() {
     rss_kb=$(tail -1 "$work/rss")
 }
 
+# turns NAME...: "NAME RUN" lines for RUNS runs, each run starting one name further on, so that
+# no command always goes first (right after the deletions and the sync) or always last.
+turns() {
+    local i k
+    for ((i = 0; i < runs; i++)); do
+        for ((k = 0; k < $#; k++)); do
+            echo "${@:((i + k) % $# + 1):1} $i"
+        done
+    done
+}
+
 median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
 seconds() { printf '%d.%03d' $(($1 / 1000000)) $((($1 / 1000) % 1000)); }
 ratio() { printf '%d.%02d' $(($1 / $2)) $(((($1 * 100) / $2) % 100)); }
@@ -183,47 +194,42 @@ bench_case() {
     sync
     sleep 5
     warm "$base/$rel"
-    # Each run starts the rotation at the next command, so no command always runs first
-    # (right after the deletions and the sync) or always last.
     local -a order=(ours gsync gnu)
     ((with_cp)) && order+=(copy)
-    local k step start end tar_rss
-    for ((i = 0; i < runs; i++)); do
-        for ((k = 0; k < ${#order[@]}; k++)); do
-            step=${order[(i + k) % ${#order[@]}]}
-            rm -f "$ours_archive" "$gnu_archive" "$copy_out"
-            sync
-            case $step in
-            ours)
-                timed "$manager" --dir "$base" run 0
-                ours+=("$wall_us") ours_rss+=("$rss_kb")
-                check_archive "$ours_archive"
-                ;;
-            gsync)
-                start=$(now_us)
-                timed tar -C "$base" -cf "$gnu_archive" "$rel"
-                tar_rss=$rss_kb
-                timed sync "$gnu_archive"
-                end=$(now_us)
-                gsync+=($((end - start))) gsync_rss+=("$tar_rss")
-                check_archive "$gnu_archive"
-                ;;
-            gnu)
-                timed tar -C "$base" -cf "$gnu_archive" "$rel"
-                gnu+=("$wall_us") gnu_rss+=("$rss_kb")
-                check_archive "$gnu_archive"
-                ;;
-            copy)
-                start=$(now_us)
-                timed cp "$base/$rel/big.bin" "$copy_out"
-                timed sync "$copy_out"
-                end=$(now_us)
-                cps+=($((end - start)))
-                cmp -s "$base/$rel/big.bin" "$copy_out" || die "cp made a wrong copy"
-                ;;
-            esac
-        done
-    done
+    local step start end tar_rss
+    while read -r -u 3 step i; do
+        rm -f "$ours_archive" "$gnu_archive" "$copy_out"
+        sync
+        case $step in
+        ours)
+            timed "$manager" --dir "$base" run 0
+            ours+=("$wall_us") ours_rss+=("$rss_kb")
+            check_archive "$ours_archive"
+            ;;
+        gsync)
+            start=$(now_us)
+            timed tar -C "$base" -cf "$gnu_archive" "$rel"
+            tar_rss=$rss_kb
+            timed sync "$gnu_archive"
+            end=$(now_us)
+            gsync+=($((end - start))) gsync_rss+=("$tar_rss")
+            check_archive "$gnu_archive"
+            ;;
+        gnu)
+            timed tar -C "$base" -cf "$gnu_archive" "$rel"
+            gnu+=("$wall_us") gnu_rss+=("$rss_kb")
+            check_archive "$gnu_archive"
+            ;;
+        copy)
+            start=$(now_us)
+            timed cp "$base/$rel/big.bin" "$copy_out"
+            timed sync "$copy_out"
+            end=$(now_us)
+            cps+=($((end - start)))
+            cmp -s "$base/$rel/big.bin" "$copy_out" || die "cp made a wrong copy"
+            ;;
+        esac
+    done 3< <(turns "${order[@]}")
     rm -f "$ours_archive" "$gnu_archive" "$copy_out"
     spreads+=("- $label: ours$(samples "${ours[@]}"); tar && sync$(samples "${gsync[@]}"); tar$(samples "${gnu[@]}")${cps:+; cp && sync$(samples "${cps[@]}")}")
     case_ours=$(median "${ours[@]}") case_ours_rss=$(median "${ours_rss[@]}")
@@ -250,51 +256,48 @@ drop_caches() { sync && echo 3 >/proc/sys/vm/drop_caches; }
 # page cache. Baselines: tar && sync, plain tar, and the read limit: four parallel readers
 # (`find | xargs -P4 cat`), or for the big file `cat FILE`, and `cp && sync`. Sets cold_*.
 cold_case() {
-    local label=$1 rel=data/$2 big=$3 i k step start end
+    local label=$1 rel=data/$2 big=$3 i step start end
     local -a ours=() gsync=() gnu=() limit=() cps=()
     local -a order=(ours gsync gnu limit)
     ((big)) && order+=(copy)
     printf '%s;03:00;bench\n' "$rel" >"$base/backup_schedules.txt"
-    for ((i = 0; i < runs; i++)); do
-        for ((k = 0; k < ${#order[@]}; k++)); do
-            step=${order[(i + k) % ${#order[@]}]}
-            rm -f "$ours_archive" "$gnu_archive" "$copy_out"
-            drop_caches
-            case $step in
-            ours)
-                timed "$manager" --dir "$base" run 0
-                ours+=("$wall_us")
-                check_archive "$ours_archive"
-                ;;
-            gsync)
-                start=$(now_us)
-                timed tar -C "$base" -cf "$gnu_archive" "$rel"
-                timed sync "$gnu_archive"
-                end=$(now_us)
-                gsync+=($((end - start)))
-                ;;
-            gnu)
-                timed tar -C "$base" -cf "$gnu_archive" "$rel"
-                gnu+=("$wall_us")
-                ;;
-            limit)
-                if ((big)); then
-                    timed cat "$base/$rel/big.bin"
-                else
-                    timed bash -c 'find "$1" -type f -print0 | xargs -0 -P4 -n256 cat' _ "$base/$rel"
-                fi
-                limit+=("$wall_us")
-                ;;
-            copy)
-                start=$(now_us)
-                timed cp "$base/$rel/big.bin" "$copy_out"
-                timed sync "$copy_out"
-                end=$(now_us)
-                cps+=($((end - start)))
-                ;;
-            esac
-        done
-    done
+    while read -r -u 3 step i; do
+        rm -f "$ours_archive" "$gnu_archive" "$copy_out"
+        drop_caches
+        case $step in
+        ours)
+            timed "$manager" --dir "$base" run 0
+            ours+=("$wall_us")
+            check_archive "$ours_archive"
+            ;;
+        gsync)
+            start=$(now_us)
+            timed tar -C "$base" -cf "$gnu_archive" "$rel"
+            timed sync "$gnu_archive"
+            end=$(now_us)
+            gsync+=($((end - start)))
+            ;;
+        gnu)
+            timed tar -C "$base" -cf "$gnu_archive" "$rel"
+            gnu+=("$wall_us")
+            ;;
+        limit)
+            if ((big)); then
+                timed cat "$base/$rel/big.bin"
+            else
+                timed bash -c 'find "$1" -type f -print0 | xargs -0 -P4 -n256 cat' _ "$base/$rel"
+            fi
+            limit+=("$wall_us")
+            ;;
+        copy)
+            start=$(now_us)
+            timed cp "$base/$rel/big.bin" "$copy_out"
+            timed sync "$copy_out"
+            end=$(now_us)
+            cps+=($((end - start)))
+            ;;
+        esac
+    done 3< <(turns "${order[@]}")
     rm -f "$ours_archive" "$gnu_archive" "$copy_out"
     spreads+=("- cold $label: ours$(samples "${ours[@]}"); tar && sync$(samples "${gsync[@]}"); tar$(samples "${gnu[@]}"); read limit$(samples "${limit[@]}")${cps:+; cp && sync$(samples "${cps[@]}")}")
     cold_ours=$(median "${ours[@]}") cold_gsync=$(median "${gsync[@]}")
@@ -326,7 +329,7 @@ compressor_of() {
 # Every archive of ours and tar's first are read back with `tar --compare`. Adds a line to
 # compressed_lines and sets case_ours, case_gnu, ours_size, gnu_size, case_ours_rss.
 compressed_case() {
-    local form=$1 label=$2 rel=data/$3 cold=$4 i k step start end
+    local form=$1 label=$2 rel=data/$3 cold=$4 i step start end
     local -a ours=() ours_rss=() gnu=() order=(ours gnu) tar_compress
     local suffix level
     compressor_of "$form"
@@ -337,30 +340,27 @@ compressed_case() {
     sync
     sleep 5
     ((cold)) || warm "$base/$rel"
-    for ((i = 0; i < runs; i++)); do
-        for ((k = 0; k < 2; k++)); do
-            step=${order[(i + k) % 2]}
-            rm -f "$ours_out" "$gnu_out"
-            if ((cold)); then drop_caches; else sync; fi
-            case $step in
-            ours)
-                timed "$manager" --dir "$base" run 0
-                ours+=("$wall_us") ours_rss+=("$rss_kb")
-                check_archive "$ours_out"
-                ours_size=$(stat -c %s "$ours_out")
-                ;;
-            gnu)
-                start=$(now_us)
-                timed tar -C "$base" "${tar_compress[@]}" -cf "$gnu_out" "$rel"
-                timed sync "$gnu_out"
-                end=$(now_us)
-                gnu+=($((end - start)))
-                ((i)) || check_archive "$gnu_out"
-                gnu_size=$(stat -c %s "$gnu_out")
-                ;;
-            esac
-        done
-    done
+    while read -r -u 3 step i; do
+        rm -f "$ours_out" "$gnu_out"
+        if ((cold)); then drop_caches; else sync; fi
+        case $step in
+        ours)
+            timed "$manager" --dir "$base" run 0
+            ours+=("$wall_us") ours_rss+=("$rss_kb")
+            check_archive "$ours_out"
+            ours_size=$(stat -c %s "$ours_out")
+            ;;
+        gnu)
+            start=$(now_us)
+            timed tar -C "$base" "${tar_compress[@]}" -cf "$gnu_out" "$rel"
+            timed sync "$gnu_out"
+            end=$(now_us)
+            gnu+=($((end - start)))
+            ((i)) || check_archive "$gnu_out"
+            gnu_size=$(stat -c %s "$gnu_out")
+            ;;
+        esac
+    done 3< <(turns "${order[@]}")
     rm -f "$ours_out" "$gnu_out" "$base/backupbox.toml"
     local cache=warm
     ((cold)) && cache=cold
@@ -390,7 +390,7 @@ compressed_targets() {
 # hundreds of thousands of files on a disk mounted with `discard` slowed whichever command
 # ran next by several times. Our first restore is compared with the archive.
 restore_case() {
-    local form=$1 label=$2 rel=data/$3 i k step start end into
+    local form=$1 label=$2 rel=data/$3 i step start end into
     local -a ours=() gnu=() order=(ours gnu) tar_compress
     local suffix level
     compressor_of "$form"
@@ -401,25 +401,22 @@ restore_case() {
     sync
     sleep 5
     warm "$base/backups"
-    for ((i = 0; i < runs; i++)); do
-        for ((k = 0; k < 2; k++)); do
-            step=${order[(i + k) % 2]}
-            into=$work/restored/$form-$3/$step.$i
-            mkdir -p "$into"
-            sync
-            start=$(now_us)
-            case $step in
-            ours) timed "$manager" --dir "$base" restore bench --to "$into" ;;
-            gnu) timed tar "${tar_compress[@]}" -xf "$archive" -C "$into" ;;
-            esac
-            timed sync
-            end=$(now_us)
-            case $step in
-            ours) ours+=($((end - start))) ;;
-            gnu) gnu+=($((end - start))) ;;
-            esac
-        done
-    done
+    while read -r -u 3 step i; do
+        into=$work/restored/$form-$3/$step.$i
+        mkdir -p "$into"
+        sync
+        start=$(now_us)
+        case $step in
+        ours) timed "$manager" --dir "$base" restore bench --to "$into" ;;
+        gnu) timed tar "${tar_compress[@]}" -xf "$archive" -C "$into" ;;
+        esac
+        timed sync
+        end=$(now_us)
+        case $step in
+        ours) ours+=($((end - start))) ;;
+        gnu) gnu+=($((end - start))) ;;
+        esac
+    done 3< <(turns "${order[@]}")
     local diff
     if ! diff=$(tar -C "$work/restored/$form-$3/ours.0" --compare -f "$archive" 2>&1) || [[ -n $diff ]]; then
         echo "$diff" | head -20 >&2
@@ -436,7 +433,7 @@ restore_lines=()
 # verify_case FORM LABEL REL: `verify bench` against `tar -tf` on our FORM archive of
 # $base/data/REL (the archive left by the case before is rewritten in FORM), warm.
 verify_case() {
-    local form=$1 label=$2 rel=data/$3 i k step
+    local form=$1 label=$2 rel=data/$3 i step
     local -a ours=() gnu=() order=(ours gnu) tar_compress
     local suffix level
     compressor_of "$form"
@@ -445,21 +442,18 @@ verify_case() {
     "$manager" --dir "$base" run 0 >/dev/null 2>&1 || die "the backup for the verify case failed"
     local archive=$base/backups/bench$suffix
     warm "$base/backups"
-    for ((i = 0; i < runs; i++)); do
-        for ((k = 0; k < 2; k++)); do
-            step=${order[(i + k) % 2]}
-            case $step in
-            ours)
-                timed "$manager" --dir "$base" verify bench
-                ours+=("$wall_us")
-                ;;
-            gnu)
-                timed tar "${tar_compress[@]}" -tf "$archive"
-                gnu+=("$wall_us")
-                ;;
-            esac
-        done
-    done
+    while read -r -u 3 step i; do
+        case $step in
+        ours)
+            timed "$manager" --dir "$base" verify bench
+            ours+=("$wall_us")
+            ;;
+        gnu)
+            timed tar "${tar_compress[@]}" -tf "$archive"
+            gnu+=("$wall_us")
+            ;;
+        esac
+    done 3< <(turns "${order[@]}")
     rm -f "$base/backups/bench".tar* "$base/backupbox.toml"
     case_ours=$(median "${ours[@]}") case_gnu=$(median "${gnu[@]}")
     restore_lines+=("| verify | $form | $label | $(timing "${ours[@]}") | $(timing "${gnu[@]}") | **$(ratio "$case_ours" "$case_gnu")** |")
