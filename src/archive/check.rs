@@ -149,6 +149,8 @@ impl Stream for super::tar_reader::TarReader<'_> {
     }
 }
 
+/// The tests' archives, held in memory.
+#[cfg(test)]
 impl Stream for &[u8] {
     fn pass_over(&mut self, count: u64) -> io::Result<u64> {
         let passed = usize::try_from(count).map_or(self.len(), |count| count.min(self.len()));
