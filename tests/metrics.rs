@@ -6,22 +6,18 @@ use crate::common::*;
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-/// `promtool check metrics` on `text`: it must parse and lint without a word. `false` when
-/// promtool is missing (allowed outside CI only).
-fn promtool_accepts(text: &str) -> bool {
-    let child = Command::new("promtool")
+/// `promtool check metrics` on `text`: it must parse and lint without a word.
+fn assert_promtool_accepts(text: &str) {
+    let child = tool("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(err) => return skipped::<()>(&format!("promtool: {err}")).is_some(),
-    };
+    let mut child = child.expect("run promtool");
     child
         .stdin
         .take()
@@ -35,7 +31,6 @@ fn promtool_accepts(text: &str) -> bool {
         stdout(&out),
         stderr(&out)
     );
-    true
 }
 
 /// `family{labels}` → value, for every sample line.
@@ -62,9 +57,7 @@ fn status_prometheus_lints_clean_and_tracks_successes_and_failures() {
     sb.write("backupbox.toml", "keep = 3\n");
     // Before any run: the families are there, with what is known.
     let before = stdout(&sb.manager(&["status", "--prometheus"]));
-    if !promtool_accepts(&before) {
-        return;
-    }
+    assert_promtool_accepts(&before);
     let metrics = samples(&before);
     assert_eq!(metrics["backupbox_plan_malformed_lines"], "1");
     assert_eq!(metrics[&format!("backupbox_archives{DOCS}")], "0");
@@ -83,7 +76,7 @@ fn status_prometheus_lints_clean_and_tracks_successes_and_failures() {
     sb.manager(&["run", "0"]).ok();
     sb.manager(&["run", "0"]).ok();
     let after = stdout(&sb.manager(&["status", "--prometheus"]));
-    assert!(promtool_accepts(&after));
+    assert_promtool_accepts(&after);
     let metrics = samples(&after);
     let size = fs::metadata(sb.join("backups/docs.tar")).unwrap().len();
     assert_eq!(metrics[&format!("backupbox_last_run_success{DOCS}")], "1");
@@ -103,7 +96,7 @@ fn status_prometheus_lints_clean_and_tracks_successes_and_failures() {
     std::thread::sleep(Duration::from_millis(1100));
     sb.manager(&["run", "0"]).fails(1);
     let failed = stdout(&sb.manager(&["status", "--prometheus"]));
-    assert!(promtool_accepts(&failed));
+    assert_promtool_accepts(&failed);
     let metrics = samples(&failed);
     assert_eq!(metrics[&format!("backupbox_last_run_success{DOCS}")], "0");
     assert_eq!(
@@ -136,9 +129,7 @@ fn the_service_writes_its_metrics_file_at_start_and_after_each_job() {
     }));
     stop_foreground(service);
     let text = fs::read_to_string(&prom).unwrap();
-    if !promtool_accepts(&text) {
-        return;
-    }
+    assert_promtool_accepts(&text);
     let started: i64 = samples(&text)["backupbox_service_start_time_seconds"]
         .parse()
         .unwrap();

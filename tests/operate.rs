@@ -20,7 +20,7 @@ fn archive_size(sb: &Sandbox, file: &str) -> u64 {
 
 /// The bytes of `member` in `archive`, as GNU tar extracts them.
 fn member_bytes(archive: &Path, member: &str) -> String {
-    let out = Command::new("tar")
+    let out = tool("tar")
         .arg("-xOf")
         .arg(archive)
         .arg(member)
@@ -293,7 +293,7 @@ fn verify_passes_a_sound_archive_and_names_the_first_defect_of_a_damaged_one() {
     // Archives GNU tar wrote, in its own formats, count the same members it lists.
     for format in ["gnu", "posix", "oldgnu"] {
         let archive = sb.join(format!("backups/gnu_{format}.tar"));
-        let out = Command::new("tar")
+        let out = tool("tar")
             .arg(format!("--format={format}"))
             .arg("-cf")
             .arg(&archive)

@@ -2,12 +2,11 @@
 //! never into a pipe unless asked, and never in the log or on stdout.
 
 use crate::common::*;
-use std::process::Command;
 
 /// Runs `backup_manager ARGS` in the sandbox under a pseudo-terminal; returns what the
 /// terminal showed (stdout and stderr together, as a terminal shows them).
 fn on_a_terminal(sb: &Sandbox, args: &str) -> Vec<u8> {
-    let out = Command::new("script")
+    let out = tool("script")
         .args(["-qec", &format!("./backup_manager {args}"), "/dev/null"])
         .current_dir(sb.path())
         .stdin(std::process::Stdio::null())

@@ -7,19 +7,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-/// Whether `tool` runs here; under CI it must.
-fn have(tool: &str) -> bool {
-    match std::process::Command::new(tool).arg("--version").output() {
-        Ok(out) if out.status.success() => true,
-        _ => skipped::<()>(&format!("{tool} is not installed")).is_some(),
-    }
-}
-
 #[test]
 fn on_success_copies_the_archive_offsite_with_rclone_and_rsync() {
-    if !have("rclone") || !have("rsync") {
-        return;
-    }
+    assert_installed("rclone");
+    assert_installed("rsync");
     let sb = Sandbox::new();
     sb.write("docs/f", "x".repeat(5000));
     sb.write("backup_schedules.txt", "docs;01:00;docs\n");
@@ -111,9 +102,7 @@ fn ping_server() -> (String, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn the_dead_mans_switch_recipe_pings_start_success_and_failure_in_order() {
-    if !have("curl") {
-        return;
-    }
+    assert_installed("curl");
     let (url, seen) = ping_server();
     let sb = Sandbox::new();
     sb.write("docs/f", "x");

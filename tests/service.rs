@@ -73,22 +73,16 @@ fn the_daemon_is_detached_and_named_backup_service() {
         "{:?}",
         String::from_utf8_lossy(&cmdline)
     );
-    let ps = std::process::Command::new("ps")
+    let ps = tool("ps")
         .args(["-o", "args=", "-p", &pid.to_string()])
-        .output();
-    match ps {
-        Ok(ps) => {
-            ps.ok();
-            assert!(
-                stdout(&ps).starts_with("backup_service "),
-                "{}",
-                stdout(&ps)
-            );
-        }
-        Err(err) => {
-            let _: Option<()> = skipped(&format!("ps is not installed ({err})"));
-        }
-    }
+        .output()
+        .expect("run ps");
+    assert!(
+        ps.status.success() && stdout(&ps).starts_with("backup_service "),
+        "ps -o args= -p {pid}: {}{}",
+        stdout(&ps),
+        stderr(&ps)
+    );
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
     let (ppid, session, tty) = (fields[1], fields[3], fields[4]);
@@ -469,6 +463,7 @@ fn start_up_removes_what_interrupted_writers_left_and_nothing_else() {
 }
 
 #[test]
+#[ignore = "needs root: a private mount namespace"]
 fn sighup_picks_up_a_new_time_zone() {
     // glibc re-reads /etc/localtime on tzset when TZ is unset. The service gets a private
     // /etc/localtime (a bind mount in its own mount namespace) that the test then changes.
@@ -480,22 +475,21 @@ fn sighup_picks_up_a_new_time_zone() {
         "mount --bind {} /etc/localtime && exec ./backup_service",
         zone.display()
     );
-    let Ok(service) = std::process::Command::new("unshare")
+    assert_root("a private mount namespace");
+    let service = tool("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .current_dir(sb.path())
         .env_remove("TZ")
         .stderr(std::process::Stdio::null())
         .spawn()
-    else {
-        let _: Option<()> = skipped("unshare is not installed");
-        return;
-    };
+        .expect("run unshare");
     let pid = service.id() as i32;
     // Once its PID is in the PID file, the service handles SIGHUP.
-    if !wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)) {
-        let _: Option<()> = skipped("no private mount namespace here (needs root)");
-        return;
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)),
+        "the service in a private mount namespace never wrote its PID file; service log: {:?}",
+        sb.service_log()
+    );
     let reloads = || {
         sb.service_log()
             .iter()

@@ -405,7 +405,7 @@ pub fn current_minute() -> String {
 
 /// GNU tar's own verdict: `tar --compare` run in `cwd` against `archive`.
 pub fn gnu_tar_compare(archive: &Path, cwd: &Path) -> Output {
-    Command::new("tar")
+    tool("tar")
         .arg("--compare")
         .arg("-f")
         .arg(archive)
@@ -427,7 +427,7 @@ pub fn assert_gnu_tar_compare_clean(archive: &Path, cwd: &Path) {
 
 /// `tar -tvf` lines.
 pub fn gnu_tar_list(archive: &Path) -> Vec<String> {
-    let out = Command::new("tar")
+    let out = tool("tar")
         .arg("-tvf")
         .arg(archive)
         .output()
@@ -438,7 +438,7 @@ pub fn gnu_tar_list(archive: &Path) -> Vec<String> {
 
 /// `tar -tf` member names, as bytes.
 pub fn gnu_tar_names(archive: &Path) -> Vec<Vec<u8>> {
-    let out = Command::new("tar")
+    let out = tool("tar")
         .arg("--quoting-style=literal")
         .arg("-tf")
         .arg(archive)
@@ -600,16 +600,16 @@ pub fn fingerprint(path: &Path) -> (Vec<u8>, u32, u32, u32, i64, i64, i64) {
     )
 }
 
-/// Mounts a small tmpfs; `None` (with the reason printed) where mounting is not allowed.
-/// Under CI, which runs as root, a refused mount fails the test instead.
+/// A small tmpfs, unmounted when dropped. Only root may mount: the tests that use it are
+/// `#[ignore = "needs root: …"]`, and a refused mount fails them.
 pub struct SmallDisk {
     path: std::path::PathBuf,
 }
 
 impl SmallDisk {
-    pub fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
+    pub fn mount(path: &Path, size: &str) -> SmallDisk {
         fs::create_dir_all(path).unwrap();
-        let out = Command::new("mount")
+        let out = tool("mount")
             .args([
                 "-t",
                 "tmpfs",
@@ -618,13 +618,16 @@ impl SmallDisk {
                 "tmpfs",
             ])
             .arg(path)
-            .output();
-        match out {
-            Ok(out) if out.status.success() => Some(SmallDisk {
-                path: path.to_path_buf(),
-            }),
-            Ok(out) => skipped(&format!("mount refused: {}", stderr(&out).trim())),
-            Err(err) => skipped(&format!("can't run mount: {err}")),
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount -t tmpfs {} refused (this test needs root): {}",
+            path.display(),
+            stderr(&out).trim()
+        );
+        SmallDisk {
+            path: path.to_path_buf(),
         }
     }
 }
@@ -635,12 +638,44 @@ impl Drop for SmallDisk {
     }
 }
 
-/// Says why a test that needs root or a tool did not run; under CI that is a failure.
-pub fn skipped<T>(why: &str) -> Option<T> {
+/// The tools the tests run besides cargo, with the Debian package of each: the list
+/// scripts/test.sh installs from.
+const TOOLS: &str = include_str!("../../scripts/test-tools.txt");
+
+/// A command for `name`, one of scripts/test-tools.txt; see `assert_installed`.
+pub fn tool(name: &str) -> Command {
+    assert_installed(name);
+    Command::new(name)
+}
+
+/// Fails the test unless `name` (one of scripts/test-tools.txt) is on PATH, naming the package
+/// to install: a test that could not run never passes.
+pub fn assert_installed(name: &str) {
+    let package = TOOLS
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let mut fields = line.split_whitespace();
+            (fields.next() == Some(name)).then(|| fields.next().unwrap_or("?"))
+        })
+        .unwrap_or_else(|| panic!("{name} is not in scripts/test-tools.txt: add it there"));
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::metadata(dir.join(name))
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+    });
     assert!(
-        std::env::var_os("CI").is_none(),
-        "under CI this must run: {why}"
+        found,
+        "{name} is not installed: apt-get install {package} (scripts/test.sh installs every tool the tests need)"
     );
-    eprintln!("skipped: {why}");
-    None
+}
+
+/// Fails unless the test runs as root: the tests that call it are `#[ignore = "needs root…"]`.
+pub fn assert_root(why: &str) {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root ({why}); scripts/test.sh runs it only as root"
+    );
 }
