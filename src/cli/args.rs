@@ -115,8 +115,14 @@ impl FromArgValue for Keep {
         value
             .parse::<u32>()
             .ok()
+            .filter(|count| *count <= Keep::MAX)
             .and_then(Keep::new)
-            .ok_or_else(|| format!("--keep takes a whole number from 1 up, not {value:?}"))
+            .ok_or_else(|| {
+                format!(
+                    "--keep takes a whole number from 1 to {}, not {value:?}",
+                    Keep::MAX
+                )
+            })
     }
 }
 

@@ -17,7 +17,10 @@ pub struct Policy {
 impl Policy {
     /// Whether any rule beyond `keep` is on.
     pub fn has_periods(&self) -> bool {
-        self.daily + self.weekly + self.monthly + self.yearly > 0
+        // Not a sum: four large counts would wrap to 0 and keep nothing.
+        [self.daily, self.weekly, self.monthly, self.yearly]
+            .iter()
+            .any(|count| *count > 0)
     }
 
     /// Whether older generations are kept at all.
@@ -163,6 +166,17 @@ mod tests {
                     .join(", ")
             })
             .collect()
+    }
+
+    #[test]
+    fn counts_that_would_wrap_when_added_still_turn_the_rules_on() {
+        let policy = Policy {
+            daily: u32::MAX,
+            weekly: 1,
+            ..Policy::default()
+        };
+        assert!(policy.has_periods());
+        assert!(policy.keeps_generations());
     }
 
     #[test]

@@ -89,6 +89,14 @@ const KEYS: [&str; 20] = [
 /// Index in [`KEYS`] of the first hook key.
 const FIRST_HOOK: usize = 14;
 
+/// Most periods each `keep_*` rule counts, a century of each, and the unit's name.
+const PERIOD_LIMITS: [(u32, &str); 4] = [
+    (36_525, "days"),
+    (5_218, "weeks"),
+    (1_200, "months"),
+    (100, "years"),
+];
+
 /// Most zstd worker threads: beyond this the memory, not the cores, is the limit.
 const MAX_THREADS: u32 = 64;
 
@@ -353,6 +361,22 @@ impl Settings {
         Ok(())
     }
 
+    /// A warning for each `[name.…]` table that no name in `names` (the plan's archive names)
+    /// matches: a typo in a table name would otherwise leave its settings silently unused.
+    pub fn unused_tables<'a>(&self, names: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
+        let names: std::collections::HashSet<&[u8]> = names.into_iter().collect();
+        self.tables
+            .iter()
+            .filter(|(table, _)| !names.contains(table.as_bytes()))
+            .map(|(table, _)| {
+                let table = crate::log::show_bytes(table.as_bytes());
+                format!(
+                    "Warning: {FILE} has a [name.{table}] table, but no plan line writes archive {table}; its settings apply to nothing"
+                )
+            })
+            .collect()
+    }
+
     /// The `metrics` file of the top level, if set.
     pub fn metrics(&self) -> Option<String> {
         self.for_name(b"", None).metrics
@@ -444,13 +468,21 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
     let value = Checked(entry);
     Ok(match key {
         "keep" => Setting::Keep(
-            Keep::new(value.number(1..=u32::MAX, "a whole number from 1 up")?).unwrap_or(Keep::ONE),
+            Keep::new(value.number(
+                1..=Keep::MAX,
+                &format!("a whole number from 1 to {}", Keep::MAX),
+            )?)
+            .unwrap_or(Keep::ONE),
         ),
         "keep_daily" | "keep_weekly" | "keep_monthly" | "keep_yearly" => {
             let period = KEYS[1..5].iter().position(|k| *k == key).unwrap_or(0);
+            let (most, unit) = PERIOD_LIMITS[period];
             Setting::Period(
                 period,
-                value.number(0..=u32::MAX, "a whole number from 0 up")?,
+                value.number(
+                    0..=most,
+                    &format!("a whole number from 0 to {most} (a century of {unit})"),
+                )?,
             )
         }
         "allow_empty" => Setting::AllowEmpty(value.boolean()?),
@@ -507,16 +539,28 @@ fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
 
 /// Reads `backupbox.toml` of the base directory; no file means no settings. Like the plan,
 /// it may be a symlink to the real file; a FIFO or device in its place is refused, never
-/// waited on.
+/// waited on, and a symlink whose target is gone is an error, not "no settings": a moved
+/// file must not silently drop retention, compression and hooks.
 pub fn load(layout: &Layout) -> Result<Settings, BadSettings> {
+    let path = layout.settings_file();
     let read = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
-        .open(layout.settings_file())
+        .open(&path)
         .and_then(|file| crate::sys::open::read_capped(&file, MAX_BYTES));
     let bytes = match read {
         Ok(bytes) => bytes,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return match std::fs::read_link(&path) {
+                Ok(target) => Err(BadSettings(format!(
+                    "can't read it (a symlink to {}, which does not exist)",
+                    crate::log::show_bytes(std::os::unix::ffi::OsStrExt::as_bytes(
+                        target.as_os_str()
+                    ))
+                ))),
+                Err(_) => Ok(Settings::default()),
+            };
+        }
         Err(err) => return Err(BadSettings(format!("can't read it ({err})"))),
     };
     let text = String::from_utf8(bytes).map_err(|_| BadSettings("not UTF-8".to_owned()))?;
@@ -579,7 +623,7 @@ mod tests {
         let error = |text: &str| Settings::parse(text).unwrap_err().to_string();
         assert_eq!(
             error("\n\n\nkeep = 0\n"),
-            "bad settings in backupbox.toml: line 4: keep: expected a whole number from 1 up"
+            "bad settings in backupbox.toml: line 4: keep: expected a whole number from 1 to 100000"
         );
         assert_eq!(
             error("kep = 2\n"),
@@ -591,7 +635,7 @@ mod tests {
         );
         assert_eq!(
             error("keep_daily = -1\n"),
-            "bad settings in backupbox.toml: line 1: keep_daily: expected a whole number from 0 up"
+            "bad settings in backupbox.toml: line 1: keep_daily: expected a whole number from 0 to 36525 (a century of days)"
         );
         assert_eq!(
             error("compress = \"xz\"\n"),
