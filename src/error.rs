@@ -50,6 +50,9 @@ pub struct Error {
     /// Written to the log where it happened (a backup job logs its own failure before its
     /// `on_failure` hook runs); the command only reports it on stderr.
     logged: bool,
+    /// The reason gets a log line of its own after the message, where the message is fixed
+    /// by the spec and says nothing by itself (`can't start backup_service`).
+    reason_logged: bool,
 }
 
 impl Error {
@@ -59,6 +62,7 @@ impl Error {
             message: message.into(),
             source: None,
             logged: false,
+            reason_logged: false,
         }
     }
 
@@ -68,6 +72,7 @@ impl Error {
             message: message.into(),
             source: None,
             logged: false,
+            reason_logged: false,
         }
     }
 
@@ -77,6 +82,24 @@ impl Error {
             logged: true,
             ..Error::failed(message)
         }
+    }
+
+    /// The same error, whose reason is logged as a line of its own after it.
+    pub fn with_reason_logged(self) -> Self {
+        Error {
+            reason_logged: true,
+            ..self
+        }
+    }
+
+    /// The log lines of this error: `Error: <message>`, and `Error: <reason>` where the reason
+    /// is logged too.
+    pub fn log_lines(&self) -> Vec<String> {
+        let mut lines = vec![format!("Error: {}", self.message)];
+        if let (true, Some(reason)) = (self.reason_logged, self.reason()) {
+            lines.push(format!("Error: {reason}"));
+        }
+        lines
     }
 
     /// Whether the log has it already.

@@ -6,14 +6,14 @@ use crate::clock::LocalTime;
 use crate::job::outcomes::{self, Ending, Outcome};
 use crate::job::rotation;
 use crate::layout::Layout;
-use crate::log::Log;
+use crate::log::{Log, show_bytes};
 use crate::plan;
 use crate::plan::file as plan_file;
 use crate::service::scheduler;
 use crate::sys::atomic_file::TempFile;
 use std::fmt::Write;
 use std::io::{self, Write as _};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// What one schedule contributes.
@@ -176,8 +176,12 @@ pub fn gather(layout: &Layout, service_started: Option<i64>) -> Snapshot {
         entries.iter().filter_map(plan::Entry::schedule).collect();
     let protected =
         crate::job::protected_files(plan_schedules.iter().map(|schedule| &*schedule.name));
+    // A plan line given twice is one schedule to a collector: the same labels twice would be
+    // a scrape error, so each distinct line contributes once.
+    let mut seen = std::collections::HashSet::new();
     let schedules = plan_schedules
         .iter()
+        .filter(|schedule| seen.insert(schedule.line()))
         .map(|schedule| {
             let line = schedule.line();
             // One look at the archives in place serves both the count and the size.
@@ -197,8 +201,10 @@ pub fn gather(layout: &Layout, service_started: Option<i64>) -> Snapshot {
                 .map(|(_, _, meta)| meta.len());
             let next = scheduler::next_due(now.wall_minute(), schedule.minute_of_day);
             ScheduleFacts {
-                name: String::from_utf8_lossy(&schedule.name).into_owned(),
-                folder: String::from_utf8_lossy(&schedule.folder).into_owned(),
+                // As in every message: lossless, so names that differ only in bytes that are
+                // not UTF-8 never make the same series.
+                name: show_bytes(&schedule.name),
+                folder: show_bytes(&schedule.folder),
                 time: schedule.time_text(),
                 last: outcomes
                     .iter()
@@ -241,6 +247,10 @@ pub fn write_file(path: &Path, text: &str) -> io::Result<()> {
         _ => Path::new("."),
     };
     let mut temp = TempFile::create_in(dir, 0o644)?;
+    // World-readable whatever the umask (the daemon runs under 027): node_exporter reads it
+    // as its own user, and a file it can't read is a scrape error, not an alert.
+    temp.file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     temp.file().write_all(text.as_bytes())?;
     temp.commit(path)
 }

@@ -62,11 +62,9 @@ fn status_prometheus_lints_clean_and_tracks_successes_and_failures() {
     assert_eq!(metrics["backupbox_plan_malformed_lines"], "1");
     assert_eq!(metrics[&format!("backupbox_archives{DOCS}")], "0");
     assert!(!metrics.contains_key(&format!("backupbox_last_run_success{DOCS}")));
-    assert!(
-        metrics.contains_key(
-            "backupbox_archives{name=\"odd\",folder=\"we\\\"ird\\\\\",time=\"04:00\"}"
-        )
-    );
+    assert!(metrics.contains_key(
+        "backupbox_archives{name=\"odd\",folder=\"we\\\"ird\\\\\\\\\",time=\"04:00\"}"
+    ));
     assert!(
         metrics
             .keys()

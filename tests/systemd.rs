@@ -242,13 +242,16 @@ fn reload_and_hardening(machine: &Machine) {
     );
 }
 
-/// Arms the debug build's pause point in the unit, and restarts it with a plan due now.
+/// Arms the debug build's pause point in the unit, and restarts it with a plan due now. The
+/// state file goes first: a restart within the minute a line already started in does not run
+/// it again (exactly once per minute), and these steps may share a minute.
 fn restart_paused_in_a_backup(machine: &Machine) {
     machine.ok(&format!(
         "mkdir -p /etc/systemd/system/backupbox.service.d && printf '[Service]\\nEnvironment=BACKUPBOX_TEST_PAUSE=archive-written:{BASE}/.paused\\n' \
             > /etc/systemd/system/backupbox.service.d/pause.conf \
          && head -c 8M /dev/urandom > {BASE}/data/big \
          && printf 'data;%s;data\\n' $(date +%H:%M) > {BASE}/backup_schedules.txt \
+         && rm -f {BASE}/logs/backup_state.txt \
          && systemctl daemon-reload && systemctl restart backupbox"
     ));
     machine.wait_for(&format!("test -e {BASE}/.paused && echo paused"), "paused");

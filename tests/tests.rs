@@ -2,6 +2,7 @@
 //! in one test binary with a module per area (ripgrep's layout).
 
 mod archive;
+mod behaviour;
 mod common;
 mod compression;
 mod hooks;

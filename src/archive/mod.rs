@@ -136,6 +136,7 @@ pub struct Written {
     target: PathBuf,
     size: u64,
     stream_size: u64,
+    members: u64,
     left_out: u64,
 }
 
@@ -143,6 +144,11 @@ impl Written {
     /// The size of the tar stream, before compression.
     pub fn stream_size(&self) -> u64 {
         self.stream_size
+    }
+
+    /// Members written, the folder's own entry included.
+    pub fn members(&self) -> u64 {
+        self.members
     }
 
     /// How many entries the exclude rules left out.
@@ -200,6 +206,7 @@ pub fn write(
         target,
         size: sizes.file,
         stream_size: sizes.stream,
+        members: sizes.members,
         left_out,
     })
 }

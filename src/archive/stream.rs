@@ -87,6 +87,8 @@ pub struct Sizes {
     pub stream: u64,
     /// The file: the stream as compressed.
     pub file: u64,
+    /// Members written (the folder's own entry included).
+    pub members: u64,
 }
 
 /// Writes archive bytes to a file through one reused buffer.
@@ -97,6 +99,7 @@ pub struct TarStream<'a> {
     /// Bytes of the tar stream handed to the sink.
     flushed: u64,
     scratch: Vec<u8>,
+    members: u64,
     /// Cleared once the kernel refuses copy_file_range between these files; never set when
     /// the stream is compressed.
     direct_copy: bool,
@@ -117,6 +120,7 @@ impl<'a> TarStream<'a> {
             filled: 0,
             flushed: 0,
             scratch: Vec::new(),
+            members: 0,
         })
     }
 
@@ -132,6 +136,7 @@ impl<'a> TarStream<'a> {
         header::encode(name, kind, meta, &mut blocks);
         let result = self.push(&blocks);
         self.scratch = blocks;
+        self.members += 1;
         result
     }
 
@@ -263,6 +268,7 @@ impl<'a> TarStream<'a> {
         self.flush()?;
         Ok(Sizes {
             stream: self.flushed,
+            members: self.members,
             file: self.sink.finish()?.written,
         })
     }

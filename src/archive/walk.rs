@@ -306,7 +306,7 @@ impl<'a> Walker<'a> {
             self.member_path.truncate(frame.member_len);
             push_child(&mut self.member_path, name);
             if self.excluded_by_pattern(name) {
-                self.left_out += 1;
+                self.left_out += entries_at(dir.as_fd(), name);
                 continue;
             }
             // Timed only for the readers ahead: without them nobody asks.
@@ -443,7 +443,7 @@ impl<'a> Walker<'a> {
             && !rules.if_present.is_empty()
             && children.names().any(|child| rules.is_tag(child))
         {
-            self.left_out += 1;
+            self.left_out += entries_at(parent, name);
             return Ok(None);
         }
         let member = as_directory(safer_name(&self.member_path));
@@ -456,13 +456,17 @@ impl<'a> Walker<'a> {
             return Ok(None);
         }
         if self.exclude.rules.one_file_system && stat.st_dev != self.root_dev {
-            self.left_out += 1;
+            // The mount point is stored, empty; what it holds is left out.
+            if let Ok((_, dir)) = &opened {
+                self.left_out += entries_below(dir.as_fd());
+            }
             return Ok(None);
         }
         match opened {
             Ok((mut children, dir)) => {
                 if self.exclude.rules.caches && holds_cache_tag(&dir) {
-                    self.left_out += children.keep_only(CACHE_TAG);
+                    self.left_out += entries_below(dir.as_fd()).saturating_sub(1);
+                    children.keep_only(CACHE_TAG);
                 }
                 Ok(Some(Frame {
                     dir: Some(dir),
@@ -560,6 +564,60 @@ impl<'a> Walker<'a> {
         let member = member.strip_suffix(b"/").unwrap_or(member);
         (self.warn)(format!("{}: {text}", show_bytes(member)));
     }
+}
+
+/// How many entries leaving out `name` of `parent` leaves out: 1, plus all a directory holds.
+fn entries_at(parent: BorrowedFd, name: &[u8]) -> u64 {
+    match openat(parent, name, dir_flags(), Mode::empty()) {
+        Ok(dir) => 1 + entries_below(dir.as_fd()),
+        Err(_) => 1,
+    }
+}
+
+/// Deepest directory level [`entries_below`] opens; below it a directory counts as one entry.
+const MAX_COUNT_DEPTH: usize = 64;
+
+/// Every entry below `dir`, at any depth, read from the directory entries alone (no file is
+/// opened, no link followed), so that "Left out N entries" counts what a left-out folder held.
+fn entries_below(dir: BorrowedFd) -> u64 {
+    /// A directory's entry count, and the names of those that may be directories.
+    fn read(dir: BorrowedFd, name: &[u8]) -> Option<(OwnedFd, u64, Vec<Vec<u8>>)> {
+        let fd = openat(dir, name, dir_flags(), Mode::empty()).ok()?;
+        let mut stream = Dir::from_fd(fd.try_clone().ok()?).ok()?;
+        let (mut count, mut dirs) = (0, Vec::new());
+        for entry in stream.iter().map_while(std::result::Result::ok) {
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            count += 1;
+            if matches!(entry.file_type(), Some(Type::Directory) | None) {
+                dirs.push(name.to_vec());
+            }
+        }
+        Some((fd, count, dirs))
+    }
+    let Some((fd, mut count, dirs)) = read(dir, b".") else {
+        return 0;
+    };
+    let mut stack = vec![(fd, dirs)];
+    loop {
+        let depth = stack.len();
+        let Some((fd, dirs)) = stack.last_mut() else {
+            break;
+        };
+        let Some(name) = dirs.pop() else {
+            stack.pop();
+            continue;
+        };
+        if depth < MAX_COUNT_DEPTH
+            && let Some((child, below, child_dirs)) = read(fd.as_fd(), &name)
+        {
+            count += below;
+            stack.push((child, child_dirs));
+        }
+    }
+    count
 }
 
 /// Whether `dir` holds a `CACHEDIR.TAG` that starts with the standard signature; a tag with

@@ -186,7 +186,9 @@ fn finish_manager(log: &Log, result: Result<Outcome>) -> i32 {
 
 /// The one place a manager error becomes a log line.
 fn log_error(log: &Log, err: &Error) {
-    log.write(&format!("Error: {err}"));
+    for line in err.log_lines() {
+        log.write(&line);
+    }
 }
 
 fn service_role(name: &str, args: &[OsString]) -> i32 {
@@ -221,12 +223,25 @@ fn service_role(name: &str, args: &[OsString]) -> i32 {
 fn install(dir: &Path) -> Result<()> {
     let exe = std::env::current_exe()
         .map_err(|err| Error::failed("can't find own executable").because(err))?;
-    // Like `install -d`: a missing folder is made, readable by all as a bin folder is.
+    // Like `install -d`: the missing folders are made 0755 whatever the umask, readable by
+    // all as a bin folder is; folders that exist keep their mode.
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .filter(|part| !part.as_os_str().is_empty())
+        .take_while(|part| !part.exists())
+        .collect();
+    let cant_create =
+        |err: std::io::Error| Error::failed(format!("can't create {}", dir.display())).because(err);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(dir)
-        .map_err(|err| Error::failed(format!("can't create {}", dir.display())).because(err))?;
+        .map_err(cant_create)?;
+    for made in missing {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(made, std::fs::Permissions::from_mode(0o755))
+            .map_err(cant_create)?;
+    }
     for role in [MANAGER, SERVICE] {
         let link = dir.join(role);
         match std::fs::symlink_metadata(&link) {

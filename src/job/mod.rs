@@ -35,6 +35,9 @@ pub struct Keep(NonZeroU32);
 
 impl Keep {
     pub const ONE: Keep = Keep(NonZeroU32::MIN);
+    /// Most generations kept: beyond this a prune lists more files than any folder holds
+    /// usefully.
+    pub const MAX: u32 = 100_000;
 
     pub fn new(count: u32) -> Option<Keep> {
         NonZeroU32::new(count).map(Keep)
@@ -77,6 +80,9 @@ pub enum Cause {
     /// The folder is empty while the archive it would replace holds this many entries: a
     /// disk that is not mounted, most likely.
     EmptyFolder(u64),
+    /// The exclude rules left nothing of the folder (they left out this many entries) while
+    /// the archive it would replace holds the second number of entries.
+    AllExcluded(u64, u64),
     /// A bug: the job panicked with this message.
     Internal(String),
     /// The `before` hook failed; nothing was written.
@@ -99,6 +105,10 @@ impl fmt::Display for Failure {
             Cause::EmptyFolder(entries) => write!(
                 f,
                 "{what} refused: the folder is empty but the last archive holds {entries} entries (not mounted?)"
+            ),
+            Cause::AllExcluded(left_out, entries) => write!(
+                f,
+                "{what} refused: the exclude rules left out all {left_out} entries of the folder but the last archive holds {entries} entries (set allow_empty to accept)"
             ),
             Cause::Internal(message) => write!(f, "{what} failed: internal error: {message}"),
             Cause::BeforeHook(failure) => write!(f, "{what} failed: before hook {failure}"),
@@ -312,6 +322,13 @@ fn attempt(
     );
     meter.finish(written.as_ref().ok().map(archive::Written::stream_size));
     let written = written?;
+    if !options.settings.allow_empty
+        && written.members() <= 1
+        && written.left_out() > 0
+        && let Some(entries) = entries_in_place(layout, schedule)
+    {
+        return Err(Cause::AllExcluded(written.left_out(), entries));
+    }
     let policy = options.settings.policy();
     if policy.keeps_generations() {
         let kept = rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
@@ -364,13 +381,14 @@ fn refuse_an_empty_folder(layout: &Layout, schedule: &Schedule) -> Result<(), Ca
     if !empty {
         return Ok(());
     }
-    let Ok(stored) = archive::open(layout, &schedule.name) else {
-        return Ok(());
-    };
-    match stored.check(&mut Progress::none()) {
-        Ok(sound) if sound.members > 1 => Err(Cause::EmptyFolder(sound.members - 1)),
-        _ => Ok(()),
-    }
+    entries_in_place(layout, schedule).map_or(Ok(()), |entries| Err(Cause::EmptyFolder(entries)))
+}
+
+/// The entries the archive in place holds beyond the folder's own, if it holds any.
+fn entries_in_place(layout: &Layout, schedule: &Schedule) -> Option<u64> {
+    let stored = archive::open(layout, &schedule.name).ok()?;
+    let sound = stored.check(&mut Progress::none()).ok()?;
+    (sound.members > 1).then(|| sound.members - 1)
 }
 
 /// The text a panic was raised with.
@@ -393,11 +411,11 @@ fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: &Outcome) {
 
 /// Removes the generations of `name` that `policy` does not keep, never the archive of
 /// another schedule in the plan, and logs each removal with its reason; returns the files
-/// removed.
-pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> Vec<Vec<u8>> {
+/// removed and how many could not be.
+pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> (Vec<Vec<u8>>, usize) {
     let Some(protected) = protected_names(layout) else {
         log.write("Warning: can't read the plan; older generations are not pruned this time");
-        return Vec::new();
+        return (Vec::new(), 0);
     };
     let removals = match rotation::prune(&layout.backups_dir(), name, policy, &protected) {
         Ok(removals) => removals,
@@ -405,10 +423,10 @@ pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> Vec<Ve
             log.write(&format!(
                 "Warning: can't list backups/ to prune older generations ({err})"
             ));
-            return Vec::new();
+            return (Vec::new(), 1);
         }
     };
-    let mut removed = Vec::new();
+    let (mut removed, mut failed) = (Vec::new(), 0);
     for (file, outcome) in removals {
         let shown = show_bytes(&file);
         match outcome {
@@ -416,10 +434,13 @@ pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> Vec<Ve
                 log.write(&format!("Removed backups/{shown}: {}", why_removed(policy)));
                 removed.push(file);
             }
-            Err(err) => log.write(&format!("Warning: can't remove backups/{shown} ({err})")),
+            Err(err) => {
+                log.write(&format!("Warning: can't remove backups/{shown} ({err})"));
+                failed += 1;
+            }
         }
     }
-    removed
+    (removed, failed)
 }
 
 /// Why a generation goes: `more than 3 kept` for plain `keep`, else the rules none of which

@@ -163,6 +163,32 @@ pub fn load(layout: &Layout) -> io::Result<Vec<(Vec<u8>, Outcome)>> {
     Ok(parse(&read_current(layout)?))
 }
 
+/// The recorded outcomes when every record in the file reads back; an error when any does
+/// not. For decisions that a lost record would turn into a wrong action (catch-up), where
+/// [`load`]'s "skip what does not parse" would read garbage as "never ran".
+pub fn load_intact(layout: &Layout) -> io::Result<Vec<(Vec<u8>, Outcome)>> {
+    let text = read_current(layout)?;
+    let records: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|record| !record.is_empty())
+        .collect();
+    let outcomes: Vec<_> = records
+        .iter()
+        .filter_map(|record| parse_record(record))
+        .collect();
+    if outcomes.len() != records.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} of its {} records are damaged",
+                records.len() - outcomes.len(),
+                records.len()
+            ),
+        ));
+    }
+    Ok(outcomes)
+}
+
 /// Records `outcome` as the last one of plan line `line`.
 pub fn record(layout: &Layout, line: &[u8], outcome: &Outcome) -> io::Result<()> {
     fs::create_dir_all(layout.logs_dir())?;
@@ -184,7 +210,6 @@ pub fn record(layout: &Layout, line: &[u8], outcome: &Outcome) -> io::Result<()>
     // huge file) is replaced by the rename below, losing history but never hanging.
     let current = match read_current(layout) {
         Err(err) if err.kind() == io::ErrorKind::InvalidData => Vec::new(),
-        Err(err) if err.raw_os_error() == Some(nix::libc::ELOOP) => Vec::new(),
         other => other?,
     };
     let mut temp = TempFile::create_in(&layout.logs_dir(), 0o644)?;

@@ -112,10 +112,12 @@ pub fn to_prune(
         .collect()
 }
 
-/// The file names in `backups/`.
+/// The names of the regular files in `backups/`: only those can be archives or generations.
+/// A symlink, FIFO or directory named like a generation is never counted, kept or removed.
 pub fn list(backups: &Path) -> io::Result<Vec<Vec<u8>>> {
     Ok(fs::read_dir(backups)?
         .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
         .map(|entry| entry.file_name().as_bytes().to_vec())
         .collect())
 }

@@ -89,6 +89,7 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
     // What is there now, for the dry run: read once for all names.
     let survey = dry_run.then(|| Survey::take(layout, &plan_names(layout).unwrap_or_default()));
     let mut listing = String::new();
+    let mut failed = 0;
     for name in &names {
         let effective = settings.for_name(name, None);
         if !effective.sets_retention() {
@@ -108,7 +109,9 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
                 .map(|(file, _)| file)
                 .collect()
         } else {
-            job::prune(layout, name, &policy, log)
+            let (removed, not_removed) = job::prune(layout, name, &policy, log);
+            failed += not_removed;
+            removed
         };
         let verb = if dry_run {
             "would be removed"
@@ -122,6 +125,11 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
     stdout::print(listing.as_bytes())?;
     if dry_run {
         log.write("Show prune plan");
+    }
+    if failed > 0 {
+        return Err(Error::failed(format!(
+            "prune: {failed} generations could not be removed (see the warnings before this line)"
+        )));
     }
     Ok(Outcome::Done)
 }

@@ -10,7 +10,6 @@ use crate::plan;
 use crate::plan::file as plan_file;
 use crate::service::pidfile::{self, Holder};
 use std::fmt::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
 /// The service as `status` finds it.
@@ -19,6 +18,8 @@ pub struct ServiceInfo {
     pub pid: Option<i32>,
     /// When the service took its PID file.
     pub since: Option<LocalTime>,
+    /// Told to stop: it finishes its backups and runs no new schedule.
+    pub stopping: bool,
 }
 
 /// Everything `status` reports, before it is rendered as text or JSON.
@@ -85,10 +86,12 @@ pub fn service_info(layout: &Layout) -> ServiceInfo {
             since: std::fs::metadata(layout.pid_file())
                 .ok()
                 .map(|meta| LocalTime::at(meta.mtime())),
+            stopping: pidfile::is_stopping(layout),
         },
         _ => ServiceInfo {
             pid: None,
             since: None,
+            stopping: false,
         },
     }
 }
@@ -111,33 +114,8 @@ pub fn report(layout: &Layout) -> Status {
         },
         &outcomes,
         &LocalTime::now(),
-        &is_backupbox_process,
+        &crate::sys::process::is_backupbox_process,
     )
-}
-
-/// Whether `pid` is a live process of this same program: not gone, not a zombie waiting to be
-/// reaped, and (where its executable can be read) not another program that got the PID again.
-fn is_backupbox_process(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
-    if matches!(state, None | Some('Z' | 'X')) {
-        return false;
-    }
-    match (
-        std::fs::read_link(format!("/proc/{pid}/exe")),
-        std::env::current_exe(),
-    ) {
-        // A binary replaced by an upgrade since that process started reads "<path> (deleted)".
-        (Ok(theirs), Ok(ours)) => {
-            let theirs = theirs.as_os_str().as_bytes();
-            theirs.strip_suffix(b" (deleted)").unwrap_or(theirs) == ours.as_os_str().as_bytes()
-        }
-        _ => true,
-    }
 }
 
 /// Minutes after its time before a schedule with no run recorded counts as missed: time for
@@ -164,6 +142,8 @@ pub fn build(
     let mut problems = Vec::new();
     if service.pid.is_none() {
         problems.push("the service is not running".to_owned());
+    } else if service.stopping {
+        problems.push("the service is stopping and runs no new schedule".to_owned());
     }
     let context = Context {
         service,
@@ -304,7 +284,12 @@ impl Status {
     pub fn text(&self) -> String {
         let mut text = match self.service.pid {
             Some(pid) => format!(
-                "backup_service: running, PID {pid}, since {}\n",
+                "backup_service: {}, PID {pid}, since {}\n",
+                if self.service.stopping {
+                    "stopping (finishing its backups; no new schedule runs)"
+                } else {
+                    "running"
+                },
                 self.since()
             ),
             None => "backup_service: not running\n".to_owned(),
@@ -339,11 +324,14 @@ impl Status {
             Some(pid) => {
                 let _ = write!(
                     json,
-                    "\"service\":{{\"running\":true,\"pid\":{pid},\"since\":{}}}",
+                    "\"service\":{{\"running\":true,\"stopping\":{},\"pid\":{pid},\"since\":{}}}",
+                    self.service.stopping,
                     quote(&self.since())
                 );
             }
-            None => json.push_str("\"service\":{\"running\":false,\"pid\":null,\"since\":null}"),
+            None => json.push_str(
+                "\"service\":{\"running\":false,\"stopping\":false,\"pid\":null,\"since\":null}",
+            ),
         }
         let _ = write!(json, ",\"base_dir\":{},\"schedules\":[", quote(&self.base));
         if let Schedules::Listed(schedules) = &self.schedules {
@@ -490,6 +478,7 @@ mod tests {
         ServiceInfo {
             pid: Some(4242),
             since: Some(at(1_769_690_000)),
+            stopping: false,
         }
     }
 
@@ -564,6 +553,7 @@ mod tests {
         let stopped = ServiceInfo {
             pid: None,
             since: None,
+            stopping: false,
         };
         let report = status_of(&stopped, b"x;03:30;x\ngarbage\n", &[(b"x;03:30;x", failed)]);
         assert!(!report.healthy());

@@ -94,6 +94,7 @@ fn become_daemon(path: &CStr, argv: &[CString], ready: &OwnedFd) -> ! {
         fail(ready, "can't redirect stdio");
     }
     drop(null);
+    crate::sys::process::close_inherited_except(ready.as_raw_fd());
     // The readiness pipe is the one descriptor the service must inherit.
     if fcntl(ready.as_fd(), FcntlArg::F_SETFD(FdFlag::empty())).is_err() {
         fail(ready, "can't pass the readiness pipe");

@@ -59,10 +59,15 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
         settings: SettingsWatch {
             good: settings,
             reported: None,
+            unused_reported: HashSet::new(),
         },
         keep,
         jobs,
     };
+    let schedules = service.plan.read(service.layout, &service.log);
+    service
+        .settings
+        .warn_of_unused_tables(&schedules, &service.log);
     service.check(LocalTime::now());
     // The first minute's jobs are running before `start` returns, so an immediate `stop`
     // waits for them instead of preventing them.
@@ -90,6 +95,8 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
         }
         service.check(LocalTime::now());
     }
+    // `status` tells a stopping service (no new schedules run) from a running one.
+    lock.mark_stopping();
     crate::test_hooks::pause("service-stopping");
     // Running and queued backups finish: a stop never leaves a half-made archive behind.
     service.jobs.finish();
@@ -199,9 +206,12 @@ impl Service<'_> {
         crate::sys::time::reread_time_zone();
         self.plan.forget_reported();
         self.settings.reported = None;
+        self.settings.unused_reported.clear();
         self.settings.refresh(self.layout, &self.log);
-        let count = self.plan.read(self.layout, &self.log).len();
-        self.log.write(&format!("Plan reloaded: {count} schedules"));
+        let schedules = self.plan.read(self.layout, &self.log);
+        self.settings.warn_of_unused_tables(&schedules, &self.log);
+        self.log
+            .write(&format!("Plan reloaded: {} schedules", schedules.len()));
     }
 
     /// Starts every schedule due at `now`.
@@ -223,16 +233,23 @@ impl Service<'_> {
         if due.minutes.is_empty() && !catching_up {
             return;
         }
-        let (due_now, not_due): (Vec<Schedule>, Vec<Schedule>) = self
-            .plan
-            .read(self.layout, &self.log)
-            .into_iter()
-            .partition(|schedule| due.minutes.contains(&schedule.minute_of_day));
-        if due_now.is_empty() && !catching_up {
+        let schedules = self.plan.read(self.layout, &self.log);
+        if !catching_up
+            && !schedules
+                .iter()
+                .any(|schedule| due.minutes.contains(&schedule.minute_of_day))
+        {
             return;
         }
         // A changed settings file applies to the next job, like the plan.
         self.settings.refresh(self.layout, &self.log);
+        self.settings.warn_of_unused_tables(&schedules, &self.log);
+        let (mut due_now, not_due): (Vec<Schedule>, Vec<Schedule>) = schedules
+            .into_iter()
+            .partition(|schedule| due.minutes.contains(&schedule.minute_of_day));
+        if due.step == Step::Start {
+            due_now = self.not_started_this_minute(now, due_now);
+        }
         if catching_up {
             // A schedule due now is the tick's: catching it up too would run it twice.
             self.catch_up(now, not_due);
@@ -240,6 +257,39 @@ impl Service<'_> {
         for schedule in due_now {
             self.submit(schedule);
         }
+    }
+
+    /// At start-up, the due schedules whose last recorded run did not start in this very
+    /// minute: a restart (or a crash loop under `Restart=on-failure`) within a schedule's
+    /// minute must not run it again. A run that was interrupted (its process is gone without
+    /// an ending) left no archive and runs again. A state file that can't be read runs them all.
+    fn not_started_this_minute(&self, now: LocalTime, due: Vec<Schedule>) -> Vec<Schedule> {
+        let Ok(outcomes) = job::outcomes::load(self.layout) else {
+            return due;
+        };
+        let started: std::collections::HashMap<&[u8], &job::outcomes::Outcome> = outcomes
+            .iter()
+            .map(|(line, outcome)| (line.as_slice(), outcome))
+            .collect();
+        let ran = |outcome: &job::outcomes::Outcome| match outcome.ending {
+            job::outcomes::Ending::Running(pid) => crate::sys::process::is_backupbox_process(pid),
+            _ => true,
+        };
+        due.into_iter()
+            .filter(|schedule| {
+                let line = schedule.line();
+                let again = started.get(line.as_slice()).is_some_and(|outcome| {
+                    outcome.started.wall_minute() == now.wall_minute() && ran(outcome)
+                });
+                if again {
+                    self.log.write(&format!(
+                        "Not running {} again: it already started this minute, before the service restarted",
+                        show_bytes(&line)
+                    ));
+                }
+                !again
+            })
+            .collect()
     }
 
     /// Runs once, now, each of `schedules` with `catch_up` set whose most recent time passed
@@ -252,7 +302,7 @@ impl Service<'_> {
         if wanted.is_empty() {
             return;
         }
-        let outcomes = match job::outcomes::load(self.layout) {
+        let outcomes = match job::outcomes::load_intact(self.layout) {
             Ok(outcomes) => outcomes,
             Err(err) => {
                 self.log.write(&format!(
@@ -304,9 +354,24 @@ impl Service<'_> {
 struct SettingsWatch {
     good: Settings,
     reported: Option<BadSettings>,
+    /// The warnings about `[name.…]` tables no plan line uses, as last logged.
+    unused_reported: HashSet<String>,
 }
 
 impl SettingsWatch {
+    /// Logs each `[name.…]` table that no schedule uses, once while it stays so.
+    fn warn_of_unused_tables(&mut self, schedules: &[Schedule], log: &Log) {
+        let warnings = self
+            .good
+            .unused_tables(schedules.iter().map(|schedule| &*schedule.name));
+        for warning in &warnings {
+            if !self.unused_reported.contains(warning) {
+                log.write(warning);
+            }
+        }
+        self.unused_reported = warnings.into_iter().collect();
+    }
+
     /// Reads the file again: good settings replace the old ones; bad ones are logged once
     /// per distinct problem, and the last good settings stay in force.
     fn refresh(&mut self, layout: &Layout, log: &Log) {

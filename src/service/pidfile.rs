@@ -50,7 +50,22 @@ pub fn acquire(layout: &Layout) -> Result<PidLock, LockError> {
     Ok(PidLock { file })
 }
 
+/// The PID file's second line while the service finishes its backups after a stop request.
+const STOPPING: &str = "stopping";
+
 impl PidLock {
+    /// Says in the PID file that the service has been told to stop and runs no new schedule,
+    /// for `status`; the file keeps its modification time, which is when the service started.
+    pub fn mark_stopping(&self) {
+        let mut file = &self.file;
+        let started = file.metadata().and_then(|meta| meta.modified());
+        let text = format!("{}\n{STOPPING}\n", std::process::id());
+        let _ = file.rewind().and_then(|()| file.write_all(text.as_bytes()));
+        if let Ok(started) = started {
+            let _ = self.file.set_modified(started);
+        }
+    }
+
     /// Empties the PID file before letting go, so no stale PID is left behind after a clean stop.
     pub fn release(self) {
         let _ = self.file.set_len(0);
@@ -119,8 +134,17 @@ fn read_pid(file: &mut File) -> Option<Pid> {
     let mut text = String::new();
     file.rewind().ok()?;
     file.take(32).read_to_string(&mut text).ok()?;
-    let pid: i32 = text.trim().parse().ok()?;
+    let pid: i32 = text.lines().next()?.trim().parse().ok()?;
     (pid > 0).then(|| Pid::from_raw(pid))
+}
+
+/// Whether the service holding the PID file has been told to stop (see
+/// [`PidLock::mark_stopping`]).
+pub fn is_stopping(layout: &Layout) -> bool {
+    let mut text = String::new();
+    open(layout, &mut OpenOptions::new())
+        .and_then(|file| file.take(32).read_to_string(&mut text))
+        .is_ok_and(|_| text.lines().nth(1) == Some(STOPPING))
 }
 
 /// Whether process `pid` has the file `id` open: proof that it is the lock holder and not an
@@ -148,6 +172,23 @@ mod tests {
         lock.release();
         assert_eq!(holder(&layout).unwrap(), Holder::None);
         assert_eq!(fs::read(layout.pid_file()).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_stopping_service_is_still_the_holder_and_keeps_its_start_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_path_buf());
+        let lock = acquire(&layout).unwrap();
+        let started = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        lock.file.set_modified(started).unwrap();
+        assert!(!is_stopping(&layout));
+        lock.mark_stopping();
+        assert!(is_stopping(&layout));
+        assert_eq!(holder(&layout).unwrap(), Holder::Service(Pid::this()));
+        let modified = fs::metadata(layout.pid_file()).unwrap().modified().unwrap();
+        assert_eq!(modified, started);
+        lock.release();
+        assert!(!is_stopping(&layout));
     }
 
     #[test]

@@ -65,9 +65,20 @@ pub fn open_lock_file(path: &Path, mode: u32) -> io::Result<File> {
     Ok(file)
 }
 
-/// Opens `path` for reading with [`open_nofollow`] and checks that it is a regular file.
+/// Opens `path` for reading with [`open_nofollow`] and checks that it is a regular file. A
+/// symlink in its place is refused with that said, not the kernel's "Too many levels of
+/// symbolic links".
 pub fn open_regular(path: &Path) -> io::Result<File> {
-    let file = open_nofollow(OpenOptions::new().read(true), path)?;
+    let file = open_nofollow(OpenOptions::new().read(true), path).map_err(|err| {
+        if err.raw_os_error() == Some(nix::libc::ELOOP) {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a symbolic link, not a regular file (backupbox does not follow links here)",
+            )
+        } else {
+            err
+        }
+    })?;
     ensure_regular(&file)?;
     Ok(file)
 }

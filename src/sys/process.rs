@@ -21,6 +21,32 @@ pub fn exit_at_once(status: i32) -> ! {
     unsafe { nix::libc::_exit(status) }
 }
 
+/// Closes every descriptor from 3 up except `keep`, as start-stop-daemon and systemd do for
+/// a daemon: a lock or pipe the caller of `start` had open (`flock w.lock backup_manager
+/// start`) must not stay held by the service and every hook it runs. Plain system calls only,
+/// for a forked child.
+pub fn close_inherited_except(keep: i32) {
+    let close_range = |first: i32, last: i32| {
+        // SAFETY: close_range only closes descriptors; the caller owns every one of them in
+        // this freshly forked child and uses none of those in the range afterwards.
+        unsafe { nix::libc::syscall(nix::libc::SYS_close_range, first, last, 0) }
+    };
+    let ranges = [(3, keep - 1), (keep + 1, i32::MAX)];
+    for (first, last) in ranges.into_iter().filter(|(first, last)| first <= last) {
+        if close_range(first, last) != 0 {
+            // Kernels before 5.9: close one by one, up to the descriptor limit.
+            // SAFETY: sysconf only reads a limit.
+            let limit = unsafe { nix::libc::sysconf(nix::libc::_SC_OPEN_MAX) };
+            let limit = if limit > 0 { limit.min(1 << 20) } else { 1024 };
+            let last = i64::from(last).min(limit);
+            for fd in i64::from(first)..=last {
+                // SAFETY: as above; closing a descriptor that is not open fails with EBADF.
+                unsafe { nix::libc::close(i32::try_from(fd).unwrap_or(-1)) };
+            }
+        }
+    }
+}
+
 /// Takes ownership of descriptor `fd`, inherited across exec, after checking that it is open
 /// and a pipe (what `start` passes). Standard input, output and error are never taken.
 pub fn adopt_inherited_pipe(fd: i32) -> io::Result<OwnedFd> {
@@ -36,4 +62,30 @@ pub fn adopt_inherited_pipe(fd: i32) -> io::Result<OwnedFd> {
     // SAFETY: the descriptor is open (fstat succeeded) and nothing in this freshly executed
     // process has taken it: it was inherited for exactly this.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether `pid` is a live process of this same program: not gone, not a zombie waiting to be
+/// reaped, and (where its executable can be read) not another program that got the PID again.
+pub fn is_backupbox_process(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    if matches!(state, None | Some('Z' | 'X')) {
+        return false;
+    }
+    match (
+        std::fs::read_link(format!("/proc/{pid}/exe")),
+        std::env::current_exe(),
+    ) {
+        // A binary replaced by an upgrade since that process started reads "<path> (deleted)".
+        (Ok(theirs), Ok(ours)) => {
+            let theirs = std::os::unix::ffi::OsStrExt::as_bytes(theirs.as_os_str());
+            theirs.strip_suffix(b" (deleted)").unwrap_or(theirs)
+                == std::os::unix::ffi::OsStrExt::as_bytes(ours.as_os_str())
+        }
+        _ => true,
+    }
 }

@@ -138,6 +138,8 @@ impl Sandbox {
     pub fn service_pid(&self) -> Option<i32> {
         String::from_utf8(self.read("logs/backup_service.pid"))
             .ok()?
+            .lines()
+            .next()?
             .trim()
             .parse()
             .ok()

@@ -219,9 +219,13 @@ impl Selection {
     }
 }
 
-/// Whether the path `parts` is `wanted` or lies below it.
+/// Whether the path `parts` is `wanted` or lies below it. A path asked for that has no
+/// component (`.`, `/`) names no member, as with GNU tar ("Not found in archive"), rather
+/// than every member.
 fn at_or_below(parts: &[&[u8]], wanted: &[Vec<u8>]) -> bool {
-    parts.len() >= wanted.len() && parts.iter().zip(wanted).all(|(a, b)| *a == b.as_slice())
+    !wanted.is_empty()
+        && parts.len() >= wanted.len()
+        && parts.iter().zip(wanted).all(|(a, b)| *a == b.as_slice())
 }
 
 /// Hops through symlinks one resolution may take. Far beyond the kernel's 40, so a chain

@@ -51,6 +51,11 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     let failed = |detail: &dyn std::fmt::Display| {
         Error::failed(format!("restore of {display} to {shown} failed: {detail}"))
     };
+    if let Some(own) = inside_own_folder(layout, &target) {
+        return Err(failed(&format_args!(
+            "the folder is inside {own}/, which backupbox keeps for itself; choose another with --to"
+        )));
+    }
     let from_start = || {
         stored
             .read_from_start()
@@ -74,6 +79,33 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     crate::stdout::print_line(&format!("{display}: {count} members restored in {shown}"))?;
     log.write(&format!("Restore done for {display} in {shown}"));
     Ok(Outcome::Done)
+}
+
+/// `backups` or `logs` when `target` is at or below that folder of the base directory: files
+/// restored there would be listed as archives or mixed with the logs. Compared as real paths,
+/// of the nearest part of `target` that exists.
+fn inside_own_folder(layout: &Layout, target: &Path) -> Option<&'static str> {
+    let real = target.ancestors().find_map(|existing| {
+        let mut real = fs::canonicalize(existing).ok()?;
+        // What does not exist yet is made as written, `..` included.
+        for part in target.strip_prefix(existing).ok()?.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    real.pop();
+                }
+                std::path::Component::Normal(part) => real.push(part),
+                _ => {}
+            }
+        }
+        Some(real)
+    })?;
+    [
+        (layout.backups_dir(), "backups"),
+        (layout.logs_dir(), "logs"),
+    ]
+    .into_iter()
+    .find(|(dir, _)| fs::canonicalize(dir).is_ok_and(|dir| real.starts_with(dir)))
+    .map(|(_, shown)| shown)
 }
 
 /// What a member makes, or `None` for a type restore does not make.
