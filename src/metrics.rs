@@ -172,6 +172,11 @@ pub fn gather(layout: &Layout, service_started: Option<i64>) -> Snapshot {
     let outcomes = outcomes::load(layout).unwrap_or_default();
     let backups = layout.backups_dir();
     let files = rotation::list(&backups).unwrap_or_default();
+    let files_of = rotation::by_owner(&files);
+    let last_of: std::collections::HashMap<&[u8], &Outcome> = outcomes
+        .iter()
+        .map(|(line, outcome)| (line.as_slice(), outcome))
+        .collect();
     let plan_schedules: Vec<plan::Schedule> =
         entries.iter().filter_map(plan::Entry::schedule).collect();
     let protected =
@@ -188,7 +193,7 @@ pub fn gather(layout: &Layout, service_started: Option<i64>) -> Snapshot {
             let found = rotation::in_place(&backups, &schedule.name);
             let archives = rotation::review(
                 &schedule.name,
-                &files,
+                files_of.get(&*schedule.name).map_or(&[][..], Vec::as_slice),
                 &rotation::stamped(&found),
                 &crate::job::retention::Policy::default(),
                 &protected,
@@ -206,10 +211,9 @@ pub fn gather(layout: &Layout, service_started: Option<i64>) -> Snapshot {
                 name: show_bytes(&schedule.name),
                 folder: show_bytes(&schedule.folder),
                 time: schedule.time_text(),
-                last: outcomes
-                    .iter()
-                    .find(|(recorded, _)| *recorded == line)
-                    .map(|(_, outcome)| outcome.clone()),
+                last: last_of
+                    .get(line.as_slice())
+                    .map(|outcome| (*outcome).clone()),
                 archive_size,
                 archives,
                 next_run: next * 60 - i64::from(now.offset),
@@ -230,6 +234,7 @@ pub fn publish(layout: &Layout, setting: Option<&str>, service_started: i64, log
         return;
     };
     let path = layout.base().join(setting);
+    crate::test_hooks::count("metrics-written");
     let text = render(&gather(layout, Some(service_started)));
     if let Err(err) = write_file(&path, &text) {
         log.write(&format!(

@@ -39,3 +39,19 @@ pub fn fault(point: &str) {
     #[cfg(not(debug_assertions))]
     let _ = point;
 }
+
+/// Appends `event` as a line to the file `BACKUPBOX_TEST_COUNT` names, so a test can count
+/// how often something happens (metrics writes, plan reads) instead of timing it.
+pub fn count(event: &str) {
+    #[cfg(debug_assertions)]
+    if let Some(file) = std::env::var_os("BACKUPBOX_TEST_COUNT") {
+        use std::io::Write;
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut file| file.write_all(format!("{event}\n").as_bytes()));
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = event;
+}

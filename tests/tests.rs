@@ -15,3 +15,4 @@ mod service;
 mod settings;
 mod systemd;
 mod trust;
+mod trust_input;

@@ -241,13 +241,16 @@ impl<'a> Walker<'a> {
     }
 
     /// Whether an `exclude` pattern leaves out the entry `name` whose path is in `member_path`.
-    fn excluded_by_pattern(&self, name: &[u8]) -> bool {
+    /// Whether the entry whose path is in `member_path` is left out by a pattern, tried
+    /// against its member name as stored.
+    fn excluded_by_pattern(&self) -> bool {
         if self.exclude.rules.patterns.is_empty() {
             return false;
         }
-        let below = &self.member_path[self.root_len..];
-        let below = below.strip_prefix(b"/").unwrap_or(below);
-        self.exclude.rules.excludes(name, below)
+        let member = safer_name(&self.member_path);
+        self.exclude
+            .rules
+            .excludes(member.strip_suffix(b"/").unwrap_or(member))
     }
 
     /// Archives `root` (the plan folder resolved on disk) under the member names GNU tar
@@ -305,7 +308,7 @@ impl<'a> Walker<'a> {
             }
             self.member_path.truncate(frame.member_len);
             push_child(&mut self.member_path, name);
-            if self.excluded_by_pattern(name) {
+            if self.excluded_by_pattern() {
                 self.left_out += entries_at(dir.as_fd(), name);
                 continue;
             }

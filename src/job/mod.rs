@@ -365,7 +365,11 @@ fn attempt(
 fn exclude_rules(settings: &Effective) -> archive::exclude::Rules {
     let bytes = |items: &[String]| items.iter().map(|item| item.as_bytes().to_vec()).collect();
     archive::exclude::Rules {
-        patterns: bytes(&settings.exclude),
+        patterns: settings
+            .exclude
+            .iter()
+            .map(|pattern| archive::exclude::Exclude::new(pattern.as_bytes()))
+            .collect(),
         caches: settings.exclude_caches,
         if_present: bytes(&settings.exclude_if_present),
         one_file_system: settings.one_file_system,

@@ -153,6 +153,20 @@ pub fn stamped(found: &[InPlace]) -> Vec<(Vec<u8>, String)> {
         .collect()
 }
 
+/// `files` grouped by the names whose archive or generation each may be (see
+/// [`possible_owners`]): reviewing every name of a large plan then reads only its own files,
+/// not all of `backups/` once per name.
+pub fn by_owner(files: &[Vec<u8>]) -> std::collections::HashMap<&[u8], Vec<Vec<u8>>> {
+    let mut owned: std::collections::HashMap<&[u8], Vec<Vec<u8>>> =
+        std::collections::HashMap::new();
+    for file in files {
+        for owner in possible_owners(file) {
+            owned.entry(owner).or_default().push(file.clone());
+        }
+    }
+    owned
+}
+
 /// The names whose archive or generation `file` may be: `x` for `x.tar`, and `x` for
 /// `x.<stamp>[-n].tar` too (or `.tar.gz`, `.tar.zst`).
 pub fn possible_owners(file: &[u8]) -> Vec<&[u8]> {

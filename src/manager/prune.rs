@@ -15,29 +15,31 @@ use std::collections::{HashMap, HashSet};
 /// The archive names the plan's schedules write, each once.
 fn plan_names(layout: &Layout) -> Result<Vec<Name>> {
     let text = plan_file::read(layout)?;
-    let mut names: Vec<Name> = Vec::new();
-    for schedule in plan::entries(&text)
+    let mut seen = HashSet::new();
+    Ok(plan::entries(&text)
         .iter()
         .filter_map(plan::Entry::schedule)
-    {
-        if !names.contains(&schedule.name) {
-            names.push(schedule.name);
-        }
-    }
-    Ok(names)
+        .filter(|schedule| seen.insert(schedule.name.to_vec()))
+        .map(|schedule| schedule.name)
+        .collect())
 }
 
 /// What `backups/` holds and the plan protects, read once for every name reviewed.
 struct Survey {
-    files: Vec<Vec<u8>>,
+    /// The files of `backups/` by the names they may belong to.
+    files: HashMap<Vec<u8>, Vec<Vec<u8>>>,
     protected: HashSet<Vec<u8>>,
 }
 
 impl Survey {
     /// `names`: the plan's archive names, whose archives no other name's pruning touches.
     fn take(layout: &Layout, names: &[Name]) -> Survey {
+        let files = rotation::list(&layout.backups_dir()).unwrap_or_default();
         Survey {
-            files: rotation::list(&layout.backups_dir()).unwrap_or_default(),
+            files: rotation::by_owner(&files)
+                .into_iter()
+                .map(|(owner, files)| (owner.to_vec(), files))
+                .collect(),
             protected: job::protected_files(names.iter().map(|name| &**name)),
         }
     }
@@ -51,7 +53,8 @@ impl Survey {
     ) -> Vec<(Vec<u8>, Vec<Reason>)> {
         let policy = settings.for_name(name, None).policy();
         let currents = rotation::currents(&layout.backups_dir(), name);
-        rotation::review(name, &self.files, &currents, &policy, &self.protected)
+        let files = self.files.get(&**name).map_or(&[][..], Vec::as_slice);
+        rotation::review(name, files, &currents, &policy, &self.protected)
             .into_iter()
             .map(|(generation, reasons)| (generation.file, reasons))
             .collect()
@@ -66,14 +69,9 @@ pub fn reasons(layout: &Layout) -> HashMap<Vec<u8>, Vec<Reason>> {
     };
     let survey = Survey::take(layout, &names);
     // Only names with a file in backups/ have anything to review.
-    let present: HashSet<&[u8]> = survey
-        .files
-        .iter()
-        .flat_map(|file| rotation::possible_owners(file))
-        .collect();
     names
         .iter()
-        .filter(|name| present.contains(&***name))
+        .filter(|name| survey.files.contains_key(&***name))
         .flat_map(|name| survey.review(layout, &settings, name))
         .collect()
 }

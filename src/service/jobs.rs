@@ -1,24 +1,26 @@
 //! Runs jobs on at most a fixed number of worker threads, queueing the rest: a long backup
-//! never delays the others, and no plan, however large, can exhaust threads or memory.
+//! never delays the others, and no plan, however large, can exhaust threads or memory. A
+//! worker ends once the queue is empty, so an idle service keeps no worker threads (their
+//! stacks and caches) after a burst.
 
 use std::collections::VecDeque;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 type Runner<T> = Box<dyn Fn(T) + Send + Sync>;
 
 struct Shared<T> {
     state: Mutex<State<T>>,
-    work: Condvar,
     run: Runner<T>,
 }
 
 struct State<T> {
     queue: VecDeque<T>,
-    idle: usize,
-    closing: bool,
+    /// Workers alive: counted under the lock, so a job queued as the last worker leaves
+    /// always finds a worker, a new one if need be.
+    workers: usize,
 }
 
 impl<T> Shared<T> {
@@ -40,7 +42,8 @@ pub enum Start {
 
 pub struct Pool<T: Send + 'static> {
     shared: Arc<Shared<T>>,
-    workers: Vec<JoinHandle<()>>,
+    /// Every worker started, the ended ones until the next submit drops them.
+    handles: Vec<JoinHandle<()>>,
     limit: usize,
 }
 
@@ -49,69 +52,77 @@ impl<T: Send + 'static> Pool<T> {
     pub fn new(limit: usize, run: impl Fn(T) + Send + Sync + 'static) -> Pool<T> {
         let state = State {
             queue: VecDeque::new(),
-            idle: 0,
-            closing: false,
+            workers: 0,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
-            work: Condvar::new(),
             run: Box::new(run),
         });
         Pool {
             shared,
-            workers: Vec::new(),
+            handles: Vec::new(),
             limit: limit.max(1),
         }
     }
 
-    /// Queues `job` and makes sure a worker will take it as soon as the limit allows.
+    /// Queues `job` and starts a worker for it unless `limit` workers are running; then one
+    /// of them takes it when it is free.
     pub fn submit(&mut self, job: T) -> io::Result<Start> {
+        self.handles.retain(|handle| !handle.is_finished());
         let mut state = self.shared.lock();
         state.queue.push_back(job);
-        if state.idle >= state.queue.len() {
-            self.shared.work.notify_one();
-            return Ok(Start::Now);
-        }
-        drop(state);
-        if self.workers.len() >= self.limit {
+        if state.workers >= self.limit {
             return Ok(Start::Queued);
         }
+        state.workers += 1;
+        drop(state);
         let shared = Arc::clone(&self.shared);
-        let worker = std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name("backup worker".into())
-            .spawn(move || work(&shared))?;
-        self.workers.push(worker);
-        Ok(Start::Now)
+            .spawn(move || work(&shared));
+        match started {
+            Ok(handle) => {
+                self.handles.push(handle);
+                Ok(Start::Now)
+            }
+            Err(err) => {
+                // The job stays queued for the next worker that starts.
+                self.shared.lock().workers -= 1;
+                Err(err)
+            }
+        }
     }
 
-    /// Runs every queued job to its end, then stops the workers.
+    /// Runs every queued job to its end, then returns with no worker left.
     pub fn finish(self) {
-        self.shared.lock().closing = true;
-        self.shared.work.notify_all();
-        for worker in self.workers {
-            let _ = worker.join();
+        for handle in self.handles {
+            let _ = handle.join();
+        }
+        // A job whose worker could not start is still queued: run it here.
+        loop {
+            let job = self.shared.lock().queue.pop_front();
+            let Some(job) = job else {
+                break;
+            };
+            let _ = catch_unwind(AssertUnwindSafe(|| (self.shared.run)(job)));
         }
     }
 }
 
 fn work<T>(shared: &Shared<T>) {
-    let mut state = shared.lock();
     loop {
-        if let Some(job) = state.queue.pop_front() {
-            drop(state);
-            // A bug in one job must not cost the pool a worker.
-            let _ = catch_unwind(AssertUnwindSafe(|| (shared.run)(job)));
-            state = shared.lock();
-        } else if state.closing {
-            return;
-        } else {
-            state.idle += 1;
-            state = shared
-                .work
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            state.idle -= 1;
-        }
+        let job = {
+            let mut state = shared.lock();
+            match state.queue.pop_front() {
+                Some(job) => job,
+                None => {
+                    state.workers -= 1;
+                    return;
+                }
+            }
+        };
+        // A bug in one job must not cost the pool a worker.
+        let _ = catch_unwind(AssertUnwindSafe(|| (shared.run)(job)));
     }
 }
 

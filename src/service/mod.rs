@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod jobs;
+mod metrics_writer;
 pub mod pidfile;
 pub mod readiness;
 pub mod scheduler;
@@ -20,6 +21,7 @@ use crate::service::jobs::{Pool, Start};
 use crate::service::scheduler::{self as scheduler_rules, Scheduler, Step};
 use crate::settings::{self, BadSettings, Settings};
 use crate::sys::atomic_file;
+use metrics_writer::MetricsWriter;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -31,6 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Runs the service in this process until it is told to stop.
 pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> Result<()> {
+    crate::sys::memory::use_one_arena();
     let Started {
         signal_fd,
         lock,
@@ -40,14 +43,18 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
     remove_interrupted_temps(layout, &log);
     let started = LocalTime::now().unix;
     metrics::publish(layout, settings.metrics().as_deref(), started, &log);
+    let metrics = std::sync::Arc::new(MetricsWriter::start(layout, &log, started));
     let jobs = {
-        let (layout, log) = (layout.clone(), log.clone());
+        let (layout, log, metrics) = (layout.clone(), log.clone(), metrics.clone());
         Pool::new(
             MAX_RUNNING_BACKUPS,
             move |(schedule, options): (Schedule, job::Options)| {
                 // The service's log is the one place its jobs' failures go; the job logs them.
                 let _ = job::run(&layout, &schedule, &log, &options);
-                metrics::publish(&layout, options.settings.metrics.as_deref(), started, &log);
+                drop(schedule);
+                if metrics.job_ended(options.settings.metrics.clone()) {
+                    crate::sys::memory::give_back_free_memory();
+                }
             },
         )
     };
@@ -63,6 +70,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
         },
         keep,
         jobs,
+        metrics,
     };
     let schedules = service.plan.read(service.layout, &service.log);
     service
@@ -100,6 +108,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
     crate::test_hooks::pause("service-stopping");
     // Running and queued backups finish: a stop never leaves a half-made archive behind.
     service.jobs.finish();
+    service.metrics.finish(layout, &service.log, started);
     lock.release();
     Ok(())
 }
@@ -196,6 +205,7 @@ struct Service<'a> {
     /// `--keep` of the command line, which wins over the settings file.
     keep: Option<Keep>,
     jobs: Pool<(Schedule, job::Options)>,
+    metrics: std::sync::Arc<MetricsWriter>,
 }
 
 impl Service<'_> {
@@ -340,6 +350,7 @@ impl Service<'_> {
             progress: crate::progress::Mode::Off,
         };
         let what = job::describe(&schedule, options.settings.compression);
+        self.metrics.job_submitted();
         match self.jobs.submit((schedule, options)) {
             Ok(Start::Now) => {}
             Ok(Start::Queued) => self.log.write(&format!(

@@ -250,9 +250,9 @@ impl Effective {
 
     /// `key = value  # source` lines, every key, as `backup_manager settings` prints them.
     pub fn describe(&self) -> String {
-        let text = |value: Option<&str>| format!("{:?}", value.unwrap_or_default());
+        let text = |value: Option<&str>| toml_string(value.unwrap_or_default());
         let list = |items: &[String]| {
-            let quoted: Vec<String> = items.iter().map(|item| format!("{item:?}")).collect();
+            let quoted: Vec<String> = items.iter().map(|item| toml_string(item)).collect();
             format!("[{}]", quoted.join(", "))
         };
         let values = [
@@ -266,7 +266,7 @@ impl Effective {
             self.exclude_caches.to_string(),
             list(&self.exclude_if_present),
             self.one_file_system.to_string(),
-            format!("{:?}", self.compression.setting()),
+            toml_string(self.compression.setting()),
             self.encoding().level.to_string(),
             self.threads.to_string(),
             self.catch_up.to_string(),
@@ -285,13 +285,43 @@ impl Effective {
     }
 }
 
+/// `text` as a TOML basic string, so `settings` prints what could be pasted back into the
+/// file: quotes and backslashes escaped, control characters as TOML's own escapes.
+fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A settings file that could not be used. `Display` is the log text after `Error: `.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadSettings(String);
 
 impl fmt::Display for BadSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "bad settings in {FILE}: {}", self.0)
+        // A key or value quoted from the file may hold control characters; none reach a
+        // terminal raw.
+        let mut shown = Vec::new();
+        crate::log::escape_controls_into(&mut shown, self.0.as_bytes());
+        write!(
+            f,
+            "bad settings in {FILE}: {}",
+            String::from_utf8_lossy(&shown)
+        )
     }
 }
 
@@ -601,6 +631,24 @@ mod tests {
             Settings::default().for_name(b"x", None),
             Effective::default()
         );
+    }
+
+    #[test]
+    fn settings_prints_values_that_read_back_as_the_same_toml() {
+        let hook = "printf 'a\\tb\u{8}\u{1b}[2J\u{7f}\\\"' \u{e9}";
+        let settings = Settings {
+            top: vec![Setting::Hook(0, hook.to_owned())],
+            tables: Vec::new(),
+        };
+        let shown = settings.for_name(b"x", None).describe();
+        let line = shown
+            .lines()
+            .find(|line| line.starts_with("before = "))
+            .unwrap();
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        let toml = line.split("  # ").next().unwrap();
+        let read = parse::parse(toml).unwrap();
+        assert_eq!(read.top[0].value, parse::Value::Text(hook.to_owned()));
     }
 
     #[test]

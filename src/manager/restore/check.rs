@@ -36,6 +36,11 @@ pub enum Refusal {
         name: Vec<u8>,
         target: Vec<u8>,
     },
+    /// A symlink whose target is longer than any the kernel makes (PATH_MAX less its NUL).
+    SymlinkTooLong {
+        name: Vec<u8>,
+        bytes: usize,
+    },
     UnsupportedType {
         name: Vec<u8>,
         kind: u8,
@@ -103,6 +108,11 @@ impl fmt::Display for Refusal {
                 "{}: symlink points outside the restore folder ({}); add --outside-links to restore such links as they are",
                 n(name),
                 n(target)
+            ),
+            Refusal::SymlinkTooLong { name, bytes } => write!(
+                f,
+                "{}: symlink target of {bytes} bytes; Linux makes none longer than {MAX_LINK_TARGET}",
+                n(name)
             ),
             Refusal::UnsupportedType { name, kind } => write!(
                 f,
@@ -232,14 +242,30 @@ fn at_or_below(parts: &[&[u8]], wanted: &[Vec<u8>]) -> bool {
 /// we give up on (and refuse) is one nobody could follow anyway.
 const MAX_HOPS: usize = 256;
 
-/// The tree an archive would make, built member by member.
+/// One path the archive makes, or implies as a parent.
+struct Node {
+    parent: u32,
+    shape: Shape,
+    /// The archive has a member for this directory, not only implies it.
+    directory_member: bool,
+    /// A symlink's target.
+    target: Option<Box<[u8]>>,
+}
+
+/// The longest symlink target `symlinkat` takes: PATH_MAX less its NUL.
+const MAX_LINK_TARGET: usize = 4095;
+
+/// The index of the restore folder itself among the nodes.
+const ROOT: u32 = 0;
+
+/// The tree an archive would make, built member by member. Each path is kept once, as its
+/// parent's index and its last component, so memory and time stay linear in the archive's
+/// bytes however deep its names go (every prefix as a key grew with the square of the depth).
 pub struct Checker {
-    /// Every path the archive makes, directories it implies included, by `a/b/c` key.
-    placed: HashMap<Vec<u8>, Shape>,
-    /// The archive's symlinks in archive order: name, key and target.
-    symlinks: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
-    /// Directories the archive has members for, not only implies.
-    directory_members: HashSet<Vec<u8>>,
+    nodes: Vec<Node>,
+    children: HashMap<(u32, Box<[u8]>), u32>,
+    /// The archive's symlinks in archive order: member name and node.
+    symlinks: Vec<(Vec<u8>, u32)>,
     outside_links: bool,
 }
 
@@ -248,11 +274,39 @@ impl Checker {
     /// them (a backup of /etc has many); nothing is ever written through one either way.
     pub fn new(outside_links: bool) -> Checker {
         Checker {
-            placed: HashMap::new(),
+            nodes: vec![Node {
+                parent: ROOT,
+                shape: Shape::Directory,
+                directory_member: true,
+                target: None,
+            }],
+            children: HashMap::new(),
             symlinks: Vec::new(),
-            directory_members: HashSet::new(),
             outside_links,
         }
+    }
+
+    fn child(&self, parent: u32, name: &[u8]) -> Option<u32> {
+        self.children.get(&(parent, Box::from(name))).copied()
+    }
+
+    fn add(&mut self, parent: u32, name: &[u8], shape: Shape) -> u32 {
+        let id = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        self.nodes.push(Node {
+            parent,
+            shape,
+            directory_member: false,
+            target: None,
+        });
+        self.children.insert((parent, Box::from(name)), id);
+        id
+    }
+
+    /// The node at `parts`, if the archive makes that path.
+    fn find(&self, parts: &[&[u8]]) -> Option<u32> {
+        parts
+            .iter()
+            .try_fold(ROOT, |node, part| self.child(node, part))
     }
 
     /// Takes the next member, or says why it may not be restored.
@@ -266,56 +320,62 @@ impl Checker {
             return Err(refusal);
         }
         let parts = components(name);
-        if parts.is_empty() {
+        let Some((last, parents)) = parts.split_last() else {
             return match shape {
                 Shape::Directory => Ok(()),
                 _ => Err(Refusal::NamesTheFolder(name.to_vec())),
             };
-        }
-        self.place_parents(&parts, name)?;
-        let key = parts.join(&b'/');
-        match (self.placed.get(&key), shape) {
+        };
+        let parent = self.place_parents(parents, name)?;
+        let existing = self.child(parent, last);
+        match (existing.map(|node| self.nodes[node as usize].shape), shape) {
             (None, _) | (Some(Shape::Directory), Shape::Directory) => {}
             (Some(Shape::Directory), _) => return Err(Refusal::ReplacesDirectory(name.to_vec())),
             (Some(_), _) => return Err(Refusal::Duplicate(name.to_vec())),
         }
-        match shape {
-            Shape::HardLink => self.check_hard_link(name, link.unwrap_or_default())?,
-            Shape::Symlink => self.symlinks.push((
-                name.to_vec(),
-                key.clone(),
-                link.unwrap_or_default().to_vec(),
-            )),
-            Shape::Directory => {
-                self.directory_members.insert(key.clone());
-            }
-            Shape::Other => {}
+        if shape == Shape::HardLink {
+            self.check_hard_link(name, link.unwrap_or_default())?;
         }
-        self.placed.insert(key, shape);
+        let target = link.unwrap_or_default();
+        if shape == Shape::Symlink && target.len() > MAX_LINK_TARGET {
+            // Refused here, before anything is written, not by the kernel halfway through.
+            return Err(Refusal::SymlinkTooLong {
+                name: name.to_vec(),
+                bytes: target.len(),
+            });
+        }
+        let node = existing.unwrap_or_else(|| self.add(parent, last, shape));
+        match shape {
+            Shape::Symlink => {
+                self.nodes[node as usize].target = Some(Box::from(link.unwrap_or_default()));
+                self.symlinks.push((name.to_vec(), node));
+            }
+            Shape::Directory => self.nodes[node as usize].directory_member = true,
+            Shape::HardLink | Shape::Other => {}
+        }
         Ok(())
     }
 
-    /// Records the directories above a member, refusing a path that goes through a symlink
-    /// or a non-directory of the archive. Climbs only until it meets a directory already
-    /// placed, whose own parents were checked then, so deep trees cost linear time.
-    fn place_parents(&mut self, parts: &[&[u8]], name: &[u8]) -> Result<(), Refusal> {
-        for depth in (1..parts.len()).rev() {
-            let key = parts[..depth].join(&b'/');
-            match self.placed.get(&key) {
-                Some(Shape::Directory) => break,
-                Some(Shape::Symlink) => return Err(Refusal::ThroughSymlink(name.to_vec())),
-                Some(Shape::HardLink | Shape::Other) => {
-                    return Err(Refusal::UnderNonDirectory {
-                        name: name.to_vec(),
-                        parent: key,
-                    });
-                }
-                None => {
-                    self.placed.insert(key, Shape::Directory);
-                }
-            }
+    /// Walks (and makes) the directories above a member, refusing a path that goes through a
+    /// symlink or a non-directory of the archive; returns the member's parent.
+    fn place_parents(&mut self, parents: &[&[u8]], name: &[u8]) -> Result<u32, Refusal> {
+        let mut node = ROOT;
+        for (depth, part) in parents.iter().enumerate() {
+            node = match self.child(node, part) {
+                Some(child) => match self.nodes[child as usize].shape {
+                    Shape::Directory => child,
+                    Shape::Symlink => return Err(Refusal::ThroughSymlink(name.to_vec())),
+                    Shape::HardLink | Shape::Other => {
+                        return Err(Refusal::UnderNonDirectory {
+                            name: name.to_vec(),
+                            parent: parents[..=depth].join(&b'/'),
+                        });
+                    }
+                },
+                None => self.add(node, part, Shape::Directory),
+            };
         }
-        Ok(())
+        Ok(node)
     }
 
     /// A hard link must name a file, FIFO, device or symlink that the archive made before it:
@@ -325,7 +385,10 @@ impl Checker {
         if target.starts_with(b"/") || parts.contains(&&b".."[..]) {
             return Err(Refusal::HardLinkOutside(name.to_vec()));
         }
-        match self.placed.get(&parts.join(&b'/')) {
+        match self
+            .find(&parts)
+            .map(|node| self.nodes[node as usize].shape)
+        {
             Some(Shape::Other | Shape::Symlink | Shape::HardLink) => Ok(()),
             Some(Shape::Directory) => Err(Refusal::HardLinkToDirectory(name.to_vec())),
             None => Err(Refusal::HardLinkToMissing {
@@ -338,7 +401,8 @@ impl Checker {
     /// Whether a directory member for `parts` came before: restore makes that directory
     /// itself, replacing what is on disk there when forced.
     pub fn has_directory_member(&self, parts: &[&[u8]]) -> bool {
-        self.directory_members.contains(&parts.join(&b'/'))
+        self.find(parts)
+            .is_some_and(|node| self.nodes[node as usize].directory_member)
     }
 
     /// Judges every symlink against all the others, once the whole archive is known: a link
@@ -347,63 +411,69 @@ impl Checker {
         if self.outside_links {
             return Ok(());
         }
-        let targets: HashMap<&[u8], &[u8]> = self
-            .symlinks
-            .iter()
-            .map(|(_, key, target)| (key.as_slice(), target.as_slice()))
-            .collect();
-        for (name, key, target) in &self.symlinks {
-            let parts = components(key);
-            let parent = &parts[..parts.len() - 1];
-            if escapes(&targets, parent, target) {
+        for (name, node) in &self.symlinks {
+            let link = &self.nodes[*node as usize];
+            let target = link.target.as_deref().unwrap_or_default();
+            if self.escapes(link.parent, target) {
                 return Err(Refusal::SymlinkOutside {
                     name: name.clone(),
-                    target: target.clone(),
+                    target: target.to_vec(),
                 });
             }
         }
         Ok(())
     }
-}
 
-/// Whether `target`, a symlink's text in directory `parent`, leads outside the restore
-/// folder when followed as the kernel would, through the archive's own `links` (by key).
-/// A loop leads nowhere, so it does not escape.
-fn escapes(links: &HashMap<&[u8], &[u8]>, parent: &[&[u8]], target: &[u8]) -> bool {
-    if target.starts_with(b"/") {
-        return true;
-    }
-    let mut dir: Vec<Vec<u8>> = parent.iter().map(|part| part.to_vec()).collect();
-    let mut pending: VecDeque<Vec<u8>> =
-        components(target).into_iter().map(<[u8]>::to_vec).collect();
-    let mut seen = HashSet::new();
-    while let Some(part) = pending.pop_front() {
-        if part == b".." {
-            if dir.pop().is_none() {
+    /// Whether `target`, a symlink's text in directory node `parent`, leads outside the
+    /// restore folder when followed as the kernel would, through the archive's own links.
+    /// A loop leads nowhere, so it does not escape. Where the path leaves the tree the
+    /// archive makes, only the depth below the last node it made is kept: `..` can still
+    /// climb back, and no link of the archive lies there.
+    fn escapes(&self, parent: u32, target: &[u8]) -> bool {
+        if target.starts_with(b"/") {
+            return true;
+        }
+        // Where the walk is: a node, and how many components below it (outside the tree).
+        let (mut node, mut below) = (parent, 0usize);
+        let mut pending: VecDeque<&[u8]> = components(target).into();
+        let mut seen = HashSet::new();
+        while let Some(part) = pending.pop_front() {
+            if part == b".." {
+                if below > 0 {
+                    below -= 1;
+                } else if node == ROOT {
+                    return true;
+                } else {
+                    node = self.nodes[node as usize].parent;
+                }
+                continue;
+            }
+            let child = (below == 0).then(|| self.child(node, part)).flatten();
+            let Some(child) = child else {
+                below += 1;
+                continue;
+            };
+            let Some(next) = self.nodes[child as usize].target.as_deref() else {
+                node = child;
+                continue;
+            };
+            if next.starts_with(b"/") {
                 return true;
             }
-            continue;
+            // The same link from the same place with the same path still to go: this goes
+            // round for ever.
+            if !seen.insert((child, pending.clone())) {
+                return false;
+            }
+            if seen.len() > MAX_HOPS {
+                return true;
+            }
+            for part in components(next).into_iter().rev() {
+                pending.push_front(part);
+            }
         }
-        dir.push(part);
-        let Some(next) = links.get(dir.join(&b'/').as_slice()) else {
-            continue;
-        };
-        dir.pop();
-        if next.starts_with(b"/") {
-            return true;
-        }
-        // The same place with the same path still to go: this goes round for ever.
-        if !seen.insert((dir.clone(), pending.clone())) {
-            return false;
-        }
-        if seen.len() > MAX_HOPS {
-            return true;
-        }
-        for part in components(next).into_iter().rev() {
-            pending.push_front(part.to_vec());
-        }
+        false
     }
-    false
 }
 
 #[cfg(test)]

@@ -1,0 +1,141 @@
+//! The service's metrics file, written once per burst of jobs instead of after each one: a
+//! job that ends marks the metrics stale, and a writer thread writes them when no job is
+//! pending any more, or once a minute while a long burst lasts. With 50,000 plan lines and
+//! 300 jobs due at once, writing after every job re-read the plan and `backups/` 300 times.
+
+use crate::layout::Layout;
+use crate::log::Log;
+use crate::metrics;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Longest the file lags behind while jobs keep ending.
+const MAX_LAG: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct State {
+    /// Jobs submitted and not yet ended.
+    pending: usize,
+    /// Since when the file is stale, and the `metrics` setting to write it to.
+    stale: Option<(Instant, Option<String>)>,
+    closing: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The handle the service and its workers share.
+pub struct MetricsWriter {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl MetricsWriter {
+    /// Starts the writer thread; `started` is the service's start time for the file. If the
+    /// thread can't start, the metrics are written by [`MetricsWriter::finish`] only, and
+    /// the reason is logged.
+    pub fn start(layout: &Layout, log: &Log, started: i64) -> MetricsWriter {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
+        let thread = {
+            let (shared, layout, log) = (Arc::clone(&shared), layout.clone(), log.clone());
+            std::thread::Builder::new()
+                .name("metrics writer".into())
+                .spawn(move || write_when_due(&shared, &layout, &log, started))
+        };
+        let thread = match thread {
+            Ok(thread) => Some(thread),
+            Err(err) => {
+                log.write(&format!(
+                    "Warning: can't start the metrics writer ({err}); metrics are written at stop only"
+                ));
+                None
+            }
+        };
+        MetricsWriter {
+            shared,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// A job was handed to the workers.
+    pub fn job_submitted(&self) {
+        self.shared.lock().pending += 1;
+    }
+
+    /// A job ended: the metrics are stale; `setting` is the `metrics` file it names. True
+    /// when it was the last job pending: the burst is over.
+    pub fn job_ended(&self, setting: Option<String>) -> bool {
+        let mut state = self.shared.lock();
+        state.pending = state.pending.saturating_sub(1);
+        let since = state
+            .stale
+            .as_ref()
+            .map_or_else(Instant::now, |(since, _)| *since);
+        state.stale = Some((since, setting));
+        let last = state.pending == 0;
+        drop(state);
+        self.shared.changed.notify_all();
+        last
+    }
+
+    /// Writes what is still stale and stops the thread; for when the service stops.
+    pub fn finish(&self, layout: &Layout, log: &Log, started: i64) {
+        self.shared.lock().closing = true;
+        self.shared.changed.notify_all();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        match thread {
+            Some(thread) => {
+                let _ = thread.join();
+            }
+            None => {
+                if let Some((_, setting)) = self.shared.lock().stale.take() {
+                    metrics::publish(layout, setting.as_deref(), started, log);
+                }
+            }
+        }
+    }
+}
+
+fn write_when_due(shared: &Shared, layout: &Layout, log: &Log, started: i64) {
+    let mut state = shared.lock();
+    loop {
+        let due = state.stale.as_ref().and_then(|(since, _)| {
+            (state.pending == 0 || state.closing || since.elapsed() >= MAX_LAG).then_some(())
+        });
+        if due.is_some() {
+            let setting = state.stale.take().and_then(|(_, setting)| setting);
+            drop(state);
+            metrics::publish(layout, setting.as_deref(), started, log);
+            state = shared.lock();
+            continue;
+        }
+        if state.closing {
+            return;
+        }
+        let wait = state.stale.as_ref().map_or(MAX_LAG, |(since, _)| {
+            MAX_LAG.saturating_sub(since.elapsed())
+        });
+        state = shared
+            .changed
+            .wait_timeout(state, wait)
+            .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
+    }
+}
