@@ -173,10 +173,7 @@ pub fn gather(layout: &Layout, service_started: Option<i64>) -> Snapshot {
     let backups = layout.backups_dir();
     let files = rotation::list(&backups).unwrap_or_default();
     let files_of = rotation::by_owner(&files);
-    let last_of: std::collections::HashMap<&[u8], &Outcome> = outcomes
-        .iter()
-        .map(|(line, outcome)| (line.as_slice(), outcome))
-        .collect();
+    let last_of = outcomes::by_line(&outcomes);
     let plan_schedules: Vec<plan::Schedule> =
         entries.iter().filter_map(plan::Entry::schedule).collect();
     let protected =

@@ -158,6 +158,16 @@ fn read_current(layout: &Layout) -> io::Result<Vec<u8>> {
     }
 }
 
+/// `outcomes` by plan line, for looking up many schedules at once; the first record of a line
+/// wins, as a search through the list would find it.
+pub fn by_line(outcomes: &[(Vec<u8>, Outcome)]) -> std::collections::HashMap<&[u8], &Outcome> {
+    let mut map = std::collections::HashMap::with_capacity(outcomes.len());
+    for (line, outcome) in outcomes {
+        map.entry(line.as_slice()).or_insert(outcome);
+    }
+    map
+}
+
 /// The recorded outcomes; none if the file does not exist yet.
 pub fn load(layout: &Layout) -> io::Result<Vec<(Vec<u8>, Outcome)>> {
     Ok(parse(&read_current(layout)?))

@@ -156,21 +156,22 @@ pub fn build(
             problems.push(format!("{PLAN_FILE} can't be read"));
             Schedules::Unreadable(reason.to_owned())
         }
-        Ok(lines) => Schedules::Listed(
-            plan::entries(lines)
-                .iter()
-                .enumerate()
-                .map(|(index, entry)| {
-                    let last = outcomes
-                        .iter()
-                        .find(|(recorded, _)| *recorded == entry.text)
-                        .map(|(_, outcome)| outcome);
-                    let (shown, problem) = context.schedule(index, entry, last);
-                    problems.extend(problem);
-                    shown
-                })
-                .collect(),
-        ),
+        Ok(lines) => {
+            // By plan line, once: a lookup per schedule in the list was quadratic.
+            let last_of = outcomes::by_line(outcomes);
+            Schedules::Listed(
+                plan::entries(lines)
+                    .iter()
+                    .enumerate()
+                    .map(|(index, entry)| {
+                        let last = last_of.get(entry.text).copied();
+                        let (shown, problem) = context.schedule(index, entry, last);
+                        problems.extend(problem);
+                        shown
+                    })
+                    .collect(),
+            )
+        }
     };
     Status {
         service: service.clone(),

@@ -277,10 +277,7 @@ impl Service<'_> {
         let Ok(outcomes) = job::outcomes::load(self.layout) else {
             return due;
         };
-        let started: std::collections::HashMap<&[u8], &job::outcomes::Outcome> = outcomes
-            .iter()
-            .map(|(line, outcome)| (line.as_slice(), outcome))
-            .collect();
+        let started = job::outcomes::by_line(&outcomes);
         let ran = |outcome: &job::outcomes::Outcome| match outcome.ending {
             job::outcomes::Ending::Running(pid) => crate::sys::process::is_backupbox_process(pid),
             _ => true,
@@ -321,12 +318,12 @@ impl Service<'_> {
                 return;
             }
         };
+        let last_of = job::outcomes::by_line(&outcomes);
         for schedule in wanted {
             let line = schedule.line();
-            let last_started = outcomes
-                .iter()
-                .find(|(recorded, _)| *recorded == line)
-                .map(|(_, outcome)| outcome.started.wall_minute());
+            let last_started = last_of
+                .get(line.as_slice())
+                .map(|outcome| outcome.started.wall_minute());
             let Some(due) = scheduler_rules::missed_due(
                 now.wall_minute(),
                 schedule.minute_of_day,
