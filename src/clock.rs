@@ -128,6 +128,28 @@ pub fn wall_minute_log_stamp(wall_minute: i64) -> String {
     .log_stamp()
 }
 
+/// The proleptic Gregorian `(year, month, day)` of day `days` since 1970-01-01, for any
+/// day whose year fits an `i32` (Howard Hinnant's `civil_from_days`); `None` beyond.
+pub fn civil_date(days: i64) -> Option<(i64, u32, u32)> {
+    let z = days.checked_add(719_468)?;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = u32::try_from(day_of_year - (153 * shifted_month + 2) / 5 + 1).ok()?;
+    let month = u32::try_from(if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    })
+    .ok()?;
+    let year = year_of_era.checked_add(era.checked_mul(400)?)? + i64::from(month <= 2);
+    i32::try_from(year).ok()?;
+    Some((year, month, day))
+}
+
 /// Minute of the day (0..1440) of a wall-clock minute number.
 pub fn minute_of_day(wall_minute: i64) -> u16 {
     u16::try_from(wall_minute.rem_euclid(24 * 60)).unwrap_or(0)
@@ -136,6 +158,31 @@ pub fn minute_of_day(wall_minute: i64) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates_reach_any_year_gnu_tar_shows() {
+        assert_eq!(civil_date(0), Some((1970, 1, 1)));
+        assert_eq!(civil_date(-1), Some((1969, 12, 31)));
+        assert_eq!(civil_date(11_016), Some((2000, 2, 29)));
+        // As `TZ=UTC tar -tvf` shows mtimes -100000000000 and 1000000000000.
+        assert_eq!(
+            civil_date((-100_000_000_000i64).div_euclid(86_400)),
+            Some((-1199, 2, 15))
+        );
+        assert_eq!(civil_date(1_000_000_000_000 / 86_400), Some((33658, 9, 27)));
+        assert_eq!(civil_date(i64::MAX / 86_400), None);
+        for days in (-800_000..800_000).step_by(997) {
+            let date = time::Date::from_julian_day(2_440_588 + days).unwrap();
+            assert_eq!(
+                civil_date(i64::from(days)),
+                Some((
+                    i64::from(date.year()),
+                    u32::from(u8::from(date.month())),
+                    u32::from(date.day())
+                ))
+            );
+        }
+    }
 
     #[test]
     fn log_stamp_uses_the_offset() {

@@ -380,7 +380,8 @@ fn restore_refuses_a_crafted_archive_before_writing_anything() {
         }
         bytes.extend_from_slice(&[0u8; 1024]);
         fs::write(sb.join(format!("backups/{name}.tar")), &bytes).unwrap();
-        let out = sb.manager(&["restore", name]);
+        // Links leading out are restored as stored by default; the strict mode refuses them.
+        let out = sb.manager(&["restore", name, "--refuse-outside-links"]);
         out.fails(1);
         assert!(
             stderr(&out).contains(&format!(
@@ -437,15 +438,21 @@ fn restore_round_trips_the_odd_tree_with_modes_and_mtimes() {
     drop(socket);
     fs::remove_file(sb.join("odd/socket")).unwrap();
 
-    // odd/outside points at /etc/passwd: refused by default, restored when allowed.
-    let out = sb.manager(&["restore", "odd"]);
+    // odd/outside points at /etc/passwd: restored as stored by default, and counted;
+    // refused in the strict mode.
+    let out = sb.manager(&["restore", "odd", "--refuse-outside-links"]);
     out.fails(1);
     assert!(stderr(&out).contains(
-        "odd/outside: symlink points outside the restore folder (/etc/passwd); add --outside-links"
+        "odd/outside: symlink points outside the restore folder (/etc/passwd); without --refuse-outside-links such links are restored as they are"
     ));
-    let out = sb.manager(&["restore", "odd", "--outside-links"]);
+    assert!(!sb.join("restore/odd").exists(), "nothing written");
+    let out = sb.manager(&["restore", "odd"]);
     out.ok();
     let restored = sb.join("restore/odd/odd");
+    out.stdout_contains(&format!(
+        "backups/odd.tar: 1 restored symlinks point outside {} (restored as stored; --refuse-outside-links refuses them)",
+        sb.join("restore/odd").display()
+    ));
 
     let diff = Command::new("diff")
         .args(["-r", "--no-dereference", "-x", "fifo"])

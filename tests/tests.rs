@@ -6,6 +6,7 @@ mod behaviour;
 mod common;
 mod compression;
 mod hooks;
+mod links;
 mod manager;
 mod metrics;
 mod operate;

@@ -121,10 +121,15 @@ fn trust_1b_a_crafted_symlink_chain_never_reaches_the_victim() {
         bytes
     };
     put_archive(&sb, "links", &links_only);
-    let out = restore_to(&sb, "links", &target, &[]);
+    let out = restore_to(&sb, "links", &target, &["--refuse-outside-links"]);
     out.fails(1);
     out.stderr_contains("p1: symlink points outside the restore folder (a/b/..)");
     assert!(!target.exists());
+    // By default the same links are restored as they are: data, never written through.
+    let out = restore_to(&sb, "links", &sb.join("R2"), &[]);
+    out.ok();
+    out.stdout_contains("restored symlinks point outside");
+    assert_eq!(fingerprint(&victim), before);
 
     // With --outside-links a link may point anywhere, but nothing goes through it.
     let plain = RawArchive::new()

@@ -33,6 +33,11 @@ pub enum Kind {
     Symlink {
         target: Vec<u8>,
     },
+    /// A second or later name of a file already in the archive, as the member name it has
+    /// there: GNU tar's hard-link member, with no data of its own.
+    HardLink {
+        target: Vec<u8>,
+    },
     Fifo,
     CharDevice {
         major: u32,
@@ -90,11 +95,14 @@ pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
         Kind::File { .. } => header.set_entry_type(EntryType::Regular),
         Kind::Directory => header.set_entry_type(EntryType::Directory),
         Kind::Fifo => header.set_entry_type(EntryType::Fifo),
-        Kind::Symlink { target } => {
+        Kind::Symlink { target } | Kind::HardLink { target } => {
             if target.len() > 100 {
                 encode_long_record(EntryType::GNULongLink, target, out);
             }
-            header.set_entry_type(EntryType::Symlink);
+            header.set_entry_type(match kind {
+                Kind::Symlink { .. } => EntryType::Symlink,
+                _ => EntryType::Link,
+            });
             copy_truncated(&mut header.as_old_mut().linkname, target);
         }
         Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => {

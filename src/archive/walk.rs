@@ -177,6 +177,8 @@ pub struct Walker<'a> {
     owners: Owners,
     /// Path of the entry being stored, before GNU's stripping; one buffer for the whole walk.
     member_path: Vec<u8>,
+    /// The member name each file with several links was first stored under.
+    first_names: std::collections::HashMap<FileId, Vec<u8>>,
     /// Threads that warm the files the walk stores next; none with one reader.
     read_ahead: Option<ReadAhead>,
     /// How long storing a file takes lately: the readers are only given work when files come
@@ -202,6 +204,7 @@ impl<'a> Walker<'a> {
             root_len: 0,
             owners: Owners::default(),
             member_path: Vec::new(),
+            first_names: std::collections::HashMap::new(),
             read_ahead,
             file_time: read_ahead::Pace::default(),
         }
@@ -510,6 +513,23 @@ impl<'a> Walker<'a> {
     fn file(&mut self, file: &File, before: &FileStat) -> Result<(), WriteError> {
         if FileId::of_stat(before) == self.exclude.output {
             return Ok(());
+        }
+        // A file with several names is stored once; its later names become hard-link
+        // members naming the first, as GNU tar does (a folder of 100 links to a 20 MB file
+        // made a 2 GB archive).
+        let inode = (before.st_nlink > 1).then(|| FileId::of_stat(before));
+        if let Some(first) = inode.and_then(|inode| self.first_names.get(&inode)) {
+            let kind = Kind::HardLink {
+                target: first.clone(),
+            };
+            let member = safer_name(&self.member_path);
+            self.stream
+                .header(member, &kind, &self.owners.meta(before))?;
+            return Ok(());
+        }
+        if let Some(inode) = inode {
+            self.first_names
+                .insert(inode, safer_name(&self.member_path).to_vec());
         }
         let size = before.st_size as u64;
         let kind = match sparse_extents(file, before) {

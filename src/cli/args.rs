@@ -268,7 +268,12 @@ pub struct RestoreArgs {
     /// overwrite files that already exist
     #[argh(switch)]
     pub force: bool,
-    /// also restore symlinks that point outside the folder (absolute ones, as in /etc)
+    /// refuse the whole restore if a symlink would point outside the folder (by default
+    /// links are restored as stored, as GNU tar does; nothing is ever written through one)
+    #[argh(switch)]
+    pub refuse_outside_links: bool,
+    /// restore symlinks that point outside the folder as they are: the default, kept for
+    /// scripts that pass it
     #[argh(switch)]
     pub outside_links: bool,
     /// show no progress line, even on a terminal

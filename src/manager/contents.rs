@@ -19,6 +19,7 @@ pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<O
     let unreadable = |err: io::Error| Error::failed(format!("can't read {display}")).because(err);
     let mut archive = tar::Archive::new(stored.read_from_start().map_err(unreadable)?);
     let mut listing = String::new();
+    let mut columns = Columns::default();
     for entry in archive.entries_with_seek().map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
         let header = entry.header();
@@ -26,7 +27,7 @@ pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<O
             continue;
         }
         if long {
-            listing.push_str(&long_prefix(header));
+            listing.push_str(&columns.prefix(header));
         }
         listing.push_str(&show_bytes(&entry.path_bytes()));
         if long && let Some(target) = entry.link_name_bytes() {
@@ -52,41 +53,148 @@ pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<O
     Ok(Outcome::Done)
 }
 
-/// `-rw-r--r-- user/group       size yyyy-mm-dd hh:mm `, as `tar -tvf` starts a line.
-fn long_prefix(header: &tar::Header) -> String {
+/// The columns of `tar -tvf`, which widen as GNU tar's do: the owner-and-size column and the
+/// date column only grow, to the widest seen so far, so every line matches GNU tar 1.34's.
+struct Columns {
+    owner_and_size: usize,
+    date: usize,
+}
+
+impl Default for Columns {
+    fn default() -> Columns {
+        // GNU tar's starting widths: 19, and "yyyy-mm-dd hh:mm".
+        Columns {
+            owner_and_size: 19,
+            date: 16,
+        }
+    }
+}
+
+impl Columns {
+    /// `-rw-r--r-- user/group       size yyyy-mm-dd hh:mm `, as `tar -tvf` starts a line.
+    fn prefix(&mut self, header: &tar::Header) -> String {
+        let owner = |name: Option<&[u8]>, id: Option<u64>| match name.filter(|n| !n.is_empty()) {
+            Some(name) => show_bytes(name),
+            None => id.map_or_else(|| "?".to_owned(), |id| id.to_string()),
+        };
+        let user = owner(header.username_bytes(), header.uid().ok());
+        let group = owner(header.groupname_bytes(), header.gid().ok());
+        let size = match header.entry_type() {
+            EntryType::Char | EntryType::Block => format!(
+                "{},{}",
+                header.device_major().ok().flatten().unwrap_or(0),
+                header.device_minor().ok().flatten().unwrap_or(0)
+            ),
+            // A sparse member lists its real size, as GNU tar shows it, not the data stored.
+            EntryType::GNUSparse => header
+                .as_gnu()
+                .and_then(|gnu| gnu.real_size().ok())
+                .unwrap_or(0)
+                .to_string(),
+            _ => header.entry_size().unwrap_or(0).to_string(),
+        };
+        // GNU tar's count: user, slash, group, the space, the size.
+        let used = user.len() + 1 + group.len() + 1 + size.len();
+        self.owner_and_size = self.owner_and_size.max(used);
+        // Times before 1970 are base-256 two's complement, as GNU tar stores them.
+        let mtime = header.mtime().map_or(0, u64::cast_signed);
+        let when = tar_time(mtime);
+        self.date = self.date.max(when.len());
+        format!(
+            "{} {user}/{group} {size:>width$} {when:<date$} ",
+            mode_string(header),
+            width = self.owner_and_size - used + size.len(),
+            date = self.date
+        )
+    }
+}
+
+/// The ten-character mode of `tar -tvf`: the type, then `rwx` with set-id and sticky bits
+/// as `s`/`S` and `t`/`T`.
+fn mode_string(header: &tar::Header) -> String {
+    let name = header.path_bytes();
     let kind = match header.entry_type() {
+        // `D`: a GNU incremental dumpdir, a directory with its listing.
         EntryType::Directory => 'd',
+        other if other.as_byte() == b'D' => 'd',
+        // An old-style directory: a regular member whose name ends in `/`.
+        EntryType::Regular if name.ends_with(b"/") => 'd',
+        EntryType::Regular | EntryType::GNUSparse => '-',
         EntryType::Symlink => 'l',
         EntryType::Link => 'h',
         EntryType::Fifo => 'p',
         EntryType::Char => 'c',
         EntryType::Block => 'b',
-        _ => '-',
+        EntryType::Continuous => 'C',
+        other => match other.as_byte() {
+            b'V' => 'V',
+            b'M' => 'M',
+            _ => '?',
+        },
     };
     let mode = header.mode().unwrap_or(0);
-    let mut text = String::with_capacity(64);
-    text.push(kind);
-    for (shift, letters) in [(6, "rwx"), (3, "rwx"), (0, "rwx")] {
-        for (bit, letter) in letters.chars().enumerate() {
-            let on = mode >> (shift + 2 - bit) & 1 == 1;
-            text.push(if on { letter } else { '-' });
-        }
-    }
-    let owner = |name: Option<&[u8]>, id: Option<u64>| match name.filter(|n| !n.is_empty()) {
-        Some(name) => show_bytes(name),
-        None => id.map_or_else(|| "?".to_owned(), |id| id.to_string()),
+    let bit = |shift: u32| mode >> shift & 1 == 1;
+    let special = |special: bool, execute: bool, on: char| match (special, execute) {
+        (true, true) => on,
+        (true, false) => on.to_ascii_uppercase(),
+        (false, true) => 'x',
+        (false, false) => '-',
     };
-    let user = owner(header.username_bytes(), header.uid().ok());
-    let group = owner(header.groupname_bytes(), header.gid().ok());
-    // A sparse member lists its real size, as GNU tar shows it, not the data stored.
-    let size = match header.as_gnu() {
-        Some(gnu) if header.entry_type() == EntryType::GNUSparse => gnu.real_size(),
-        _ => header.entry_size(),
+    let flag = |on: bool, letter: char| if on { letter } else { '-' };
+    [
+        kind,
+        flag(bit(8), 'r'),
+        flag(bit(7), 'w'),
+        special(bit(11), bit(6), 's'),
+        flag(bit(5), 'r'),
+        flag(bit(4), 'w'),
+        special(bit(10), bit(3), 's'),
+        flag(bit(2), 'r'),
+        flag(bit(1), 'w'),
+        special(bit(9), bit(0), 't'),
+    ]
+    .iter()
+    .collect()
+}
+
+/// `yyyy-mm-dd hh:mm` in local time for any mtime, as GNU tar prints it: years before 1000 with
+/// leading zeros, negative and five-digit years as they are; the number of seconds where no
+/// calendar year fits.
+fn tar_time(mtime: i64) -> String {
+    let wall = mtime.saturating_add(i64::from(LocalTime::at(mtime).offset));
+    let (days, seconds) = (wall.div_euclid(86_400), wall.rem_euclid(86_400));
+    match crate::clock::civil_date(days) {
+        Some((year, month, day)) => format!(
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+            seconds / 3600,
+            seconds % 3600 / 60
+        ),
+        None => mtime.to_string(),
     }
-    .unwrap_or(0);
-    let mtime = header.mtime().map_or(0, |mtime| mtime.cast_signed());
-    let when = LocalTime::at(mtime).date_time();
-    let when = when.get(..16).unwrap_or(&when);
-    text.push_str(&format!(" {user}/{group} {size:>9} {when} "));
-    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(kind: EntryType, mode: u32) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_path("x").unwrap();
+        header
+    }
+
+    #[test]
+    fn modes_show_set_id_and_sticky_bits_as_gnu_tar_does() {
+        let mode = |kind, mode| mode_string(&header(kind, mode));
+        assert_eq!(mode(EntryType::Regular, 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode(EntryType::Regular, 0o4644), "-rwSr--r--");
+        assert_eq!(mode(EntryType::Regular, 0o2640), "-rw-r-S---");
+        assert_eq!(mode(EntryType::Regular, 0o2750), "-rwxr-s---");
+        assert_eq!(mode(EntryType::Directory, 0o1777), "drwxrwxrwt");
+        assert_eq!(mode(EntryType::Regular, 0o1644), "-rw-r--r-T");
+        assert_eq!(mode(EntryType::Char, 0o600), "crw-------");
+        assert_eq!(mode(EntryType::new(b'D'), 0o755), "drwxr-xr-x");
+    }
 }

@@ -86,16 +86,22 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
             name_and_members,
             to,
             force,
+            refuse_outside_links,
             outside_links,
             quiet,
             progress,
         }) => {
+            if refuse_outside_links && outside_links {
+                return Err(Error::usage(
+                    "--refuse-outside-links and --outside-links contradict each other",
+                ));
+            }
             let mut words = name_and_members.into_iter();
             let name = archive_name(words.next(), "restore")?;
             let options = restore::Options {
                 to: to.map(|RawArg(to)| PathBuf::from(to)),
                 force,
-                outside_links,
+                refuse_outside_links,
                 members: words.map(|RawArg(member)| member.into_vec()).collect(),
                 progress: progress::Mode::from_switches(quiet, progress),
             };

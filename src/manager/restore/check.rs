@@ -48,11 +48,6 @@ pub enum Refusal {
     /// Paths on disk are shown as they are found, already escaped.
     /// A member asked for by name that the archive does not have.
     NotInArchive(Vec<u8>),
-    /// A hard link asked for whose target was not asked for.
-    HardLinkToUnselected {
-        name: Vec<u8>,
-        target: Vec<u8>,
-    },
     Exists(String),
     NotADirectoryOnDisk(String),
     DirectoryOnDisk(String),
@@ -105,7 +100,7 @@ impl fmt::Display for Refusal {
             ),
             Refusal::SymlinkOutside { name, target } => write!(
                 f,
-                "{}: symlink points outside the restore folder ({}); add --outside-links to restore such links as they are",
+                "{}: symlink points outside the restore folder ({}); without --refuse-outside-links such links are restored as they are",
                 n(name),
                 n(target)
             ),
@@ -121,12 +116,6 @@ impl fmt::Display for Refusal {
                 crate::log::show_bytes(&[*kind])
             ),
             Refusal::NotInArchive(name) => write!(f, "{}: not in the archive", n(name)),
-            Refusal::HardLinkToUnselected { name, target } => write!(
-                f,
-                "{}: hard link to {}, which is not restored; restore it too",
-                n(name),
-                n(target)
-            ),
             Refusal::Exists(path) => write!(f, "{path} already exists; add --force to overwrite"),
             Refusal::NotADirectoryOnDisk(path) => write!(
                 f,
@@ -270,8 +259,9 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// Symlinks leading out of the restore folder are refused unless `outside_links` allows
-    /// them (a backup of /etc has many); nothing is ever written through one either way.
+    /// Symlinks leading out of the restore folder are restored as stored when `outside_links`
+    /// allows them (the default: a backup of /etc has many), and refused otherwise; nothing is
+    /// ever written through one either way.
     pub fn new(outside_links: bool) -> Checker {
         Checker {
             nodes: vec![Node {
@@ -406,22 +396,24 @@ impl Checker {
     }
 
     /// Judges every symlink against all the others, once the whole archive is known: a link
-    /// that stays inside on its own may lead out through one that comes later.
-    pub fn finish(self) -> Result<(), Refusal> {
-        if self.outside_links {
-            return Ok(());
-        }
+    /// that stays inside on its own may lead out through one that comes later. Returns how
+    /// many lead outside (allowed), or refuses the first that does (not allowed).
+    pub fn finish(self) -> Result<usize, Refusal> {
+        let mut outside = 0;
         for (name, node) in &self.symlinks {
             let link = &self.nodes[*node as usize];
             let target = link.target.as_deref().unwrap_or_default();
             if self.escapes(link.parent, target) {
-                return Err(Refusal::SymlinkOutside {
-                    name: name.clone(),
-                    target: target.to_vec(),
-                });
+                if !self.outside_links {
+                    return Err(Refusal::SymlinkOutside {
+                        name: name.clone(),
+                        target: target.to_vec(),
+                    });
+                }
+                outside += 1;
             }
         }
-        Ok(())
+        Ok(outside)
     }
 
     /// Whether `target`, a symlink's text in directory node `parent`, leads outside the
@@ -480,7 +472,7 @@ impl Checker {
 mod tests {
     use super::*;
 
-    fn check(members: &[(&str, Shape, &str)], outside_links: bool) -> Result<(), Refusal> {
+    fn check(members: &[(&str, Shape, &str)], outside_links: bool) -> Result<usize, Refusal> {
         let mut checker = Checker::new(outside_links);
         for (name, shape, link) in members {
             checker.member(name.as_bytes(), *shape, Some(link.as_bytes()))?;
@@ -582,7 +574,16 @@ mod tests {
     fn symlinks_are_judged_through_the_archives_own_links() {
         assert!(check(&[("d/s", L, "../x"), ("d/t", L, "e/../f")], false).is_ok());
         assert!(refused(&[("d/s", L, "../../x")]).starts_with("d/s: symlink points outside"));
-        assert!(refused(&[("d/s", L, "/etc")]).contains("(/etc); add --outside-links"));
+        assert!(refused(&[("d/s", L, "/etc")]).contains("(/etc); without --refuse-outside-links"));
+        assert_eq!(
+            check(
+                &[("d/s", L, "/etc"), ("d/t", L, "x"), ("d/u", L, "../..")],
+                true
+            )
+            .unwrap(),
+            2,
+            "allowed, and counted"
+        );
         // Each link alone stays inside; the chain climbs out.
         let mut chain = vec![
             ("a/b".to_owned(), L, "..".to_owned()),

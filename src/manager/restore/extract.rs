@@ -283,6 +283,7 @@ pub fn extract(
     target: &Path,
     force: bool,
     selection: &Selection,
+    redirect: &super::Redirect,
     progress: &mut Progress,
 ) -> io::Result<()> {
     let _umask = UmaskCleared::new();
@@ -298,9 +299,13 @@ pub fn extract(
         if crate::archive::check::is_record(kind) {
             continue;
         }
-        let name = entry.path_bytes().into_owned();
+        let mut name = entry.path_bytes().into_owned();
         if !selection.covers(&name) {
-            continue;
+            // Restored anyway when a link asked for needs its data: under the link's name.
+            match redirect.get(&components(&name).join(&b'/')) {
+                Some(link) => name.clone_from(link),
+                None => continue,
+            }
         }
         progress.step(
             &name,
@@ -331,8 +336,10 @@ pub fn extract(
                 });
             }
             EntryType::Link => {
-                let source = entry.link_name_bytes().unwrap_or_default().into_owned();
-                hard_link(&mut tree, &parts, &source, force)?;
+                let stored = entry.link_name_bytes().unwrap_or_default();
+                if let Some(source) = link_source(redirect, &stored, &parts) {
+                    hard_link(&mut tree, &parts, &source, force)?;
+                }
             }
             _ => {
                 clear_place(&tree, last, force).map_err(wrap)?;
@@ -484,6 +491,16 @@ fn copy_data(
         file.set_len(length)?;
     }
     Ok(())
+}
+
+/// What hard link `parts` to `stored` links to in this restore: `stored`, or the link that
+/// got its data in a partial restore; `None` when `parts` is that link itself.
+fn link_source(redirect: &super::Redirect, stored: &[u8], parts: &[&[u8]]) -> Option<Vec<u8>> {
+    match redirect.get(&components(stored).join(&b'/')) {
+        Some(substitute) if components(substitute) == parts => None,
+        Some(substitute) => Some(substitute.clone()),
+        None => Some(stored.to_vec()),
+    }
 }
 
 /// Links member `parts` to `source`, a member this restore made before (the check pass saw

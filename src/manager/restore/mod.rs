@@ -1,4 +1,4 @@
-//! `backup_manager restore NAME [--to DIR] [--force] [--outside-links]`: extracts
+//! `backup_manager restore NAME [--to DIR] [--force] [--refuse-outside-links]`: extracts
 //! `backups/NAME.tar` into `restore/NAME/` (or DIR), all or nothing. The archive's structure
 //! and then every member are checked before anything is written; writing works relative to
 //! directory descriptors, so nothing outside DIR is touched whatever the archive holds and
@@ -30,8 +30,9 @@ pub struct Options {
     pub to: Option<PathBuf>,
     /// Replace what already exists.
     pub force: bool,
-    /// Restore symlinks that lead outside the folder as they are.
-    pub outside_links: bool,
+    /// Refuse the restore if a symlink leads outside the folder (by default such links are
+    /// restored as stored, and counted).
+    pub refuse_outside_links: bool,
     /// Only these members and what is below them; all when empty.
     pub members: Vec<Vec<u8>>,
     pub progress: progress::Mode,
@@ -65,19 +66,37 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     let checked = stored.check(&mut meter);
     meter.finish(checked.as_ref().ok().and(stored.read_in_full()));
     checked.map_err(|defect| failed(&format_args!("the archive is damaged: {defect}")))?;
-    let count =
-        check_members(from_start()?, &target, options).map_err(|refusal| failed(&refusal))?;
+    let Checked {
+        members: count,
+        outside_links,
+        redirect,
+    } = check_members(from_start()?, &target, options).map_err(|refusal| failed(&refusal))?;
     crate::test_hooks::pause("archive-checked");
     let input = from_start()?;
     fs::create_dir_all(&target)
         .map_err(|err| failed(&format_args!("can't create folder ({err})")))?;
     let mut meter = Progress::new(options.progress, "restore", stored.total());
     let selection = Selection::of(&options.members);
-    let extracted = extract::extract(input, &target, options.force, &selection, &mut meter);
+    let extracted = extract::extract(
+        input,
+        &target,
+        options.force,
+        &selection,
+        &redirect,
+        &mut meter,
+    );
     meter.finish(extracted.as_ref().ok().and(stored.read_in_full()));
     extracted.map_err(|err| failed(&err))?;
     crate::stdout::print_line(&format!("{display}: {count} members restored in {shown}"))?;
     log.write(&format!("Restore done for {display} in {shown}"));
+    if outside_links > 0 {
+        // Links are data and were restored as stored; whoever follows them later should know.
+        let note = format!(
+            "{display}: {outside_links} restored symlinks point outside {shown} (restored as stored; --refuse-outside-links refuses them)"
+        );
+        crate::stdout::print_line(&note)?;
+        log.write(&note);
+    }
     Ok(Outcome::Done)
 }
 
@@ -124,15 +143,28 @@ fn shape_of(kind: EntryType) -> Option<Shape> {
     }
 }
 
-/// Reads every member header before anything is written; returns the member count or the
+/// What the check of every member found.
+struct Checked {
+    /// Members to restore.
+    members: u64,
+    /// Symlinks among them that lead outside the target.
+    outside_links: usize,
+    redirect: Redirect,
+}
+
+/// For a partial restore: members not asked for whose data a hard link asked for needs, by
+/// their `a/b/c` key, with the name of the first such link, which gets the data.
+pub type Redirect = std::collections::HashMap<Vec<u8>, Vec<u8>>;
+
+/// Reads every member header before anything is written; returns what it found or the
 /// first refusal. What is already in the target is looked at too, without creating anything.
 fn check_members(
     archive: impl io::Read + io::Seek,
     target: &Path,
     options: &Options,
-) -> std::result::Result<u64, Refusal> {
+) -> std::result::Result<Checked, Refusal> {
     let mut archive = tar::Archive::new(archive);
-    let mut checker = Checker::new(options.outside_links);
+    let mut checker = Checker::new(!options.refuse_outside_links);
     let mut selection = Selection::of(&options.members);
     let mut on_disk = match extract::Tree::open(target) {
         Ok(tree) => Some(tree),
@@ -144,6 +176,7 @@ fn check_members(
         }
     };
     let mut count = 0;
+    let mut redirect = Redirect::new();
     for entry in archive.entries_with_seek().map_err(Refusal::Unreadable)? {
         let entry = entry.map_err(Refusal::Unreadable)?;
         let kind = entry.header().entry_type();
@@ -163,13 +196,15 @@ fn check_members(
         if !selection.take(&name) {
             continue;
         }
+        // A link asked for without the member holding its data: that member's data is
+        // restored under the link's name (as borg does; GNU tar fails there), and the other
+        // links asked for to the same data link to it.
         if let (Shape::HardLink, Some(target)) = (shape, link.as_deref())
             && !selection.covers(target)
         {
-            return Err(Refusal::HardLinkToUnselected {
-                name: name.into_owned(),
-                target: target.to_vec(),
-            });
+            redirect
+                .entry(components(target).join(&b'/'))
+                .or_insert_with(|| name.to_vec());
         }
         if let Some(tree) = on_disk.as_mut() {
             let replaced = |parts: &[&[u8]]| checker.has_directory_member(parts);
@@ -177,9 +212,13 @@ fn check_members(
         }
         count += 1;
     }
-    checker.finish()?;
+    let outside_links = checker.finish()?;
     if let Some(member) = selection.missing() {
         return Err(Refusal::NotInArchive(member.to_vec()));
     }
-    Ok(count)
+    Ok(Checked {
+        members: count,
+        outside_links,
+        redirect,
+    })
 }
