@@ -155,6 +155,29 @@ pub fn show_bytes(text: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// `text` as a double-quoted string literal that is valid JSON and valid TOML alike (for
+/// `status --json` and `settings`): quotes and backslashes escaped, `\b \t \n \f \r`, and
+/// every other control character, DEL included, as `\uXXXX`.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Longest part of an archive member name put in a message: a crafted archive can carry a
 /// name of a megabyte, and a log is read by people.
 const SHOWN_NAME_MAX: usize = 1024;
@@ -175,6 +198,15 @@ pub fn show_name(name: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_text_reads_back_the_same_as_toml() {
+        let text = "a\"b\\c\u{8}\t\n\u{c}\r\u{1b}[2J\u{7f}\u{85} caf\u{e9} \u{1F600}";
+        let literal = quoted(text);
+        assert!(!literal.chars().any(char::is_control), "{literal:?}");
+        let toml = crate::settings::parse_value_for_tests(&literal);
+        assert_eq!(toml, text);
+    }
 
     #[test]
     fn a_line_is_stamped_and_ends_in_one_newline() {

@@ -327,19 +327,27 @@ impl Status {
                     json,
                     "\"service\":{{\"running\":true,\"stopping\":{},\"pid\":{pid},\"since\":{}}}",
                     self.service.stopping,
-                    quote(&self.since())
+                    crate::log::quoted(&self.since())
                 );
             }
             None => json.push_str(
                 "\"service\":{\"running\":false,\"stopping\":false,\"pid\":null,\"since\":null}",
             ),
         }
-        let _ = write!(json, ",\"base_dir\":{},\"schedules\":[", quote(&self.base));
+        let _ = write!(
+            json,
+            ",\"base_dir\":{},\"schedules\":[",
+            crate::log::quoted(&self.base)
+        );
         if let Schedules::Listed(schedules) = &self.schedules {
             let rendered: Vec<String> = schedules.iter().map(ScheduleStatus::json).collect();
             json.push_str(&rendered.join(","));
         }
-        let problems: Vec<String> = self.problems.iter().map(|p| quote(p)).collect();
+        let problems: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| crate::log::quoted(p))
+            .collect();
         let _ = writeln!(
             json,
             "],\"healthy\":{},\"problems\":[{}]}}",
@@ -385,7 +393,11 @@ impl ScheduleStatus {
     }
 
     fn json(&self) -> String {
-        let mut json = format!("{{\"index\":{},\"line\":{}", self.index, quote(&self.line));
+        let mut json = format!(
+            "{{\"index\":{},\"line\":{}",
+            self.index,
+            crate::log::quoted(&self.line)
+        );
         let Some(valid) = &self.valid else {
             json.push_str(",\"valid\":false,\"next_run\":null,\"missed\":null,\"last\":null}");
             return json;
@@ -393,14 +405,14 @@ impl ScheduleStatus {
         let _ = write!(
             json,
             ",\"valid\":true,\"folder\":{},\"time\":{},\"name\":{},\"next_run\":{},\"missed\":{}",
-            quote(&valid.folder),
-            quote(&valid.time),
-            quote(&valid.name),
-            quote(&valid.next_run),
+            crate::log::quoted(&valid.folder),
+            crate::log::quoted(&valid.time),
+            crate::log::quoted(&valid.name),
+            crate::log::quoted(&valid.next_run),
             valid
                 .missed
                 .as_deref()
-                .map_or_else(|| "null".to_owned(), quote),
+                .map_or_else(|| "null".to_owned(), crate::log::quoted),
         );
         let Some(last) = &valid.last else {
             json.push_str(",\"last\":null}");
@@ -415,12 +427,12 @@ impl ScheduleStatus {
         let _ = write!(
             json,
             ",\"last\":{{\"started\":{},\"unix\":{},\"state\":\"{state}\",\"ok\":{},\"size\":{},\"duration_ms\":{},\"error\":{}}}}}",
-            quote(&last.started.date_time()),
+            crate::log::quoted(&last.started.date_time()),
             last.started.unix,
             state == "ok",
             size.map_or_else(|| "null".to_owned(), |size| size.to_string()),
             last.duration_ms,
-            error.map_or_else(|| "null".to_owned(), quote),
+            error.map_or_else(|| "null".to_owned(), crate::log::quoted),
         );
         json
     }
@@ -437,24 +449,6 @@ fn next_run(now: &LocalTime, minute: u16) -> String {
 
 fn format_seconds(millis: u64) -> String {
     format!("{}.{:03}", millis / 1000, millis % 1000)
-}
-
-/// A JSON string literal.
-fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

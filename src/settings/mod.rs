@@ -250,9 +250,9 @@ impl Effective {
 
     /// `key = value  # source` lines, every key, as `backup_manager settings` prints them.
     pub fn describe(&self) -> String {
-        let text = |value: Option<&str>| toml_string(value.unwrap_or_default());
+        let text = |value: Option<&str>| crate::log::quoted(value.unwrap_or_default());
         let list = |items: &[String]| {
-            let quoted: Vec<String> = items.iter().map(|item| toml_string(item)).collect();
+            let quoted: Vec<String> = items.iter().map(|item| crate::log::quoted(item)).collect();
             format!("[{}]", quoted.join(", "))
         };
         let values = [
@@ -266,7 +266,7 @@ impl Effective {
             self.exclude_caches.to_string(),
             list(&self.exclude_if_present),
             self.one_file_system.to_string(),
-            toml_string(self.compression.setting()),
+            crate::log::quoted(self.compression.setting()),
             self.encoding().level.to_string(),
             self.threads.to_string(),
             self.catch_up.to_string(),
@@ -285,26 +285,16 @@ impl Effective {
     }
 }
 
-/// `text` as a TOML basic string, so `settings` prints what could be pasted back into the
-/// file: quotes and backslashes escaped, control characters as TOML's own escapes.
-fn toml_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => out.push(c),
-        }
+/// The string a TOML basic-string literal `literal` holds, for tests elsewhere in the crate.
+#[cfg(test)]
+pub fn parse_value_for_tests(literal: &str) -> String {
+    match parse::parse(&format!("before = {literal}\n")).map(|document| document.top) {
+        Ok(top) => match &top[0].value {
+            parse::Value::Text(text) => text.clone(),
+            other => panic!("{other:?}"),
+        },
+        Err(err) => panic!("{err}"),
     }
-    out.push('"');
-    out
 }
 
 /// A settings file that could not be used. `Display` is the log text after `Error: `.
