@@ -49,11 +49,7 @@ fn b1a_a_settings_symlink_whose_target_is_gone_is_an_error_not_no_settings() {
     // A running service keeps its last good settings, and says why.
     signal(service.id() as i32, nix::sys::signal::Signal::SIGHUP);
     let kept = format!("Error: {refusal}; the last good settings stay in force");
-    assert!(
-        wait_until(Duration::from_secs(10), || sb.service_log().contains(&kept)),
-        "service log: {:?}",
-        sb.service_log()
-    );
+    sb.await_service_log(10, |log| log.contains(&kept));
     stop_foreground(service);
 }
 
@@ -110,14 +106,7 @@ fn b1c_a_table_for_a_name_no_plan_line_writes_is_warned_about() {
         sb.manager_log()
     );
     let service = sb.spawn_service();
-    assert!(
-        wait_until(Duration::from_secs(10), || sb
-            .service_log()
-            .iter()
-            .any(|line| line == warning)),
-        "service log: {:?}",
-        sb.service_log()
-    );
+    sb.await_service_log(10, |log| log.iter().any(|line| line == warning));
     stop_foreground(service);
     // Fixed, the warning is gone.
     sb.write("backupbox.toml", "[name.docs]\nkeep = 7\n");
@@ -211,14 +200,7 @@ fn b2b_a_damaged_state_file_means_no_catch_up_and_says_so() {
     sb.write("logs/backup_state.txt", "\u{1}garbage\tnot a record\n");
     let service = sb.spawn_service();
     let warning = "Warning: can't read the state file; missed schedules are not caught up (1 of its 1 records are damaged)";
-    assert!(
-        wait_until(Duration::from_secs(10), || sb
-            .service_log()
-            .iter()
-            .any(|message| message == warning)),
-        "service log: {:?}",
-        sb.service_log()
-    );
+    sb.await_service_log(10, |log| log.iter().any(|message| message == warning));
     stop_foreground(service);
     assert!(!sb.join("backups/docs.tar").exists(), "nothing caught up");
     assert!(
@@ -231,11 +213,7 @@ fn b2b_a_damaged_state_file_means_no_catch_up_and_says_so() {
     // A missing state file is a first start: no run recorded, so it is caught up.
     fs::remove_file(sb.join("logs/backup_state.txt")).unwrap();
     let service = sb.spawn_service();
-    assert!(
-        wait_until(Duration::from_secs(10), || backups_done(&sb, "docs") == 1),
-        "service log: {:?}",
-        sb.service_log()
-    );
+    sb.await_service_log(10, |_| backups_done(&sb, "docs") == 1);
     stop_foreground(service);
 }
 

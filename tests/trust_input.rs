@@ -233,16 +233,12 @@ fn i1c_deeply_nested_toml_is_refused_with_its_line_at_start_and_by_a_running_ser
     );
     sb.write("backupbox.toml", &deep);
     signal(service.id() as i32, nix::sys::signal::Signal::SIGHUP);
-    assert!(
-        wait_until(Duration::from_secs(10), || sb.service_log().iter().any(
-            |line| {
-                line.starts_with("Error: bad settings in backupbox.toml: line 2: ")
-                    && line.ends_with("; the last good settings stay in force")
-            }
-        )),
-        "service log: {:?}",
-        sb.service_log()
-    );
+    sb.await_service_log(10, |log| {
+        log.iter().any(|line| {
+            line.starts_with("Error: bad settings in backupbox.toml: line 2: ")
+                && line.ends_with("; the last good settings stay in force")
+        })
+    });
     assert!(alive(service.id() as i32), "the service survived");
     stop_foreground(service);
 }
@@ -273,14 +269,10 @@ fn a_day_with(lines: usize) -> ([Duration; 3], usize, usize) {
     };
     let started = Instant::now();
     let ready = timed(&["start"]);
-    assert!(
-        wait_until(Duration::from_secs(60), || sb
-            .service_log()
-            .iter()
-            .any(|line| line.starts_with("Backup done for docs"))),
-        "service log: {:?}",
-        sb.service_log()
-    );
+    sb.await_service_log(60, |log| {
+        log.iter()
+            .any(|line| line.starts_with("Backup done for docs"))
+    });
     let done = started.elapsed();
     assert!(
         wait_until(Duration::from_secs(60), || fs::read_to_string(&counts)

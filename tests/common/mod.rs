@@ -134,6 +134,20 @@ impl Sandbox {
             .collect()
     }
 
+    /// Waits up to `seconds` until `condition` holds of the service log's messages; fails
+    /// the test with the log as it then is, so a timeout says what the service did.
+    #[track_caller]
+    pub fn await_service_log(&self, seconds: u64, condition: impl Fn(&[String]) -> bool) {
+        let reached = wait_until(Duration::from_secs(seconds), || {
+            condition(&self.service_log())
+        });
+        assert!(
+            reached,
+            "not seen in the service log within {seconds} s; it reads:\n{}",
+            self.service_log().join("\n")
+        );
+    }
+
     /// The PID written in the PID file, if any.
     pub fn service_pid(&self) -> Option<i32> {
         String::from_utf8(self.read("logs/backup_service.pid"))
