@@ -5,6 +5,7 @@ mod archive;
 mod behaviour;
 mod common;
 mod compression;
+mod formats;
 mod hooks;
 mod links;
 mod manager;

@@ -6,6 +6,7 @@ pub mod check;
 pub mod compression;
 pub mod exclude;
 pub mod header;
+pub mod member;
 pub mod member_name;
 mod parallel_gzip;
 mod read_ahead;

@@ -276,6 +276,10 @@ pub struct RestoreArgs {
     /// scripts that pass it
     #[argh(switch)]
     pub outside_links: bool,
+    /// as root, give files the stored uid and gid (by default the local ids of the stored
+    /// user and group names, where they exist here, as GNU tar does)
+    #[argh(switch)]
+    pub numeric_owner: bool,
     /// show no progress line, even on a terminal
     #[argh(switch)]
     pub quiet: bool,

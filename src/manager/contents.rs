@@ -3,6 +3,7 @@
 
 use crate::archive;
 use crate::archive::check::is_record;
+use crate::archive::member::Member;
 use crate::clock::LocalTime;
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
@@ -21,22 +22,23 @@ pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<O
     let mut listing = String::new();
     let mut columns = Columns::default();
     for entry in archive.entries_with_seek().map_err(unreadable)? {
-        let entry = entry.map_err(unreadable)?;
-        let header = entry.header();
-        if is_record(header.entry_type()) {
+        let mut entry = entry.map_err(unreadable)?;
+        if is_record(entry.header().entry_type()) {
             continue;
         }
+        let member = Member::read(&mut entry).map_err(unreadable)?;
         if long {
-            listing.push_str(&columns.prefix(header));
+            listing.push_str(&columns.prefix(&member));
         }
-        listing.push_str(&show_bytes(&entry.path_bytes()));
-        if long && let Some(target) = entry.link_name_bytes() {
-            let arrow = match header.entry_type() {
-                EntryType::Symlink => " -> ",
-                _ => " link to ",
-            };
+        listing.push_str(&show_bytes(&member.name));
+        let arrow = match member.kind {
+            EntryType::Symlink => Some(" -> "),
+            EntryType::Link => Some(" link to "),
+            _ => None,
+        };
+        if long && let (Some(arrow), Some(target)) = (arrow, &member.link) {
             listing.push_str(arrow);
-            listing.push_str(&show_bytes(&target));
+            listing.push_str(&show_bytes(target));
         }
         listing.push('\n');
         // Large archives print as they go, in pieces, not all at the end.
@@ -72,37 +74,30 @@ impl Default for Columns {
 
 impl Columns {
     /// `-rw-r--r-- user/group       size yyyy-mm-dd hh:mm `, as `tar -tvf` starts a line.
-    fn prefix(&mut self, header: &tar::Header) -> String {
-        let owner = |name: Option<&[u8]>, id: Option<u64>| match name.filter(|n| !n.is_empty()) {
-            Some(name) => show_bytes(name),
-            None => id.map_or_else(|| "?".to_owned(), |id| id.to_string()),
+    fn prefix(&mut self, member: &Member) -> String {
+        let owner = |name: &[u8], id: u64| {
+            if name.is_empty() {
+                id.to_string()
+            } else {
+                show_bytes(name)
+            }
         };
-        let user = owner(header.username_bytes(), header.uid().ok());
-        let group = owner(header.groupname_bytes(), header.gid().ok());
-        let size = match header.entry_type() {
-            EntryType::Char | EntryType::Block => format!(
-                "{},{}",
-                header.device_major().ok().flatten().unwrap_or(0),
-                header.device_minor().ok().flatten().unwrap_or(0)
-            ),
-            // A sparse member lists its real size, as GNU tar shows it, not the data stored.
-            EntryType::GNUSparse => header
-                .as_gnu()
-                .and_then(|gnu| gnu.real_size().ok())
-                .unwrap_or(0)
-                .to_string(),
-            _ => header.entry_size().unwrap_or(0).to_string(),
+        let user = owner(&member.uname, member.uid);
+        let group = owner(&member.gname, member.gid);
+        let size = match member.kind {
+            EntryType::Char | EntryType::Block => {
+                format!("{},{}", member.device.0, member.device.1)
+            }
+            _ => member.size.to_string(),
         };
         // GNU tar's count: user, slash, group, the space, the size.
         let used = user.len() + 1 + group.len() + 1 + size.len();
         self.owner_and_size = self.owner_and_size.max(used);
-        // Times before 1970 are base-256 two's complement, as GNU tar stores them.
-        let mtime = header.mtime().map_or(0, u64::cast_signed);
-        let when = tar_time(mtime);
+        let when = tar_time(member.listed_seconds);
         self.date = self.date.max(when.len());
         format!(
             "{} {user}/{group} {size:>width$} {when:<date$} ",
-            mode_string(header),
+            mode_string(member.kind, &member.name, member.mode),
             width = self.owner_and_size - used + size.len(),
             date = self.date
         )
@@ -111,9 +106,8 @@ impl Columns {
 
 /// The ten-character mode of `tar -tvf`: the type, then `rwx` with set-id and sticky bits
 /// as `s`/`S` and `t`/`T`.
-fn mode_string(header: &tar::Header) -> String {
-    let name = header.path_bytes();
-    let kind = match header.entry_type() {
+fn mode_string(kind: EntryType, name: &[u8], mode: u32) -> String {
+    let kind = match kind {
         // `D`: a GNU incremental dumpdir, a directory with its listing.
         EntryType::Directory => 'd',
         other if other.as_byte() == b'D' => 'd',
@@ -132,7 +126,6 @@ fn mode_string(header: &tar::Header) -> String {
             _ => '?',
         },
     };
-    let mode = header.mode().unwrap_or(0);
     let bit = |shift: u32| mode >> shift & 1 == 1;
     let special = |special: bool, execute: bool, on: char| match (special, execute) {
         (true, true) => on,
@@ -177,17 +170,9 @@ fn tar_time(mtime: i64) -> String {
 mod tests {
     use super::*;
 
-    fn header(kind: EntryType, mode: u32) -> tar::Header {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(kind);
-        header.set_mode(mode);
-        header.set_path("x").unwrap();
-        header
-    }
-
     #[test]
     fn modes_show_set_id_and_sticky_bits_as_gnu_tar_does() {
-        let mode = |kind, mode| mode_string(&header(kind, mode));
+        let mode = |kind, mode| mode_string(kind, b"x", mode);
         assert_eq!(mode(EntryType::Regular, 0o4755), "-rwsr-xr-x");
         assert_eq!(mode(EntryType::Regular, 0o4644), "-rwSr--r--");
         assert_eq!(mode(EntryType::Regular, 0o2640), "-rw-r-S---");
@@ -196,5 +181,9 @@ mod tests {
         assert_eq!(mode(EntryType::Regular, 0o1644), "-rw-r--r-T");
         assert_eq!(mode(EntryType::Char, 0o600), "crw-------");
         assert_eq!(mode(EntryType::new(b'D'), 0o755), "drwxr-xr-x");
+        assert_eq!(
+            mode_string(EntryType::Regular, b"old/", 0o755),
+            "drwxr-xr-x"
+        );
     }
 }

@@ -88,6 +88,7 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
             force,
             refuse_outside_links,
             outside_links,
+            numeric_owner,
             quiet,
             progress,
         }) => {
@@ -102,6 +103,7 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) 
                 to: to.map(|RawArg(to)| PathBuf::from(to)),
                 force,
                 refuse_outside_links,
+                numeric_owner,
                 members: words.map(|RawArg(member)| member.into_vec()).collect(),
                 progress: progress::Mode::from_switches(quiet, progress),
             };

@@ -3,6 +3,7 @@
 //! `--against` every way the live folder differs from the archive, like `tar --compare`.
 
 use crate::archive::compression::Compression;
+use crate::archive::member::Member;
 use crate::archive::walk::device_number;
 use crate::archive::{self, check::read_full, member_name::root_member};
 use crate::error::{Error, Outcome, Result};
@@ -110,7 +111,11 @@ pub fn compare(
     let mut archive = tar::Archive::new(archive);
     for entry in archive.entries_with_seek()? {
         let mut entry = entry?;
-        let member = entry.path_bytes().into_owned();
+        if crate::archive::check::is_record(entry.header().entry_type()) {
+            continue;
+        }
+        let facts = Member::read(&mut entry)?;
+        let member = facts.name.clone();
         progress.step(
             &member,
             entry.raw_header_position() + entry.header().entry_size().unwrap_or(0),
@@ -137,7 +142,22 @@ pub fn compare(
                 continue;
             }
         };
-        for what in differences_of(&mut entry, &meta, &live)? {
+        // A hard link is compared by what it links to: the same file on disk.
+        let linked = match (facts.kind, &facts.link) {
+            (EntryType::Link, Some(target)) => live_path(&root, target, live_root)
+                .and_then(|path| fs::symlink_metadata(path).ok())
+                .map(|first| (first.dev(), first.ino())),
+            _ => None,
+        };
+        if facts.kind == EntryType::Link && linked != Some((meta.dev(), meta.ino())) {
+            let target = facts.link.as_deref().unwrap_or_default();
+            differences.push(Difference(format!(
+                "{shown}: not linked to {}",
+                show_name(target)
+            )));
+            continue;
+        }
+        for what in differences_of(&facts, &mut entry, &meta, &live)? {
             differences.push(Difference(format!("{shown}: {what}")));
         }
     }
@@ -156,12 +176,12 @@ fn live_path(root: &[u8], member: &[u8], live_root: &Path) -> Option<PathBuf> {
 }
 
 fn differences_of(
+    member: &Member,
     entry: &mut tar::Entry<impl Read>,
     meta: &fs::Metadata,
     live: &Path,
 ) -> io::Result<Vec<&'static str>> {
-    let header = entry.header();
-    let kind = header.entry_type();
+    let kind = member.kind;
     let file_type = meta.file_type();
     let same_type = match kind {
         EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => file_type.is_file(),
@@ -178,41 +198,39 @@ fn differences_of(
     let mut found = Vec::new();
     if kind == EntryType::Symlink {
         let target = fs::read_link(live)?;
-        if entry.link_name_bytes().as_deref() != Some(target.as_os_str().as_bytes()) {
+        if member.link.as_deref() != Some(target.as_os_str().as_bytes()) {
             found.push("symlink target differs");
         }
         return Ok(found);
     }
-    if header.mode().ok() != Some(meta.mode() & 0o7777) {
+    if member.mode & 0o7777 != meta.mode() & 0o7777 {
         found.push("mode differs");
     }
-    if header.uid().ok() != Some(u64::from(meta.uid())) {
+    if member.uid != u64::from(meta.uid()) {
         found.push("uid differs");
     }
-    if header.gid().ok() != Some(u64::from(meta.gid())) {
+    if member.gid != u64::from(meta.gid()) {
         found.push("gid differs");
     }
-    // Times before 1970 are stored in base-256 two's complement, as GNU tar stores them.
-    if header.mtime().ok().map(|mtime| mtime as i64) != Some(meta.mtime()) {
+    // Whole seconds, as `tar --compare` compares them (a pax time may carry nanoseconds).
+    if member.mtime.seconds != meta.mtime() {
         found.push("mod time differs");
     }
     if matches!(kind, EntryType::Char | EntryType::Block) {
-        let numbers = (
-            header.device_major().ok().flatten(),
-            header.device_minor().ok().flatten(),
-        );
         let live_numbers = (
-            Some(device_number(nix::sys::stat::major(meta.rdev()))),
-            Some(device_number(nix::sys::stat::minor(meta.rdev()))),
+            device_number(nix::sys::stat::major(meta.rdev())),
+            device_number(nix::sys::stat::minor(meta.rdev())),
         );
-        if numbers != live_numbers {
+        if member.device != live_numbers {
             found.push("device numbers differ");
         }
     }
-    if file_type.is_file() {
-        if entry.size() != meta.len() {
+    if file_type.is_file() && kind != EntryType::Link {
+        if member.size != meta.len() {
             found.push("size differs");
-        } else if !same_contents(entry, live)? {
+        } else if member.sparse.is_none() && !same_contents(entry, live)? {
+            // A pax sparse member's data is its regions packed together: its size is
+            // compared, not its bytes.
             found.push("contents differ");
         }
     }

@@ -5,6 +5,7 @@
 //! nothing outside the folder is touched, whatever others do inside it meanwhile.
 
 use super::check::{Refusal, Selection, components};
+use crate::archive::member::{self, Member, Sparse, SparseMap};
 use crate::log::show_name;
 use crate::progress::Progress;
 use crate::sys::open::FileId;
@@ -13,6 +14,7 @@ use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, futimens, mkdirat, mknodat};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, unlinkat};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -171,34 +173,78 @@ impl Tree {
     }
 }
 
+/// The local owners of stored user and group names, looked up once each: GNU tar, run as
+/// root, gives a restored file the local uid of its stored user name when that name exists
+/// here, and the stored id otherwise (`--numeric-owner`: always the stored ids).
+struct Owners {
+    numeric: bool,
+    users: HashMap<Vec<u8>, Option<Uid>>,
+    groups: HashMap<Vec<u8>, Option<Gid>>,
+}
+
+impl Owners {
+    fn new(numeric: bool) -> Owners {
+        Owners {
+            numeric,
+            users: HashMap::new(),
+            groups: HashMap::new(),
+        }
+    }
+
+    fn of(&mut self, member: &Member) -> io::Result<(Uid, Gid)> {
+        let uid = Uid::from_raw(u32::try_from(member.uid).map_err(io::Error::other)?);
+        let gid = Gid::from_raw(u32::try_from(member.gid).map_err(io::Error::other)?);
+        if self.numeric {
+            return Ok((uid, gid));
+        }
+        fn by_name(name: &[u8]) -> Option<&str> {
+            std::str::from_utf8(name)
+                .ok()
+                .filter(|name| !name.is_empty())
+        }
+        let user = match by_name(&member.uname) {
+            Some(name) => *self.users.entry(member.uname.clone()).or_insert_with(|| {
+                nix::unistd::User::from_name(name)
+                    .ok()
+                    .flatten()
+                    .map(|user| user.uid)
+            }),
+            None => None,
+        };
+        let group = match by_name(&member.gname) {
+            Some(name) => *self.groups.entry(member.gname.clone()).or_insert_with(|| {
+                nix::unistd::Group::from_name(name)
+                    .ok()
+                    .flatten()
+                    .map(|group| group.gid)
+            }),
+            None => None,
+        };
+        Ok((user.unwrap_or(uid), group.unwrap_or(gid)))
+    }
+}
+
 /// Owner, mode and time a member gets once written.
 #[derive(Debug, Clone, Copy)]
 struct Attributes {
     mode: u32,
-    mtime: i64,
+    mtime: crate::archive::member::Time,
     /// Only when restoring as root.
     owner: Option<(Uid, Gid)>,
 }
 
 impl Attributes {
-    fn of(header: &tar::Header, as_root: bool) -> io::Result<Attributes> {
-        let owner = if as_root {
-            let uid = u32::try_from(header.uid()?).map_err(io::Error::other)?;
-            let gid = u32::try_from(header.gid()?).map_err(io::Error::other)?;
-            Some((Uid::from_raw(uid), Gid::from_raw(gid)))
-        } else {
-            None
-        };
+    fn of(member: &Member, owners: Option<&mut Owners>) -> io::Result<Attributes> {
         Ok(Attributes {
-            mode: header.mode()? & 0o7777,
-            // Base-256 times before 1970 read back as two's complement.
-            mtime: header.mtime()? as i64,
-            owner,
+            mode: member.mode & 0o7777,
+            mtime: member.mtime,
+            owner: owners.map(|owners| owners.of(member)).transpose()?,
         })
     }
 
     fn times(&self) -> [TimeSpec; 2] {
-        let time = TimeSpec::new(self.mtime, 0);
+        let nanos = i64::from(self.mtime.nanos);
+        let time = TimeSpec::new(self.mtime.seconds, nanos);
         [time, time]
     }
 
@@ -284,10 +330,14 @@ pub fn extract(
     force: bool,
     selection: &Selection,
     redirect: &super::Redirect,
+    numeric_owner: bool,
     progress: &mut Progress,
 ) -> io::Result<()> {
     let _umask = UmaskCleared::new();
-    let as_root = nix::unistd::geteuid().is_root();
+    // Owners are set only as root: by the stored names where they exist here, as GNU tar does.
+    let mut owners = nix::unistd::geteuid()
+        .is_root()
+        .then(|| Owners::new(numeric_owner));
     let mut tree = Tree::open(target)?;
     let writeback = crate::sys::io::Writeback::start(tree.top(), WRITEBACK_EVERY)?;
     let mut archive = tar::Archive::new(archive);
@@ -295,11 +345,12 @@ pub fn extract(
     let mut buffer = vec![0u8; 256 << 10];
     for entry in archive.entries_with_seek()? {
         let mut entry = entry?;
-        let kind = entry.header().entry_type();
-        if crate::archive::check::is_record(kind) {
+        if crate::archive::check::is_record(entry.header().entry_type()) {
             continue;
         }
-        let mut name = entry.path_bytes().into_owned();
+        let member = Member::read(&mut entry)?;
+        let kind = member.kind;
+        let mut name = member.name.clone();
         if !selection.covers(&name) {
             // Restored anyway when a link asked for needs its data: under the link's name.
             match redirect.get(&components(&name).join(&b'/')) {
@@ -311,7 +362,7 @@ pub fn extract(
             &name,
             entry.raw_header_position() + entry.header().entry_size().unwrap_or(0),
         );
-        let attributes = Attributes::of(entry.header(), as_root)?;
+        let attributes = Attributes::of(&member, owners.as_mut())?;
         let parts = components(&name);
         let Some((last, dirs)) = parts.split_last() else {
             if kind == EntryType::Directory {
@@ -343,17 +394,8 @@ pub fn extract(
             }
             _ => {
                 clear_place(&tree, last, force).map_err(wrap)?;
-                let sparse = kind == EntryType::GNUSparse;
-                write_member(
-                    &tree,
-                    last,
-                    kind,
-                    &mut entry,
-                    attributes,
-                    sparse,
-                    &mut buffer,
-                )
-                .map_err(|err| io::Error::other(format!("{}: {err}", tree.shown(&parts))))?;
+                write_member(&tree, last, &member, &mut entry, attributes, &mut buffer)
+                    .map_err(|err| io::Error::other(format!("{}: {err}", tree.shown(&parts))))?;
             }
         }
     }
@@ -409,12 +451,12 @@ fn clear_place(tree: &Tree, name: &[u8], force: bool) -> io::Result<()> {
 fn write_member(
     tree: &Tree,
     name: &[u8],
-    kind: EntryType,
+    member: &Member,
     entry: &mut tar::Entry<impl Read>,
     attributes: Attributes,
-    sparse: bool,
     buffer: &mut [u8],
 ) -> io::Result<()> {
+    let kind = member.kind;
     let dir = tree.top();
     let node = |format: SFlag, device| {
         mknodat(
@@ -459,10 +501,33 @@ fn write_member(
                 Mode::from_bits_truncate(0o600),
             )?;
             let mut file = File::from(fd);
-            copy_data(entry, &mut file, sparse, buffer)?;
+            match &member.sparse {
+                Some(sparse) => copy_pax_sparse(entry, &mut file, sparse)?,
+                None => copy_data(entry, &mut file, kind == EntryType::GNUSparse, buffer)?,
+            }
             attributes.apply_to(file.as_fd())
         }
     }
+}
+
+/// Writes a GNU pax sparse member's data regions where its map puts them, leaving the rest
+/// a hole, and gives the file its real size, as GNU tar does for formats 0.0, 0.1 and 1.0.
+fn copy_pax_sparse(entry: &mut impl Read, file: &mut File, sparse: &Sparse) -> io::Result<()> {
+    let extents = match &sparse.map {
+        SparseMap::Extents(extents) => extents.clone(),
+        SparseMap::InData => member::read_data_map(entry)?.0,
+    };
+    for (offset, length) in extents {
+        file.seek(SeekFrom::Start(offset))?;
+        let copied = io::copy(&mut entry.by_ref().take(length), file)?;
+        if copied != length {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the sparse map names more data than the member holds",
+            ));
+        }
+    }
+    file.set_len(sparse.real_size)
 }
 
 /// Copies a member's data into `file`; for a sparse member, runs of zeros become holes again.

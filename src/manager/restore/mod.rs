@@ -9,6 +9,7 @@ mod extract;
 
 pub use check::{Refusal, name_refusal};
 
+use crate::archive::member::Member;
 use crate::archive::{self, check::is_record};
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
@@ -33,6 +34,8 @@ pub struct Options {
     /// Refuse the restore if a symlink leads outside the folder (by default such links are
     /// restored as stored, and counted).
     pub refuse_outside_links: bool,
+    /// Give files the stored uid and gid, not the local ids of the stored names.
+    pub numeric_owner: bool,
     /// Only these members and what is below them; all when empty.
     pub members: Vec<Vec<u8>>,
     pub progress: progress::Mode,
@@ -83,6 +86,7 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
         options.force,
         &selection,
         &redirect,
+        options.numeric_owner,
         &mut meter,
     );
     meter.finish(extracted.as_ref().ok().and(stored.read_in_full()));
@@ -178,19 +182,19 @@ fn check_members(
     let mut count = 0;
     let mut redirect = Redirect::new();
     for entry in archive.entries_with_seek().map_err(Refusal::Unreadable)? {
-        let entry = entry.map_err(Refusal::Unreadable)?;
-        let kind = entry.header().entry_type();
-        if is_record(kind) {
+        let mut entry = entry.map_err(Refusal::Unreadable)?;
+        if is_record(entry.header().entry_type()) {
             continue;
         }
-        let name = entry.path_bytes();
-        let Some(shape) = shape_of(kind) else {
+        let member = Member::read(&mut entry).map_err(Refusal::Unreadable)?;
+        let name = member.name;
+        let Some(shape) = shape_of(member.kind) else {
             return Err(Refusal::UnsupportedType {
-                name: name.into_owned(),
-                kind: kind.as_byte(),
+                name,
+                kind: member.kind.as_byte(),
             });
         };
-        let link = entry.link_name_bytes();
+        let link = member.link;
         // The whole archive is checked, whatever part of it is restored.
         checker.member(&name, shape, link.as_deref())?;
         if !selection.take(&name) {

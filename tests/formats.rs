@@ -1,0 +1,227 @@
+//! Archives other tools made, restored as GNU tar restores them: pax sparse files in every
+//! GNU sparse version, pax times with nanoseconds, old-style (v7) directories, and owners by
+//! name. Each archive is made in the test by GNU tar or bsdtar.
+
+use crate::common::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Puts `archive` (made by another tool in the sandbox) in place as `backups/<name>.tar`.
+fn adopt(sb: &Sandbox, name: &str, archive: &Path) {
+    fs::create_dir_all(sb.join("backups")).unwrap();
+    fs::rename(archive, sb.join(format!("backups/{name}.tar"))).unwrap();
+}
+
+/// `tar ARGS` in the sandbox; must succeed.
+fn gnu_tar(sb: &Sandbox, args: &[&str]) {
+    let out = tool("tar")
+        .args(args)
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar {args:?}: {}", stderr(&out));
+}
+
+#[test]
+fn f1_pax_sparse_files_of_every_gnu_version_restore_with_their_name_size_and_holes() {
+    use std::io::{Seek, SeekFrom, Write};
+    let sb = Sandbox::new();
+    fs::create_dir(sb.join("d")).unwrap();
+    // 1 MiB of hole, then three bytes.
+    let mut sparse = fs::File::create(sb.join("d/f")).unwrap();
+    sparse.seek(SeekFrom::Start(1 << 20)).unwrap();
+    sparse.write_all(b"END").unwrap();
+    drop(sparse);
+    let bytes = fs::read(sb.join("d/f")).unwrap();
+    let source = fs::metadata(sb.join("d/f")).unwrap();
+    assert!(source.blocks() * 512 < 1 << 20, "the fixture has a hole");
+
+    for version in ["0.0", "0.1", "1.0"] {
+        let archive = format!("s{}.tar", version.replace('.', ""));
+        gnu_tar(
+            &sb,
+            &[
+                "--format=posix",
+                "--sparse",
+                &format!("--sparse-version={version}"),
+                "-cf",
+                &archive,
+                "d",
+            ],
+        );
+        let name = format!("s{}", version.replace('.', ""));
+        adopt(&sb, &name, &sb.join(&archive));
+        let to = sb.join(format!("restored-{name}"));
+        sb.manager(&["restore", &name, "--to", to.to_str().unwrap()])
+            .ok();
+        let restored = fs::metadata(to.join("d/f")).unwrap();
+        assert_eq!(restored.len(), 1_048_579, "{version}");
+        assert!(restored.blocks() * 512 < 1 << 20, "{version}: holes kept");
+        assert_eq!(fs::read(to.join("d/f")).unwrap(), bytes, "{version}");
+        let names: Vec<_> = fs::read_dir(to.join("d"))
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        assert_eq!(names, ["f"], "{version}: no GNUSparseFile.N folder");
+        let listing = stdout(&sb.manager(&["contents", &name, "--long"]));
+        assert!(listing.contains(" 1048579 "), "{version}: {listing}");
+        assert!(listing.trim_end().ends_with(" d/f"), "{version}: {listing}");
+    }
+}
+
+#[test]
+fn f1_a_10_gib_pax_sparse_file_restores_in_moments() {
+    let sb = Sandbox::new();
+    fs::create_dir(sb.join("d")).unwrap();
+    let file = fs::File::create(sb.join("d/big")).unwrap();
+    file.set_len(10 << 30).unwrap();
+    drop(file);
+    gnu_tar(
+        &sb,
+        &[
+            "--format=posix",
+            "--sparse",
+            "--sparse-version=1.0",
+            "-cf",
+            "b.tar",
+            "d",
+        ],
+    );
+    adopt(&sb, "big", &sb.join("b.tar"));
+    let out = output_within(
+        sb.command("backup_manager", &["restore", "big"]),
+        std::time::Duration::from_secs(60),
+    );
+    out.ok();
+    let restored = fs::metadata(sb.join("restore/big/d/big")).unwrap();
+    assert_eq!(restored.len(), 10 << 30);
+    assert!(restored.blocks() < 64, "{} blocks", restored.blocks());
+}
+
+#[test]
+fn f1_pax_times_keep_their_year_and_nanoseconds() {
+    let sb = Sandbox::new();
+    sb.write("d/old", "1960");
+    sb.write("d/far", "2300");
+    touch(&sb.join("d/old"), "1960-06-01 12:00:00.123456789");
+    touch(&sb.join("d/far"), "2300-01-01 00:00:00.5");
+    for (maker, name) in [("tar", "gnupax"), ("bsdtar", "bsdpax")] {
+        let archive = sb.join(format!("{name}.tar"));
+        let out = tool(maker)
+            .args(["--format=pax", "-cf"])
+            .arg(&archive)
+            .arg("d")
+            .current_dir(sb.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{maker}: {}", stderr(&out));
+        adopt(&sb, name, &archive);
+        let to = sb.join(format!("restored-{name}"));
+        sb.manager(&["restore", name, "--to", to.to_str().unwrap()])
+            .ok();
+        let gnu = sb.join(format!("gnu-{name}"));
+        fs::create_dir(&gnu).unwrap();
+        let out = tool("tar")
+            .arg("-xf")
+            .arg(sb.join(format!("backups/{name}.tar")))
+            .current_dir(&gnu)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        for file in ["d/old", "d/far"] {
+            let ours = fs::metadata(to.join(file)).unwrap();
+            let theirs = fs::metadata(gnu.join(file)).unwrap();
+            assert_eq!(
+                (ours.mtime(), ours.mtime_nsec()),
+                (theirs.mtime(), theirs.mtime_nsec()),
+                "{name} {file}"
+            );
+        }
+        let far = fs::metadata(to.join("d/far")).unwrap();
+        assert_eq!(
+            (far.mtime(), far.mtime_nsec()),
+            (10_413_792_000, 500_000_000),
+            "{name}: year 2300, half a second"
+        );
+        let ours = sb
+            .command("backup_manager", &["contents", name, "--long"])
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        let theirs = tool("tar")
+            .arg("-tvf")
+            .arg(sb.join(format!("backups/{name}.tar")))
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&ours), stdout(&theirs), "{name}");
+    }
+}
+
+#[test]
+fn f1_old_style_directories_of_a_v7_archive_are_directories() {
+    let sb = Sandbox::new();
+    sb.write("d/sub/f", "x");
+    sb.write("d/g", "y");
+    let out = tool("bsdtar")
+        .args(["--format=v7", "-cf", "v7.tar", "d"])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    adopt(&sb, "v7", &sb.join("v7.tar"));
+    sb.manager(&["verify", "v7"]).ok();
+    sb.manager(&["restore", "v7"]).ok();
+    assert!(sb.join("restore/v7/d/sub").is_dir());
+    assert_eq!(fs::read(sb.join("restore/v7/d/sub/f")).unwrap(), b"x");
+    let listing = stdout(&sb.manager(&["contents", "v7", "--long"]));
+    let theirs = gnu_tar_list(&sb.join("backups/v7.tar"));
+    assert_eq!(listing.lines().collect::<Vec<_>>(), theirs);
+}
+
+#[test]
+#[ignore = "needs root: restores owners"]
+fn f1_owners_are_restored_by_name_as_gnu_tar_does_unless_numeric_owner() {
+    assert_root("chown");
+    let sb = Sandbox::new();
+    sb.write("d/f", "x");
+    nix::unistd::chown(
+        &sb.join("d/f"),
+        Some(nix::unistd::Uid::from_raw(4242)),
+        Some(nix::unistd::Gid::from_raw(4243)),
+    )
+    .unwrap();
+    // The stored names say nobody/nogroup, the stored ids 4242/4243.
+    gnu_tar(
+        &sb,
+        &[
+            "--owner=nobody:4242",
+            "--group=nogroup:4243",
+            "-cf",
+            "o.tar",
+            "d",
+        ],
+    );
+    adopt(&sb, "o", &sb.join("o.tar"));
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let nogroup = nix::unistd::Group::from_name("nogroup").unwrap().unwrap();
+    sb.manager(&["restore", "o"]).ok();
+    let by_name = fs::metadata(sb.join("restore/o/d/f")).unwrap();
+    assert_eq!(
+        (by_name.uid(), by_name.gid()),
+        (nobody.uid.as_raw(), nogroup.gid.as_raw())
+    );
+    let numeric = sb.join("numeric");
+    sb.manager(&[
+        "restore",
+        "o",
+        "--numeric-owner",
+        "--to",
+        numeric.to_str().unwrap(),
+    ])
+    .ok();
+    let by_id = fs::metadata(numeric.join("d/f")).unwrap();
+    assert_eq!((by_id.uid(), by_id.gid()), (4242, 4243));
+}
