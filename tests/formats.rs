@@ -225,3 +225,82 @@ fn f1_owners_are_restored_by_name_as_gnu_tar_does_unless_numeric_owner() {
     let by_id = fs::metadata(numeric.join("d/f")).unwrap();
     assert_eq!((by_id.uid(), by_id.gid()), (4242, 4243));
 }
+
+// 2. Benign archives GNU tar reads.
+
+#[test]
+fn f2_volume_labels_dumpdirs_and_solaris_acls_read_as_gnu_tar_reads_them() {
+    let sb = Sandbox::new();
+    sb.write("d/f", "x");
+    sb.write("d/sub/g", "y");
+    gnu_tar(&sb, &["-V", "MYLABEL", "-cf", "label.tar", "d"]);
+    gnu_tar(&sb, &["-g", "snapshot", "-cf", "inc.tar", "d"]);
+    for name in ["label", "inc"] {
+        adopt(&sb, name, &sb.join(format!("{name}.tar")));
+        sb.manager(&["verify", name]).ok();
+        let ours = sb
+            .command("backup_manager", &["contents", name, "--long"])
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        let theirs = tool("tar")
+            .arg("-tvf")
+            .arg(sb.join(format!("backups/{name}.tar")))
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&ours), stdout(&theirs), "{name}");
+        sb.manager(&["restore", name]).ok();
+        let restored = sb.join(format!("restore/{name}"));
+        assert_eq!(fs::read(restored.join("d/sub/g")).unwrap(), b"y", "{name}");
+        let top: Vec<_> = fs::read_dir(&restored)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        assert_eq!(top, ["d"], "{name}: the label is not a file");
+    }
+
+    // A Solaris ACL member ahead of a file: skipped with a warning, the file restored.
+    let mut bytes = Vec::new();
+    for (name, kind, data) in [
+        ("acl", tar::EntryType::new(b'A'), &b"user::rw-"[..]),
+        ("file", tar::EntryType::Regular, b"data"),
+    ] {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name).unwrap();
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    }
+    bytes.extend_from_slice(&[0; 1024]);
+    fs::write(sb.join("backups/acl.tar"), bytes).unwrap();
+    sb.manager(&["restore", "acl"])
+        .ok()
+        .stderr_contains("Warning: acl: a Solaris ACL member, not restored");
+    assert_eq!(fs::read(sb.join("restore/acl/file")).unwrap(), b"data");
+    assert!(!sb.join("restore/acl/acl").exists());
+}
+
+#[test]
+fn f2_zero_padding_after_a_gzip_stream_is_accepted_and_anything_else_is_damage() {
+    let sb = Sandbox::new();
+    sb.write("d/f", "x");
+    gnu_tar(&sb, &["-czf", "padded.tar.gz", "d"]);
+    let mut padded = fs::read(sb.join("padded.tar.gz")).unwrap();
+    padded.extend_from_slice(&[0; 10_240]);
+    fs::create_dir_all(sb.join("backups")).unwrap();
+    fs::write(sb.join("backups/padded.tar.gz"), &padded).unwrap();
+    sb.manager(&["verify", "padded"]).ok();
+    sb.manager(&["restore", "padded"]).ok();
+    assert_eq!(fs::read(sb.join("restore/padded/d/f")).unwrap(), b"x");
+    padded.extend_from_slice(b"junk");
+    fs::write(sb.join("backups/padded.tar.gz"), &padded).unwrap();
+    sb.manager(&["verify", "padded"])
+        .fails(1)
+        .stderr_contains("bytes that are not zeros after the zero padding");
+}

@@ -239,7 +239,9 @@ impl<'a> Decoder<'a> {
         };
         let inner: Box<dyn Read + 'a> = match compression {
             Compression::None => Box::new(counted),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(counted)),
+            Compression::Gzip => Box::new(GzipMembers {
+                current: Some(flate2::bufread::GzDecoder::new(counted)),
+            }),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(counted)?),
         };
         Ok(Decoder {
@@ -247,6 +249,50 @@ impl<'a> Decoder<'a> {
             consumed,
             compression,
         })
+    }
+}
+
+/// The gzip members of a stream one after the other, as `gzip -d` reads them; zeros after the
+/// last member (a tape's or a device's block padding) end the stream, as gzip and GNU tar
+/// accept them, where anything else after them is damage.
+struct GzipMembers<R: BufRead> {
+    current: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> Read for GzipMembers<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(decoder) = self.current.as_mut() else {
+                return Ok(0);
+            };
+            let n = decoder.read(buffer)?;
+            if n > 0 || buffer.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: another one follows, or zero padding, or nothing.
+            let Some(decoder) = self.current.take() else {
+                return Ok(0);
+            };
+            let mut input = decoder.into_inner();
+            match input.fill_buf()?.first() {
+                None => return Ok(0),
+                Some(0) => loop {
+                    let rest = input.fill_buf()?;
+                    if rest.is_empty() {
+                        return Ok(0);
+                    }
+                    if rest.iter().any(|&b| b != 0) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "bytes that are not zeros after the zero padding",
+                        ));
+                    }
+                    let length = rest.len();
+                    input.consume(length);
+                },
+                Some(_) => self.current = Some(flate2::bufread::GzDecoder::new(input)),
+            }
+        }
     }
 }
 

@@ -55,7 +55,25 @@ pub struct Member {
     pub sparse: Option<Sparse>,
 }
 
+/// What a member is that restore passes over, as GNU tar does: a volume label (`V`, which
+/// names the archive, not a file) and a Solaris ACL member (`A`, which GNU tar skips with a
+/// warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAFile {
+    VolumeLabel,
+    SolarisAcl,
+}
+
 impl Member {
+    /// Whether restore passes this member over, and why.
+    pub fn not_a_file(&self) -> Option<NotAFile> {
+        match self.kind.as_byte() {
+            b'V' => Some(NotAFile::VolumeLabel),
+            b'A' => Some(NotAFile::SolarisAcl),
+            _ => None,
+        }
+    }
+
     /// Reads `entry`'s headers (not its data).
     pub fn read<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<Member> {
         let mut pax = Pax::default();

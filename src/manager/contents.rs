@@ -3,7 +3,7 @@
 
 use crate::archive;
 use crate::archive::check::is_record;
-use crate::archive::member::Member;
+use crate::archive::member::{Member, NotAFile};
 use crate::clock::LocalTime;
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
@@ -31,6 +31,9 @@ pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<O
             listing.push_str(&columns.prefix(&member));
         }
         listing.push_str(&show_bytes(&member.name));
+        if long && member.not_a_file() == Some(NotAFile::VolumeLabel) {
+            listing.push_str("--Volume Header--");
+        }
         let arrow = match member.kind {
             EntryType::Symlink => Some(" -> "),
             EntryType::Link => Some(" link to "),

@@ -115,6 +115,9 @@ pub fn compare(
             continue;
         }
         let facts = Member::read(&mut entry)?;
+        if facts.not_a_file().is_some() {
+            continue;
+        }
         let member = facts.name.clone();
         progress.step(
             &member,

@@ -349,6 +349,9 @@ pub fn extract(
             continue;
         }
         let member = Member::read(&mut entry)?;
+        if member.not_a_file().is_some() {
+            continue;
+        }
         let kind = member.kind;
         let mut name = member.name.clone();
         if !selection.covers(&name) {

@@ -9,7 +9,7 @@ mod extract;
 
 pub use check::{Refusal, name_refusal};
 
-use crate::archive::member::Member;
+use crate::archive::member::{Member, NotAFile};
 use crate::archive::{self, check::is_record};
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
@@ -187,6 +187,17 @@ fn check_members(
             continue;
         }
         let member = Member::read(&mut entry).map_err(Refusal::Unreadable)?;
+        match member.not_a_file() {
+            Some(NotAFile::SolarisAcl) => {
+                eprintln!(
+                    "Warning: {}: a Solaris ACL member, not restored",
+                    crate::log::show_name(&member.name)
+                );
+                continue;
+            }
+            Some(NotAFile::VolumeLabel) => continue,
+            None => {}
+        }
         let name = member.name;
         let Some(shape) = shape_of(member.kind) else {
             return Err(Refusal::UnsupportedType {
