@@ -8,7 +8,7 @@ mod parse;
 use crate::archive::compression::{Compression, Encoding};
 use crate::job::Keep;
 use crate::layout::Layout;
-use parse::{Entry, Value};
+use parse::Entry;
 use std::fmt;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
@@ -38,56 +38,42 @@ impl fmt::Display for Source {
     }
 }
 
-/// One key's value, checked.
+/// A key's value, read and checked against the key's type and range.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Setting {
+enum Value {
     Keep(Keep),
-    AllowEmpty(bool),
-    Exclude(Vec<String>),
-    ExcludeCaches(bool),
-    ExcludeIfPresent(Vec<String>),
-    OneFileSystem(bool),
-    /// keep_daily, keep_weekly, keep_monthly, keep_yearly: index 0 to 3.
-    Period(usize, u32),
-    Compress(Compression),
-    /// The level, and the line it is set on: whether it fits the form is known only once the
-    /// top and the name table are merged.
+    Count(u32),
+    Switch(bool),
+    Texts(Vec<String>),
+    Text(String),
+    /// No value: the key is off (a hook, the metrics file) or takes its form's default (level).
+    Unset,
+    Form(Compression),
+    /// A level, and the line it is set on: whether it fits the form is known only once the top
+    /// and the name table are merged.
     Level(u32, usize),
-    Threads(u32),
-    CatchUp(bool),
-    /// A hook's command line: 0 before, 1 on_success, 2 on_failure.
-    Hook(usize, String),
-    HookTimeout(u32),
-    Metrics(String),
-    ReadThreads(u32),
 }
 
-/// The keys, in the order `settings` shows them.
-const KEYS: [&str; 20] = [
-    "keep",
-    "keep_daily",
-    "keep_weekly",
-    "keep_monthly",
-    "keep_yearly",
-    "allow_empty",
-    "exclude",
-    "exclude_caches",
-    "exclude_if_present",
-    "one_file_system",
-    "compress",
-    "level",
-    "threads",
-    "catch_up",
-    "before",
-    "on_success",
-    "on_failure",
-    "hook_timeout",
-    "metrics",
-    "read_threads",
-];
-
-/// Index in [`KEYS`] of the first hook key.
-const FIRST_HOOK: usize = 14;
+/// One key of `backupbox.toml`: everything about it, in one place. A new setting is one entry
+/// in [`KEYS`] (and its field in [`Effective`], which its use reads).
+struct Key {
+    name: &'static str,
+    /// What it does, as the key's row of docs/settings.md says it (a test keeps the two in
+    /// step).
+    #[cfg_attr(not(test), expect(dead_code))]
+    doc: &'static str,
+    /// Only at the top of the file, not in a `[name.…]` table.
+    top_only: bool,
+    /// A retention rule: with none set anywhere, `prune` refuses to remove anything.
+    retention: bool,
+    default: Value,
+    /// Reads the value of an entry, or says what the key expects.
+    read: fn(&Reading) -> Result<Value, BadSettings>,
+    /// Puts a value read (or the default) in force.
+    apply: fn(&mut Effective, &Value),
+    /// The value in force, as TOML, for `settings`.
+    show: fn(&Effective) -> String,
+}
 
 /// Most periods each `keep_*` rule counts, a century of each, and the unit's name.
 const PERIOD_LIMITS: [(u32, &str); 4] = [
@@ -99,6 +85,330 @@ const PERIOD_LIMITS: [(u32, &str); 4] = [
 
 /// Most zstd worker threads: beyond this the memory, not the cores, is the limit.
 const MAX_THREADS: u32 = 64;
+
+/// A period rule's count, `keep_daily` to `keep_yearly` (`period` 0 to 3).
+fn period(reading: &Reading, period: usize) -> Result<Value, BadSettings> {
+    let (most, unit) = PERIOD_LIMITS[period];
+    reading
+        .number(
+            0..=most,
+            &format!("a whole number from 0 to {most} (a century of {unit})"),
+        )
+        .map(Value::Count)
+}
+
+fn switch(reading: &Reading) -> Result<Value, BadSettings> {
+    reading.boolean().map(Value::Switch)
+}
+
+fn hook(reading: &Reading) -> Result<Value, BadSettings> {
+    reading.text().map(Value::Text)
+}
+
+/// The value of a `Count` key, a `Switch` key, and so on, for `apply`: [`Key::read`] made it.
+fn count(value: &Value) -> u32 {
+    match value {
+        Value::Count(count) => *count,
+        _ => 0,
+    }
+}
+
+fn on(value: &Value) -> bool {
+    matches!(value, Value::Switch(true))
+}
+
+fn texts(value: &Value) -> Vec<String> {
+    match value {
+        Value::Texts(texts) => texts.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::Text(text) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn show_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| crate::log::quoted(item)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn show_text(value: Option<&str>) -> String {
+    crate::log::quoted(value.unwrap_or_default())
+}
+
+/// How many keys there are.
+const KEY_COUNT: usize = 20;
+
+/// Every key, in the order `settings` shows them.
+static KEYS: [Key; KEY_COUNT] = [
+    Key {
+        name: "keep",
+        doc: "archives kept per name",
+        top_only: false,
+        retention: true,
+        default: Value::Keep(Keep::ONE),
+        read: |reading| {
+            let count = reading.number(
+                1..=Keep::MAX,
+                &format!("a whole number from 1 to {}", Keep::MAX),
+            )?;
+            Ok(Value::Keep(Keep::new(count).unwrap_or(Keep::ONE)))
+        },
+        apply: |effective, value| {
+            if let Value::Keep(keep) = value {
+                effective.keep = *keep;
+            }
+        },
+        show: |effective| effective.keep.to_string(),
+    },
+    Key {
+        name: "keep_daily",
+        doc: "the newest archive of each of the last D days",
+        top_only: false,
+        retention: true,
+        default: Value::Count(0),
+        read: |reading| period(reading, 0),
+        apply: |effective, value| effective.periods[0] = count(value),
+        show: |effective| effective.periods[0].to_string(),
+    },
+    Key {
+        name: "keep_weekly",
+        doc: "W ISO weeks",
+        top_only: false,
+        retention: true,
+        default: Value::Count(0),
+        read: |reading| period(reading, 1),
+        apply: |effective, value| effective.periods[1] = count(value),
+        show: |effective| effective.periods[1].to_string(),
+    },
+    Key {
+        name: "keep_monthly",
+        doc: "M months",
+        top_only: false,
+        retention: true,
+        default: Value::Count(0),
+        read: |reading| period(reading, 2),
+        apply: |effective, value| effective.periods[2] = count(value),
+        show: |effective| effective.periods[2].to_string(),
+    },
+    Key {
+        name: "keep_yearly",
+        doc: "Y years",
+        top_only: false,
+        retention: true,
+        default: Value::Count(0),
+        read: |reading| period(reading, 3),
+        apply: |effective, value| effective.periods[3] = count(value),
+        show: |effective| effective.periods[3].to_string(),
+    },
+    Key {
+        name: "allow_empty",
+        doc: "let an empty folder replace an archive that holds entries",
+        top_only: false,
+        retention: false,
+        default: Value::Switch(false),
+        read: switch,
+        apply: |effective, value| effective.allow_empty = on(value),
+        show: |effective| effective.allow_empty.to_string(),
+    },
+    Key {
+        name: "exclude",
+        doc: "GNU tar 1.34 `--exclude` patterns",
+        top_only: false,
+        retention: false,
+        default: Value::Texts(Vec::new()),
+        read: |reading| reading.texts().map(Value::Texts),
+        apply: |effective, value| effective.exclude = texts(value),
+        show: |effective| show_list(&effective.exclude),
+    },
+    Key {
+        name: "exclude_caches",
+        doc: "a directory holding a `CACHEDIR.TAG`",
+        top_only: false,
+        retention: false,
+        default: Value::Switch(false),
+        read: switch,
+        apply: |effective, value| effective.exclude_caches = on(value),
+        show: |effective| effective.exclude_caches.to_string(),
+    },
+    Key {
+        name: "exclude_if_present",
+        doc: "a directory holding one of these names is left out entirely",
+        top_only: false,
+        retention: false,
+        default: Value::Texts(Vec::new()),
+        read: |reading| {
+            let names = reading.texts()?;
+            if names.iter().any(|name| name.contains('/')) {
+                return Err(reading.wrong("names without '/'"));
+            }
+            Ok(Value::Texts(names))
+        },
+        apply: |effective, value| effective.exclude_if_present = texts(value),
+        show: |effective| show_list(&effective.exclude_if_present),
+    },
+    Key {
+        name: "one_file_system",
+        doc: "directories on another device than the folder are stored empty",
+        top_only: false,
+        retention: false,
+        default: Value::Switch(false),
+        read: switch,
+        apply: |effective, value| effective.one_file_system = on(value),
+        show: |effective| effective.one_file_system.to_string(),
+    },
+    Key {
+        name: "compress",
+        doc: "`\"none\"`, `\"gzip\"` or `\"zstd\"`",
+        top_only: false,
+        retention: false,
+        default: Value::Form(Compression::None),
+        read: |reading| {
+            let expected = "\"none\", \"gzip\" or \"zstd\"";
+            match &reading.0.value {
+                parse::Value::Text(text) => Compression::from_setting(text)
+                    .map(Value::Form)
+                    .ok_or_else(|| reading.wrong(expected)),
+                _ => Err(reading.wrong(expected)),
+            }
+        },
+        apply: |effective, value| {
+            if let Value::Form(form) = value {
+                effective.compression = *form;
+            }
+        },
+        show: |effective| crate::log::quoted(effective.compression.setting()),
+    },
+    Key {
+        name: "level",
+        doc: "1 to 9 for gzip, 1 to 19 for zstd",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| {
+            let level = reading.number(1..=19, "a whole number from 1 to 19")?;
+            Ok(Value::Level(level, reading.0.line))
+        },
+        apply: |effective, value| {
+            effective.level = match value {
+                Value::Level(level, _) => Some(*level),
+                _ => None,
+            }
+        },
+        show: |effective| effective.encoding().level.to_string(),
+    },
+    Key {
+        name: "threads",
+        doc: "compression worker threads",
+        top_only: false,
+        retention: false,
+        default: Value::Count(0),
+        read: |reading| {
+            reading
+                .number(
+                    0..=MAX_THREADS,
+                    &format!("a whole number from 0 (one per core) to {MAX_THREADS}"),
+                )
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.threads = count(value),
+        show: |effective| effective.threads.to_string(),
+    },
+    Key {
+        name: "catch_up",
+        doc: "run a schedule missed while the service was down once, at start",
+        top_only: false,
+        retention: false,
+        default: Value::Switch(false),
+        read: switch,
+        apply: |effective, value| effective.catch_up = on(value),
+        show: |effective| effective.catch_up.to_string(),
+    },
+    Key {
+        name: "before",
+        doc: "hooks: shell command lines around each backup",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: hook,
+        apply: |effective, value| effective.hooks[0] = text(value),
+        show: |effective| show_text(effective.hooks[0].as_deref()),
+    },
+    Key {
+        name: "on_success",
+        doc: "hooks: shell command lines around each backup",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: hook,
+        apply: |effective, value| effective.hooks[1] = text(value),
+        show: |effective| show_text(effective.hooks[1].as_deref()),
+    },
+    Key {
+        name: "on_failure",
+        doc: "hooks: shell command lines around each backup",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: hook,
+        apply: |effective, value| effective.hooks[2] = text(value),
+        show: |effective| show_text(effective.hooks[2].as_deref()),
+    },
+    Key {
+        name: "hook_timeout",
+        doc: "seconds a hook may run before its process group is stopped",
+        top_only: false,
+        retention: false,
+        default: Value::Count(600),
+        read: |reading| {
+            reading
+                .number(1..=86_400, "a whole number of seconds from 1 to 86400")
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.hook_timeout_seconds = count(value),
+        show: |effective| effective.hook_timeout_seconds.to_string(),
+    },
+    Key {
+        name: "metrics",
+        doc: "the file the service keeps Prometheus metrics in",
+        top_only: true,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| reading.text().map(Value::Text),
+        apply: |effective, value| effective.metrics = text(value),
+        show: |effective| show_text(effective.metrics.as_deref()),
+    },
+    Key {
+        name: "read_threads",
+        doc: "threads reading ahead of the archive writer",
+        top_only: false,
+        retention: false,
+        default: Value::Count(0),
+        read: |reading| {
+            reading
+                .number(0..=16, "a whole number from 0 (by the disk) to 16")
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.read_threads = count(value),
+        show: |effective| effective.read_threads.to_string(),
+    },
+];
+
+/// The place of key `name` in [`KEYS`].
+fn key_index(name: &str) -> Option<usize> {
+    KEYS.iter().position(|key| key.name == name)
+}
+
+/// One entry of the file, checked: the key (its place in [`KEYS`]) and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Setting {
+    key: usize,
+    value: Value,
+}
 
 /// The settings one schedule runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,12 +435,14 @@ pub struct Effective {
     pub metrics: Option<String>,
     /// Threads reading ahead of the archive writer; 0 picks by the folder's disk.
     pub read_threads: u32,
-    sources: [Source; KEYS.len()],
+    /// Where each key's value came from, by its place in [`KEYS`].
+    sources: [Source; KEY_COUNT],
 }
 
 impl Default for Effective {
+    /// Every key at its default, from [`KEYS`].
     fn default() -> Effective {
-        Effective {
+        let mut effective = Effective {
             keep: Keep::ONE,
             periods: [0; 4],
             allow_empty: false,
@@ -143,20 +455,24 @@ impl Default for Effective {
             threads: 0,
             catch_up: false,
             hooks: [None, None, None],
-            hook_timeout_seconds: 600,
+            hook_timeout_seconds: 0,
             metrics: None,
             read_threads: 0,
-            sources: [Source::Default; KEYS.len()],
+            sources: [Source::Default; KEY_COUNT],
+        };
+        for key in &KEYS {
+            (key.apply)(&mut effective, &key.default);
         }
+        effective
     }
 }
 
 impl Effective {
     /// Whether `keep` or a `keep_*` rule was set anywhere (file, table or command line).
     pub fn sets_retention(&self) -> bool {
-        self.sources[..5]
-            .iter()
-            .any(|source| *source != Source::Default)
+        KEYS.iter()
+            .zip(self.sources)
+            .any(|(key, source)| key.retention && source != Source::Default)
     }
 
     /// How the archive is compressed.
@@ -183,104 +499,15 @@ impl Effective {
     }
 
     fn apply(&mut self, setting: &Setting, source: Source) {
-        let index = match setting {
-            Setting::Keep(keep) => {
-                self.keep = *keep;
-                0
-            }
-            Setting::Period(period, count) => {
-                self.periods[*period] = *count;
-                1 + period
-            }
-            Setting::AllowEmpty(allow) => {
-                self.allow_empty = *allow;
-                5
-            }
-            Setting::Exclude(patterns) => {
-                self.exclude.clone_from(patterns);
-                6
-            }
-            Setting::ExcludeCaches(on) => {
-                self.exclude_caches = *on;
-                7
-            }
-            Setting::ExcludeIfPresent(names) => {
-                self.exclude_if_present.clone_from(names);
-                8
-            }
-            Setting::OneFileSystem(on) => {
-                self.one_file_system = *on;
-                9
-            }
-            Setting::Compress(compression) => {
-                self.compression = *compression;
-                10
-            }
-            Setting::Level(level, _) => {
-                self.level = Some(*level);
-                11
-            }
-            Setting::Threads(threads) => {
-                self.threads = *threads;
-                12
-            }
-            Setting::CatchUp(on) => {
-                self.catch_up = *on;
-                13
-            }
-            Setting::Hook(hook, command) => {
-                self.hooks[*hook] = Some(command.clone());
-                FIRST_HOOK + hook
-            }
-            Setting::HookTimeout(seconds) => {
-                self.hook_timeout_seconds = *seconds;
-                17
-            }
-            Setting::Metrics(path) => {
-                self.metrics = Some(path.clone());
-                18
-            }
-            Setting::ReadThreads(readers) => {
-                self.read_threads = *readers;
-                19
-            }
-        };
-        self.sources[index] = source;
+        (KEYS[setting.key].apply)(self, &setting.value);
+        self.sources[setting.key] = source;
     }
 
     /// `key = value  # source` lines, every key, as `backup_manager settings` prints them.
     pub fn describe(&self) -> String {
-        let text = |value: Option<&str>| crate::log::quoted(value.unwrap_or_default());
-        let list = |items: &[String]| {
-            let quoted: Vec<String> = items.iter().map(|item| crate::log::quoted(item)).collect();
-            format!("[{}]", quoted.join(", "))
-        };
-        let values = [
-            self.keep.to_string(),
-            self.periods[0].to_string(),
-            self.periods[1].to_string(),
-            self.periods[2].to_string(),
-            self.periods[3].to_string(),
-            self.allow_empty.to_string(),
-            list(&self.exclude),
-            self.exclude_caches.to_string(),
-            list(&self.exclude_if_present),
-            self.one_file_system.to_string(),
-            crate::log::quoted(self.compression.setting()),
-            self.encoding().level.to_string(),
-            self.threads.to_string(),
-            self.catch_up.to_string(),
-            text(self.hooks[0].as_deref()),
-            text(self.hooks[1].as_deref()),
-            text(self.hooks[2].as_deref()),
-            self.hook_timeout_seconds.to_string(),
-            text(self.metrics.as_deref()),
-            self.read_threads.to_string(),
-        ];
         KEYS.iter()
-            .zip(values)
             .zip(self.sources)
-            .map(|((key, value), source)| format!("{key} = {value}  # {source}\n"))
+            .map(|(key, source)| format!("{} = {}  # {source}\n", key.name, (key.show)(self)))
             .collect()
     }
 }
@@ -328,23 +555,17 @@ impl Settings {
     /// Checks the whole text: every key known, every value of its kind.
     pub fn parse(text: &str) -> Result<Settings, BadSettings> {
         let document = parse::parse(text).map_err(|err| BadSettings(err.to_string()))?;
-        let check = |entries: &[Entry]| entries.iter().map(setting).collect::<Result<Vec<_>, _>>();
-        let top = check(&document.top)?;
-        // One metrics file serves the whole service: a name table cannot move it.
-        let only_at_the_top = |entry: &Entry| match entry.key.as_str() {
-            "metrics" => Err(BadSettings(format!(
-                "line {}: metrics: only at the top of the file, not in a [name.…] table",
-                entry.line
-            ))),
-            _ => Ok(()),
+        let check = |entries: &[Entry], in_table: bool| {
+            entries
+                .iter()
+                .map(|entry| setting(entry, in_table))
+                .collect::<Result<Vec<_>, _>>()
         };
+        let top = check(&document.top, false)?;
         let tables = document
             .tables
             .iter()
-            .map(|table| {
-                table.entries.iter().try_for_each(only_at_the_top)?;
-                Ok((table.name.clone(), check(&table.entries)?))
-            })
+            .map(|table| Ok((table.name.clone(), check(&table.entries, true)?)))
             .collect::<Result<_, BadSettings>>()?;
         let settings = Settings { top, tables };
         settings.check_levels()?;
@@ -359,9 +580,9 @@ impl Settings {
             let mut compression = Compression::None;
             let mut level = None;
             for setting in self.top.iter().chain(scope) {
-                match setting {
-                    Setting::Compress(form) => compression = *form,
-                    Setting::Level(value, line) => level = Some((*value, *line)),
+                match setting.value {
+                    Value::Form(form) => compression = form,
+                    Value::Level(value, line) => level = Some((value, line)),
                     _ => {}
                 }
             }
@@ -420,18 +641,19 @@ impl Settings {
             effective.apply(setting, Source::NameTable);
         }
         if let Some(keep) = keep {
-            effective.apply(&Setting::Keep(keep), Source::CommandLine);
+            let key = key_index("keep").unwrap_or(0);
+            let value = Value::Keep(keep);
+            effective.apply(&Setting { key, value }, Source::CommandLine);
         }
         effective
     }
 }
 
-/// One entry checked: a known key with a value of its kind.
 /// An entry's value read as the kind its key takes, or the error that names the line, the key
 /// and what was expected.
-struct Checked<'a>(&'a Entry);
+struct Reading<'a>(&'a Entry);
 
-impl Checked<'_> {
+impl Reading<'_> {
     fn wrong(&self, expected: &str) -> BadSettings {
         BadSettings(format!(
             "line {}: {}: expected {expected}",
@@ -441,14 +663,14 @@ impl Checked<'_> {
 
     fn boolean(&self) -> Result<bool, BadSettings> {
         match self.0.value {
-            Value::Boolean(value) => Ok(value),
+            parse::Value::Boolean(value) => Ok(value),
             _ => Err(self.wrong("true or false")),
         }
     }
 
     fn text(&self) -> Result<String, BadSettings> {
         match &self.0.value {
-            Value::Text(text) if !text.is_empty() => Ok(text.clone()),
+            parse::Value::Text(text) if !text.is_empty() => Ok(text.clone()),
             _ => Err(self.wrong("a non-empty string")),
         }
     }
@@ -456,10 +678,10 @@ impl Checked<'_> {
     fn texts(&self) -> Result<Vec<String>, BadSettings> {
         let expected = "a list of non-empty strings";
         match &self.0.value {
-            Value::Array(items) => items
+            parse::Value::Array(items) => items
                 .iter()
                 .map(|item| match item {
-                    Value::Text(text) if !text.is_empty() => Ok(text.clone()),
+                    parse::Value::Text(text) if !text.is_empty() => Ok(text.clone()),
                     _ => Err(self.wrong(expected)),
                 })
                 .collect(),
@@ -474,7 +696,7 @@ impl Checked<'_> {
         expected: &str,
     ) -> Result<u32, BadSettings> {
         match self.0.value {
-            Value::Integer(n) => u32::try_from(n)
+            parse::Value::Integer(n) => u32::try_from(n)
                 .ok()
                 .filter(|n| range.contains(n))
                 .ok_or_else(|| self.wrong(expected)),
@@ -483,77 +705,24 @@ impl Checked<'_> {
     }
 }
 
-fn setting(entry: &Entry) -> Result<Setting, BadSettings> {
-    let key = entry.key.as_str();
-    let value = Checked(entry);
-    Ok(match key {
-        "keep" => Setting::Keep(
-            Keep::new(value.number(
-                1..=Keep::MAX,
-                &format!("a whole number from 1 to {}", Keep::MAX),
-            )?)
-            .unwrap_or(Keep::ONE),
-        ),
-        "keep_daily" | "keep_weekly" | "keep_monthly" | "keep_yearly" => {
-            let period = KEYS[1..5].iter().position(|k| *k == key).unwrap_or(0);
-            let (most, unit) = PERIOD_LIMITS[period];
-            Setting::Period(
-                period,
-                value.number(
-                    0..=most,
-                    &format!("a whole number from 0 to {most} (a century of {unit})"),
-                )?,
-            )
-        }
-        "allow_empty" => Setting::AllowEmpty(value.boolean()?),
-        "exclude" => Setting::Exclude(value.texts()?),
-        "exclude_caches" => Setting::ExcludeCaches(value.boolean()?),
-        "exclude_if_present" => {
-            let names = value.texts()?;
-            if names.iter().any(|name| name.contains('/')) {
-                return Err(value.wrong("names without '/'"));
-            }
-            Setting::ExcludeIfPresent(names)
-        }
-        "one_file_system" => Setting::OneFileSystem(value.boolean()?),
-        "catch_up" => Setting::CatchUp(value.boolean()?),
-        "before" | "on_success" | "on_failure" => {
-            let hook = KEYS[FIRST_HOOK..]
-                .iter()
-                .position(|k| *k == key)
-                .unwrap_or(0);
-            Setting::Hook(hook, value.text()?)
-        }
-        "hook_timeout" => Setting::HookTimeout(
-            value.number(1..=86_400, "a whole number of seconds from 1 to 86400")?,
-        ),
-        "metrics" => Setting::Metrics(value.text()?),
-        "read_threads" => {
-            Setting::ReadThreads(value.number(0..=16, "a whole number from 0 (by the disk) to 16")?)
-        }
-        "compress" => {
-            let expected = "\"none\", \"gzip\" or \"zstd\"";
-            match &entry.value {
-                Value::Text(text) => Setting::Compress(
-                    Compression::from_setting(text).ok_or_else(|| value.wrong(expected))?,
-                ),
-                _ => return Err(value.wrong(expected)),
-            }
-        }
-        "level" => Setting::Level(
-            value.number(1..=19, "a whole number from 1 to 19")?,
-            entry.line,
-        ),
-        "threads" => Setting::Threads(value.number(
-            0..=MAX_THREADS,
-            &format!("a whole number from 0 (one per core) to {MAX_THREADS}"),
-        )?),
-        _ => {
-            return Err(BadSettings(format!(
-                "line {}: {key}: unknown key",
-                entry.line
-            )));
-        }
+/// One entry checked against its key in [`KEYS`]; `in_table` for a `[name.…]` table's.
+fn setting(entry: &Entry, in_table: bool) -> Result<Setting, BadSettings> {
+    let Some(index) = key_index(&entry.key) else {
+        return Err(BadSettings(format!(
+            "line {}: {}: unknown key",
+            entry.line, entry.key
+        )));
+    };
+    let key = &KEYS[index];
+    if in_table && key.top_only {
+        return Err(BadSettings(format!(
+            "line {}: {}: only at the top of the file, not in a [name.…] table",
+            entry.line, key.name
+        )));
+    }
+    Ok(Setting {
+        key: index,
+        value: (key.read)(&Reading(entry))?,
     })
 }
 
@@ -627,7 +796,10 @@ mod tests {
     fn settings_prints_values_that_read_back_as_the_same_toml() {
         let hook = "printf 'a\\tb\u{8}\u{1b}[2J\u{7f}\\\"' \u{e9}";
         let settings = Settings {
-            top: vec![Setting::Hook(0, hook.to_owned())],
+            top: vec![Setting {
+                key: key_index("before").unwrap(),
+                value: Value::Text(hook.to_owned()),
+            }],
             tables: Vec::new(),
         };
         let shown = settings.for_name(b"x", None).describe();
@@ -639,6 +811,41 @@ mod tests {
         let toml = line.split("  # ").next().unwrap();
         let read = parse::parse(toml).unwrap();
         assert_eq!(read.top[0].value, parse::Value::Text(hook.to_owned()));
+    }
+
+    #[test]
+    fn every_key_has_its_row_in_the_settings_reference() {
+        let reference = include_str!("../../docs/settings.md");
+        for key in &KEYS {
+            let row = reference
+                .lines()
+                .find(|line| {
+                    line.starts_with("| ")
+                        && line
+                            .split('|')
+                            .nth(1)
+                            .is_some_and(|names| names.contains(&format!("`{}`", key.name)))
+                })
+                .unwrap_or_else(|| panic!("{}: no row in docs/settings.md", key.name));
+            assert!(row.contains(key.doc), "{}: {row}", key.name);
+            // The default column says what `settings` shows for the default: the same text,
+            // "none" for an empty string, or (level) the form's own default.
+            let documented = row
+                .split('|')
+                .nth(2)
+                .unwrap_or_default()
+                .trim()
+                .replace('`', "");
+            let shown = (key.show)(&Effective::default());
+            let agrees = documented == shown
+                || (shown == "\"\"" && documented == "none")
+                || (key.name == "level" && documented == "6 for gzip, 3 for zstd");
+            assert!(
+                agrees,
+                "{}: documented {documented:?}, shown {shown:?}",
+                key.name
+            );
+        }
     }
 
     #[test]
