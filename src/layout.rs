@@ -1,11 +1,14 @@
 //! Where every file of a backup system lives, relative to its base directory.
 
-use crate::archive::compression::Compression;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub const PLAN_FILE: &str = "backup_schedules.txt";
+/// The optional settings file, in the base directory.
+pub const SETTINGS_FILE: &str = "backupbox.toml";
+/// The endings of an archive's file name, one per form: plain, gzip, zstd.
+pub const ARCHIVE_SUFFIXES: [&str; 3] = [".tar", ".tar.gz", ".tar.zst"];
 pub const LOGS_DIR: &str = "logs";
 pub const BACKUPS_DIR: &str = "backups";
 pub const MANAGER_LOG: &str = "backup_manager.log";
@@ -48,7 +51,7 @@ impl Layout {
 
     /// `backupbox.toml`, the optional settings file.
     pub fn settings_file(&self) -> PathBuf {
-        self.base.join(crate::settings::FILE)
+        self.base.join(SETTINGS_FILE)
     }
 
     pub fn logs_dir(&self) -> PathBuf {
@@ -87,34 +90,23 @@ impl Layout {
         self.backups_dir().join(NAME_LOCK_FILE)
     }
 
-    /// `backups/<name>.tar` (`.tar.gz`, `.tar.zst`) as the log lines spell it.
-    pub fn archive_display(name: &[u8], compression: Compression) -> String {
-        format!(
-            "{BACKUPS_DIR}/{}{}",
-            crate::log::show_bytes(name),
-            compression.suffix()
-        )
-    }
-
-    /// The file name of a schedule name's archive in one form.
-    pub fn archive_file_name(name: &[u8], compression: Compression) -> Vec<u8> {
+    /// The file name of a schedule name's archive with ending `suffix` (one of
+    /// [`ARCHIVE_SUFFIXES`]).
+    pub fn archive_file_name(name: &[u8], suffix: &str) -> Vec<u8> {
         let mut file = name.to_vec();
-        file.extend_from_slice(compression.suffix().as_bytes());
+        file.extend_from_slice(suffix.as_bytes());
         file
     }
 
     /// The file names the archive of `name` may have, one per form.
     pub fn archive_file_names(name: &[u8]) -> [Vec<u8>; 3] {
-        Compression::ALL.map(|compression| Layout::archive_file_name(name, compression))
+        ARCHIVE_SUFFIXES.map(|suffix| Layout::archive_file_name(name, suffix))
     }
 
     /// `backups/<name>.tar` (`.tar.gz`, `.tar.zst`) on disk.
-    pub fn archive_path(&self, name: &[u8], compression: Compression) -> PathBuf {
+    pub fn archive_path(&self, name: &[u8], suffix: &str) -> PathBuf {
         self.backups_dir()
-            .join(OsStr::from_bytes(&Layout::archive_file_name(
-                name,
-                compression,
-            )))
+            .join(OsStr::from_bytes(&Layout::archive_file_name(name, suffix)))
     }
 
     /// A plan folder as a path on disk: relative folders resolve against the base directory.
@@ -141,12 +133,8 @@ mod tests {
             PathBuf::from("/srv/box/logs/backup_service.pid")
         );
         assert_eq!(
-            Layout::archive_display(b"backup_test", Compression::None),
-            "backups/backup_test.tar"
-        );
-        assert_eq!(
-            Layout::archive_display(b"docs", Compression::Zstd),
-            "backups/docs.tar.zst"
+            layout.archive_path(b"docs", ARCHIVE_SUFFIXES[2]),
+            PathBuf::from("/srv/box/backups/docs.tar.zst")
         );
     }
 }

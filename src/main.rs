@@ -17,6 +17,7 @@ mod progress;
 mod service;
 mod settings;
 mod stdout;
+mod store;
 #[allow(unsafe_code)]
 mod sys;
 mod test_hooks;

@@ -3,13 +3,13 @@
 //! `backups/`; [`write_file`] puts the text in place atomically for the service.
 
 use crate::clock::LocalTime;
-use crate::job::outcomes::{self, Ending, Outcome};
-use crate::job::rotation;
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
 use crate::plan;
 use crate::plan::file as plan_file;
 use crate::service::scheduler;
+use crate::store::outcomes::{self, Ending, Outcome};
+use crate::store::rotation;
 use crate::sys::atomic_file::TempFile;
 use std::fmt::Write;
 use std::io::{self, Write as _};
@@ -192,7 +192,7 @@ pub fn gather(layout: &Layout, service_started: Option<i64>) -> Snapshot {
                 &schedule.name,
                 files_of.get(&*schedule.name).map_or(&[][..], Vec::as_slice),
                 &rotation::stamped(&found),
-                &crate::job::retention::Policy::default(),
+                &crate::store::retention::Policy::default(),
                 &protected,
             )
             .len();

@@ -2,7 +2,7 @@
 //! levels, and the encoder and decoder of each. A decoder that fails says where in the
 //! compressed file it stopped.
 
-use super::parallel_gzip::ParallelGzip;
+use super::parallel_gzip::{ParallelGzip, deflate_level};
 use std::cell::Cell;
 use std::io::{self, BufRead, Read, Write};
 use std::ops::RangeInclusive;
@@ -23,11 +23,22 @@ impl Compression {
 
     /// The end of the archive's file name.
     pub fn suffix(self) -> &'static str {
+        let [plain, gzip, zstd] = crate::layout::ARCHIVE_SUFFIXES;
         match self {
-            Compression::None => ".tar",
-            Compression::Gzip => ".tar.gz",
-            Compression::Zstd => ".tar.zst",
+            Compression::None => plain,
+            Compression::Gzip => gzip,
+            Compression::Zstd => zstd,
         }
+    }
+
+    /// `backups/<name>.tar` (`.tar.gz`, `.tar.zst`) as the log lines spell it.
+    pub fn archive_display(self, name: &[u8]) -> String {
+        format!(
+            "{}/{}{}",
+            crate::layout::BACKUPS_DIR,
+            crate::log::show_bytes(name),
+            self.suffix()
+        )
     }
 
     /// The value of `compress` in `backupbox.toml`.
@@ -180,19 +191,6 @@ fn workers(threads: u32) -> u32 {
         n => n.min(cores),
     };
     if threads <= 1 { 0 } else { threads }
-}
-
-/// zlib-rs's level for gzip level `level`. zlib-rs numbers its levels like zlib-ng, whose 1
-/// and 3 to 6 run other matchers than gzip's: on the benchmark's 20,000 small files its level
-/// 6 made an archive 1.9 times the size of `gzip -6`'s. gzip's levels 1 to 3 use the greedy
-/// matcher (zlib-rs level 2) and 4 to 9 the lazy one (zlib-rs 7 to 9), so those are used: level
-/// 6 then lands within 2 % of `gzip -6` in size, at twice its speed on two threads.
-pub fn deflate_level(level: u32) -> flate2::Compression {
-    flate2::Compression::new(match level {
-        1..=3 => 2,
-        4..=7 => 7,
-        level => level,
-    })
 }
 
 /// Counts the bytes a decoder takes from the compressed file, so a failure can say where.

@@ -93,8 +93,10 @@ impl Stored {
 pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<Stored> {
     let mut newest: Option<(i64, Stored)> = None;
     for compression in Compression::ALL {
-        let display = Layout::archive_display(name, compression);
-        let file = match crate::sys::open::open_regular(&layout.archive_path(name, compression)) {
+        let display = compression.archive_display(name);
+        let file = match crate::sys::open::open_regular(
+            &layout.archive_path(name, compression.suffix()),
+        ) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
             Err(err) => {
@@ -118,7 +120,7 @@ pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<Stored> {
     newest.map(|(_, stored)| stored).ok_or_else(|| {
         crate::error::Error::failed(format!(
             "can't read {}",
-            Layout::archive_display(name, Compression::None)
+            Compression::None.archive_display(name)
         ))
         .because(io::Error::from(io::ErrorKind::NotFound))
     })
@@ -177,7 +179,7 @@ pub fn write(
     progress: &mut Progress,
 ) -> Result<Written, WriteError> {
     let backups = layout.backups_dir();
-    let target = layout.archive_path(&schedule.name, encoding.compression);
+    let target = layout.archive_path(&schedule.name, encoding.compression.suffix());
     let mut temp = TempFile::create_in(&backups, 0o600)?;
     let exclude = Exclusions {
         output: FileId::of_file(temp.file())?,

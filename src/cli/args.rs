@@ -2,7 +2,7 @@
 //! is the one table of the manager's commands: dispatch, the list of known words and every
 //! help text come from it.
 
-use crate::job::Keep;
+use crate::store::Keep;
 use argh::{FromArgValue, FromArgs, SubCommands};
 use std::ffi::{OsStr, OsString};
 use std::sync::OnceLock;

@@ -4,9 +4,6 @@
 
 pub mod hooks;
 pub mod name_lock;
-pub mod outcomes;
-pub mod retention;
-pub mod rotation;
 
 use crate::archive::compression::Compression;
 use crate::archive::{self, WriteError};
@@ -17,42 +14,16 @@ use crate::plan::file as plan_file;
 use crate::plan::{self, Name, Schedule};
 use crate::progress::{self, Progress, Total};
 use crate::settings::Effective;
-use outcomes::{Ending, Outcome};
-use retention::Policy;
+use crate::store::outcomes::{self, Ending, Outcome};
+use crate::store::retention::Policy;
+use crate::store::rotation;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::num::NonZeroU32;
 use std::os::unix::ffi::OsStringExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
-
-/// Archives kept per name, `<name>.tar` included: at least one. One replaces it, as the
-/// spec does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Keep(NonZeroU32);
-
-impl Keep {
-    pub const ONE: Keep = Keep(NonZeroU32::MIN);
-    /// Most generations kept: beyond this a prune lists more files than any folder holds
-    /// usefully.
-    pub const MAX: u32 = 100_000;
-
-    pub fn new(count: u32) -> Option<Keep> {
-        NonZeroU32::new(count).map(Keep)
-    }
-
-    pub fn count(self) -> u32 {
-        self.0.get()
-    }
-}
-
-impl fmt::Display for Keep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// What a job runs with: the schedule's settings, and whether it shows progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +101,7 @@ pub fn describe(schedule: &Schedule, compression: Compression) -> String {
     format!(
         "backup of {} to {}",
         show_bytes(&schedule.folder),
-        Layout::archive_display(&schedule.name, compression)
+        compression.archive_display(&schedule.name)
     )
 }
 
@@ -154,10 +125,10 @@ impl<'a> JobHooks<'a> {
         let absolute =
             |path: std::path::PathBuf| std::path::absolute(&path).unwrap_or(path).into_os_string();
         let folder = absolute(layout.resolve_folder(&schedule.folder));
-        let archive = absolute(layout.archive_path(&schedule.name, settings.compression));
+        let archive = absolute(layout.archive_path(&schedule.name, settings.compression.suffix()));
         JobHooks {
             settings,
-            archive: Layout::archive_display(&schedule.name, settings.compression),
+            archive: settings.compression.archive_display(&schedule.name),
             env: vec![
                 ("BACKUPBOX_NAME", OsString::from_vec(schedule.name.to_vec())),
                 ("BACKUPBOX_FOLDER", folder),
@@ -258,7 +229,7 @@ pub fn run(
         let folder = show_bytes(&schedule.folder);
         log.write(&format!(
             "Backup done for {folder} in {}",
-            Layout::archive_display(&schedule.name, options.settings.compression)
+            options.settings.compression.archive_display(&schedule.name)
         ));
         if left_out > 0 {
             log.write(&format!(
@@ -343,7 +314,7 @@ fn attempt(
     let left_out = written.left_out();
     let size = written.commit()?;
     let backups = layout.backups_dir();
-    let replacement = Layout::archive_display(&schedule.name, encoding.compression);
+    let replacement = encoding.compression.archive_display(&schedule.name);
     for (file, removed) in
         rotation::retire_other_forms(&backups, &schedule.name, encoding.compression)
     {

@@ -13,7 +13,7 @@ use crate::cli::args::{
 };
 use crate::clock::LocalTime;
 use crate::error::{Error, Outcome, Result};
-use crate::job::{self, Keep};
+use crate::job;
 use crate::layout::{self, Layout};
 use crate::log::{Log, for_terminal, show_bytes};
 use crate::plan::file::{self as plan_file, Missing};
@@ -22,6 +22,7 @@ use crate::progress;
 use crate::service::control;
 use crate::settings;
 use crate::stdout;
+use crate::store::Keep;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStringExt;

@@ -2,14 +2,15 @@
 //! `backupbox.toml` applied to what is in `backups/` now.
 
 use crate::error::{Error, Outcome, Result};
-use crate::job::retention::Reason;
-use crate::job::{self, rotation};
+use crate::job;
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
 use crate::plan::file as plan_file;
 use crate::plan::{self, Name};
 use crate::settings::{self, Settings};
 use crate::stdout;
+use crate::store::retention::Reason;
+use crate::store::rotation;
 use std::collections::{HashMap, HashSet};
 
 /// The archive names the plan's schedules write, each once.
@@ -93,7 +94,7 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
         if !effective.sets_retention() {
             return Err(Error::failed(format!(
                 "prune: {FILE} sets no retention for {} (keep, keep_daily, ...); nothing removed",
-                Layout::archive_display(name, effective.compression),
+                effective.compression.archive_display(name),
                 FILE = settings::FILE
             )));
         }

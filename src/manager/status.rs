@@ -3,12 +3,12 @@
 //! inputs from the plan, the state file and the PID file.
 
 use crate::clock::{LocalTime, wall_minute_text};
-use crate::job::outcomes::{self, Ending, Outcome};
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::show_bytes;
 use crate::plan;
 use crate::plan::file as plan_file;
 use crate::service::pidfile::{self, Holder};
+use crate::store::outcomes::{self, Ending, Outcome};
 use std::fmt::Write;
 use std::os::unix::fs::MetadataExt;
 

@@ -85,7 +85,7 @@ fn schedule_folder(layout: &Layout, name: &Name) -> Result<Vec<u8>> {
         .ok_or_else(|| {
             Error::failed(format!(
                 "no schedule in the plan writes {}",
-                Layout::archive_display(name, Compression::None)
+                Compression::None.archive_display(name)
             ))
         })
 }

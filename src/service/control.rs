@@ -3,9 +3,9 @@
 
 use super::readiness::{self, Report};
 use crate::error::{Context, Error, Result};
-use crate::job::Keep;
 use crate::layout::Layout;
 use crate::service::pidfile::{self, Holder};
+use crate::store::Keep;
 use crate::sys::process::{exit_at_once, fork_single_threaded};
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl, open};
 use nix::sys::signal::{Signal, kill};

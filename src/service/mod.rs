@@ -11,7 +11,6 @@ pub mod scheduler;
 use crate::clock::LocalTime;
 use crate::error::{Context, Error, Result};
 use crate::job;
-use crate::job::Keep;
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::{Log, show_bytes};
 use crate::metrics;
@@ -20,6 +19,7 @@ use crate::plan::{self, Schedule};
 use crate::service::jobs::{Pool, Start};
 use crate::service::scheduler::{self as scheduler_rules, Scheduler, Step};
 use crate::settings::{self, BadSettings, Settings};
+use crate::store::Keep;
 use crate::sys::atomic_file;
 use metrics_writer::MetricsWriter;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -274,12 +274,14 @@ impl Service<'_> {
     /// minute must not run it again. A run that was interrupted (its process is gone without
     /// an ending) left no archive and runs again. A state file that can't be read runs them all.
     fn not_started_this_minute(&self, now: LocalTime, due: Vec<Schedule>) -> Vec<Schedule> {
-        let Ok(outcomes) = job::outcomes::load(self.layout) else {
+        let Ok(outcomes) = crate::store::outcomes::load(self.layout) else {
             return due;
         };
-        let started = job::outcomes::by_line(&outcomes);
-        let ran = |outcome: &job::outcomes::Outcome| match outcome.ending {
-            job::outcomes::Ending::Running(pid) => crate::sys::process::is_backupbox_process(pid),
+        let started = crate::store::outcomes::by_line(&outcomes);
+        let ran = |outcome: &crate::store::outcomes::Outcome| match outcome.ending {
+            crate::store::outcomes::Ending::Running(pid) => {
+                crate::sys::process::is_backupbox_process(pid)
+            }
             _ => true,
         };
         due.into_iter()
@@ -309,7 +311,7 @@ impl Service<'_> {
         if wanted.is_empty() {
             return;
         }
-        let outcomes = match job::outcomes::load_intact(self.layout) {
+        let outcomes = match crate::store::outcomes::load_intact(self.layout) {
             Ok(outcomes) => outcomes,
             Err(err) => {
                 self.log.write(&format!(
@@ -318,7 +320,7 @@ impl Service<'_> {
                 return;
             }
         };
-        let last_of = job::outcomes::by_line(&outcomes);
+        let last_of = crate::store::outcomes::by_line(&outcomes);
         for schedule in wanted {
             let line = schedule.line();
             let last_started = last_of

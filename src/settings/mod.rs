@@ -6,15 +6,15 @@
 mod parse;
 
 use crate::archive::compression::{Compression, Encoding};
-use crate::job::Keep;
 use crate::layout::Layout;
+use crate::store::Keep;
 use parse::Entry;
 use std::fmt;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 
 /// The settings file's name, in the base directory.
-pub const FILE: &str = "backupbox.toml";
+pub use crate::layout::SETTINGS_FILE as FILE;
 /// Largest settings file read: a few lines, or a mistake.
 const MAX_BYTES: u64 = 1 << 20;
 
@@ -487,9 +487,9 @@ impl Effective {
     }
 
     /// The retention rules these settings make.
-    pub fn policy(&self) -> crate::job::retention::Policy {
+    pub fn policy(&self) -> crate::store::retention::Policy {
         let [daily, weekly, monthly, yearly] = self.periods;
-        crate::job::retention::Policy {
+        crate::store::retention::Policy {
             last: self.keep.count(),
             daily,
             weekly,

@@ -130,7 +130,7 @@ pub fn in_place(backups: &Path, name: &[u8]) -> Vec<InPlace> {
     let mut found: Vec<_> = Compression::ALL
         .into_iter()
         .filter_map(|compression| {
-            let file = Layout::archive_file_name(name, compression);
+            let file = Layout::archive_file_name(name, compression.suffix());
             let meta = fs::symlink_metadata(backups.join(OsStr::from_bytes(&file))).ok()?;
             meta.is_file().then_some((file, compression, meta))
         })
