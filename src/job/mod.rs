@@ -89,6 +89,14 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// A failed backup ends `run` with its own line, which the job has logged already (before
+/// its `on_failure` hook ran).
+impl From<Failure> for crate::error::Error {
+    fn from(failure: Failure) -> crate::error::Error {
+        crate::error::Error::already_logged(failure.to_string())
+    }
+}
+
 impl From<WriteError> for Cause {
     fn from(err: WriteError) -> Cause {
         Cause::Archive(err)

@@ -240,7 +240,7 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
 
 /// `settings [NAME]`: every key in force for NAME (or the defaults) and where it came from.
 fn show_settings(layout: &Layout, log: &Log, name: Option<RawArg>) -> Result<Outcome> {
-    let settings = settings::load(layout).map_err(|bad| Error::failed(bad.to_string()))?;
+    let settings = settings::load(layout)?;
     if let Ok(text) = plan_file::read(layout) {
         warn_of_unused_tables(log, &settings, &text);
     }
@@ -291,7 +291,7 @@ fn run(
         .schedule()
         .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
     // The same settings as the service's, so a manual run keeps what the service keeps.
-    let settings = settings::load(layout).map_err(|bad| Error::failed(bad.to_string()))?;
+    let settings = settings::load(layout)?;
     warn_of_unused_tables(log, &settings, &text);
     let options = job::Options {
         settings: settings.for_name(&schedule.name, keep),
@@ -299,5 +299,5 @@ fn run(
     };
     job::run(layout, &schedule, log, &options)
         .map(|_| Outcome::Done)
-        .map_err(|failure| Error::already_logged(failure.to_string()))
+        .map_err(Error::from)
 }

@@ -80,7 +80,7 @@ pub fn reasons(layout: &Layout) -> HashMap<Vec<u8>, Vec<Reason>> {
 /// Carries out `prune`: removes (or with `dry_run` lists) the generations the settings do not
 /// keep, for `name` or every name in the plan.
 pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> Result<Outcome> {
-    let settings = settings::load(layout).map_err(|bad| Error::failed(bad.to_string()))?;
+    let settings = settings::load(layout)?;
     let names = match name {
         Some(name) => vec![name],
         None => plan_names(layout)?,

@@ -156,7 +156,7 @@ fn start_up(layout: &Layout, readiness: &mut Readiness) -> Result<Started> {
             // Released before `start` hears of it, so no PID of a dead service is left.
             lock.release();
             readiness.failed(&bad.to_string());
-            return Err(Error::failed(bad.to_string()));
+            return Err(bad.into());
         }
     };
     Ok(Started {

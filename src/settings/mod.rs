@@ -544,6 +544,13 @@ impl fmt::Display for BadSettings {
 
 impl std::error::Error for BadSettings {}
 
+/// A command refused for bad settings fails with the settings' own log line.
+impl From<BadSettings> for crate::error::Error {
+    fn from(bad: BadSettings) -> crate::error::Error {
+        crate::error::Error::failed(bad.to_string())
+    }
+}
+
 /// A checked settings file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
