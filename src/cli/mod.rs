@@ -3,6 +3,7 @@
 
 pub mod args;
 mod help;
+mod lower;
 
 use crate::cli::args::{
     HELP_WORD, ManagerArgs, ManagerCommand, ParseExit, RawArg, ServiceArgs, parse,
@@ -138,7 +139,10 @@ fn manager_role(name: &str, args: &[OsString]) -> i32 {
     let log = Log::new(layout.manager_log());
     let result = std::env::current_exe()
         .map_err(|err| Error::failed("can't find own executable").because(err))
-        .and_then(|exe| manager::execute(&layout, &log, &exe, command));
+        .and_then(|exe| {
+            let command = lower::manager_command(command)?;
+            manager::execute(&layout, &log, &exe, command)
+        });
     finish_manager(&log, result)
 }
 

@@ -7,10 +7,6 @@ pub mod restore;
 pub mod status;
 pub mod verify;
 
-use crate::cli::args::{
-    BackupsArgs, ContentsArgs, CreateArgs, DeleteArgs, ManagerCommand, PruneArgs, RawArg,
-    RestoreArgs, RunArgs, SettingsArgs, StartArgs, StatusArgs, StopArgs, VerifyArgs,
-};
 use crate::clock::LocalTime;
 use crate::error::{Error, Outcome, Result};
 use crate::job;
@@ -27,89 +23,100 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-/// Carries out `command` (as the command line parsed it), logging its success line to `log`.
-pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: ManagerCommand) -> Result<Outcome> {
+/// A manager command, as the command line asked for it (lowered from the parser's structs by
+/// `cli`, so no command here sees them).
+pub enum Command {
+    Create {
+        schedule: Option<OsString>,
+    },
+    List,
+    Delete {
+        index: Option<String>,
+    },
+    Start {
+        keep: Option<Keep>,
+    },
+    Stop {
+        timeout: Duration,
+    },
+    Backups {
+        long: bool,
+    },
+    Run {
+        index: Option<String>,
+        keep: Option<Keep>,
+        progress: progress::Mode,
+    },
+    Prune {
+        name: Option<Name>,
+        dry_run: bool,
+    },
+    Settings {
+        name: Option<Name>,
+    },
+    Contents {
+        name: Name,
+        long: bool,
+    },
+    Status {
+        format: StatusFormat,
+    },
+    Verify {
+        name: Name,
+        against: bool,
+        progress: progress::Mode,
+    },
+    Restore {
+        name: Name,
+        options: restore::Options,
+    },
+}
+
+/// What `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Prometheus,
+}
+
+/// Carries out `command`, logging its success line to `log`.
+pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Result<Outcome> {
     match command {
-        ManagerCommand::Create(CreateArgs { schedule }) => {
-            create(layout, log, schedule.map(|RawArg(s)| s))
-        }
-        ManagerCommand::List(_) => list(layout, log),
-        ManagerCommand::Delete(DeleteArgs { index }) => delete(layout, log, index),
-        ManagerCommand::Start(StartArgs { keep }) => {
+        Command::Create { schedule } => create(layout, log, schedule),
+        Command::List => list(layout, log),
+        Command::Delete { index } => delete(layout, log, index),
+        Command::Start { keep } => {
             // The spec's line, then why on a line of its own: the log is where an admin
             // looks, and "can't start" alone says nothing.
             control::start(layout, exe, keep).map_err(Error::with_reason_logged)?;
             log.write("backup_service started");
             Ok(Outcome::Done)
         }
-        ManagerCommand::Stop(StopArgs { timeout }) => {
-            // Capped at a day so that no value can overflow a deadline.
-            control::stop(layout, Duration::from_secs(timeout.min(24 * 60 * 60)))?;
+        Command::Stop { timeout } => {
+            control::stop(layout, timeout)?;
             log.write("backup_service stopped");
             Ok(Outcome::Done)
         }
-        ManagerCommand::Backups(BackupsArgs { long }) => backups(layout, log, long),
-        ManagerCommand::Run(RunArgs {
+        Command::Backups { long } => backups(layout, log, long),
+        Command::Run {
             index,
             keep,
-            quiet,
             progress,
-        }) => {
-            let progress = progress::Mode::from_switches(quiet, progress);
-            run(layout, log, index, keep, progress)
-        }
-        ManagerCommand::Prune(PruneArgs { name, dry_run }) => {
-            let name = name
-                .map(|name| archive_name(Some(name), "prune"))
-                .transpose()?;
-            prune::prune(layout, log, name, dry_run)
-        }
-        ManagerCommand::Settings(SettingsArgs { name }) => show_settings(layout, log, name),
-        ManagerCommand::Contents(ContentsArgs { name, long }) => {
-            let name = archive_name(name, "contents")?;
-            contents::contents(layout, log, &name, long)
-        }
-        ManagerCommand::Status(args) => show_status(layout, log, &args),
-        ManagerCommand::Verify(VerifyArgs {
+        } => run(layout, log, index, keep, progress),
+        Command::Prune { name, dry_run } => prune::prune(layout, log, name, dry_run),
+        Command::Settings { name } => show_settings(layout, log, name.as_ref()),
+        Command::Contents { name, long } => contents::contents(layout, log, &name, long),
+        Command::Status { format } => show_status(layout, log, format),
+        Command::Verify {
             name,
             against,
-            quiet,
             progress,
-        }) => {
-            let name = archive_name(name, "verify")?;
-            let progress = progress::Mode::from_switches(quiet, progress);
-            verify::verify(layout, log, &name, against, progress)
-        }
-        ManagerCommand::Restore(RestoreArgs {
-            name_and_members,
-            to,
-            force,
-            refuse_outside_links,
-            outside_links,
-            numeric_owner,
-            quiet,
-            progress,
-        }) => {
-            if refuse_outside_links && outside_links {
-                return Err(Error::usage(
-                    "--refuse-outside-links and --outside-links contradict each other",
-                ));
-            }
-            let mut words = name_and_members.into_iter();
-            let name = archive_name(words.next(), "restore")?;
-            let options = restore::Options {
-                to: to.map(|RawArg(to)| PathBuf::from(to)),
-                force,
-                refuse_outside_links,
-                numeric_owner,
-                members: words.map(|RawArg(member)| member.into_vec()).collect(),
-                progress: progress::Mode::from_switches(quiet, progress),
-            };
-            restore::restore(layout, log, &name, &options)
-        }
+        } => verify::verify(layout, log, &name, against, progress),
+        Command::Restore { name, options } => restore::restore(layout, log, &name, &options),
     }
 }
 
@@ -168,8 +175,8 @@ fn delete(layout: &Layout, log: &Log, index: Option<String>) -> Result<Outcome> 
 }
 
 /// `status [--json | --prometheus]`.
-fn show_status(layout: &Layout, log: &Log, args: &StatusArgs) -> Result<Outcome> {
-    let (text, outcome) = if args.prometheus {
+fn show_status(layout: &Layout, log: &Log, format: StatusFormat) -> Result<Outcome> {
+    let (text, outcome) = if format == StatusFormat::Prometheus {
         // Only the service's start is needed from what `status` gathers; metrics read the
         // rest themselves. They carry their verdict in the text: a scrape wants exit 0.
         let started = status::service_info(layout).started();
@@ -177,7 +184,7 @@ fn show_status(layout: &Layout, log: &Log, args: &StatusArgs) -> Result<Outcome>
         (text, Outcome::Done)
     } else {
         let report = status::report(layout);
-        let text = if args.json {
+        let text = if format == StatusFormat::Json {
             report.json()
         } else {
             report.text()
@@ -239,15 +246,12 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
 }
 
 /// `settings [NAME]`: every key in force for NAME (or the defaults) and where it came from.
-fn show_settings(layout: &Layout, log: &Log, name: Option<RawArg>) -> Result<Outcome> {
+fn show_settings(layout: &Layout, log: &Log, name: Option<&Name>) -> Result<Outcome> {
     let settings = settings::load(layout)?;
     if let Ok(text) = plan_file::read(layout) {
         warn_of_unused_tables(log, &settings, &text);
     }
-    let name = name
-        .map(|name| archive_name(Some(name), "settings"))
-        .transpose()?;
-    let effective = settings.for_name(name.as_deref().unwrap_or_default(), None);
+    let effective = settings.for_name(name.map_or(&[][..], |name| &**name), None);
     stdout::print(effective.describe().as_bytes())?;
     log.write("Show settings");
     Ok(Outcome::Done)
@@ -263,15 +267,6 @@ fn warn_of_unused_tables(log: &Log, settings: &settings::Settings, plan: &[u8]) 
         eprintln!("{warning}");
         log.write(&warning);
     }
-}
-
-/// The archive name a command works on: a schedule name, so no `/`, `.` or `..`.
-fn archive_name(name: Option<RawArg>, command: &str) -> Result<Name> {
-    let RawArg(name) =
-        name.ok_or_else(|| Error::usage(format!("{command} needs an archive name")))?;
-    let name = name.into_vec();
-    Name::new(&name)
-        .ok_or_else(|| Error::usage(format!("not an archive name: {}", show_bytes(&name))))
 }
 
 fn run(

@@ -1,0 +1,116 @@
+//! Lowers argh's command structs into the manager's own commands ([`manager::Command`]),
+//! checking what argh cannot (archive names, contradicting switches), so the commands never
+//! see the command line's types.
+
+use super::args::{
+    BackupsArgs, ContentsArgs, CreateArgs, DeleteArgs, ManagerCommand, PruneArgs, RawArg,
+    RestoreArgs, RunArgs, SettingsArgs, StartArgs, StatusArgs, StopArgs, VerifyArgs,
+};
+use crate::error::{Error, Result};
+use crate::log::show_bytes;
+use crate::manager::{Command, StatusFormat, restore};
+use crate::plan::Name;
+use crate::progress;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Longest `stop --timeout`: a day, so that no value can overflow a deadline.
+const MAX_STOP_TIMEOUT: u64 = 24 * 60 * 60;
+
+/// The manager command the parsed command line asks for, or a usage error.
+pub fn manager_command(command: ManagerCommand) -> Result<Command> {
+    Ok(match command {
+        ManagerCommand::Create(CreateArgs { schedule }) => Command::Create {
+            schedule: schedule.map(|RawArg(schedule)| schedule),
+        },
+        ManagerCommand::List(_) => Command::List,
+        ManagerCommand::Delete(DeleteArgs { index }) => Command::Delete { index },
+        ManagerCommand::Start(StartArgs { keep }) => Command::Start { keep },
+        ManagerCommand::Stop(StopArgs { timeout }) => Command::Stop {
+            timeout: Duration::from_secs(timeout.min(MAX_STOP_TIMEOUT)),
+        },
+        ManagerCommand::Backups(BackupsArgs { long }) => Command::Backups { long },
+        ManagerCommand::Run(RunArgs {
+            index,
+            keep,
+            quiet,
+            progress,
+        }) => Command::Run {
+            index,
+            keep,
+            progress: progress::Mode::from_switches(quiet, progress),
+        },
+        ManagerCommand::Prune(PruneArgs { name, dry_run }) => Command::Prune {
+            name: name
+                .map(|name| archive_name(Some(name), "prune"))
+                .transpose()?,
+            dry_run,
+        },
+        ManagerCommand::Settings(SettingsArgs { name }) => Command::Settings {
+            name: name
+                .map(|name| archive_name(Some(name), "settings"))
+                .transpose()?,
+        },
+        ManagerCommand::Contents(ContentsArgs { name, long }) => Command::Contents {
+            name: archive_name(name, "contents")?,
+            long,
+        },
+        ManagerCommand::Status(StatusArgs { json, prometheus }) => Command::Status {
+            format: match (json, prometheus) {
+                (_, true) => StatusFormat::Prometheus,
+                (true, false) => StatusFormat::Json,
+                (false, false) => StatusFormat::Text,
+            },
+        },
+        ManagerCommand::Verify(VerifyArgs {
+            name,
+            against,
+            quiet,
+            progress,
+        }) => Command::Verify {
+            name: archive_name(name, "verify")?,
+            against,
+            progress: progress::Mode::from_switches(quiet, progress),
+        },
+        ManagerCommand::Restore(args) => restore_command(args)?,
+    })
+}
+
+fn restore_command(args: RestoreArgs) -> Result<Command> {
+    let RestoreArgs {
+        name_and_members,
+        to,
+        force,
+        refuse_outside_links,
+        outside_links,
+        numeric_owner,
+        quiet,
+        progress,
+    } = args;
+    if refuse_outside_links && outside_links {
+        return Err(Error::usage(
+            "--refuse-outside-links and --outside-links contradict each other",
+        ));
+    }
+    let mut words = name_and_members.into_iter();
+    let name = archive_name(words.next(), "restore")?;
+    let options = restore::Options {
+        to: to.map(|RawArg(to)| PathBuf::from(to)),
+        force,
+        refuse_outside_links,
+        numeric_owner,
+        members: words.map(|RawArg(member)| member.into_vec()).collect(),
+        progress: progress::Mode::from_switches(quiet, progress),
+    };
+    Ok(Command::Restore { name, options })
+}
+
+/// The archive name a command works on: a schedule name, so no `/`, `.` or `..`.
+fn archive_name(name: Option<RawArg>, command: &str) -> Result<Name> {
+    let RawArg(name) =
+        name.ok_or_else(|| Error::usage(format!("{command} needs an archive name")))?;
+    let name = name.into_vec();
+    Name::new(&name)
+        .ok_or_else(|| Error::usage(format!("not an archive name: {}", show_bytes(&name))))
+}
