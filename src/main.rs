@@ -6,6 +6,7 @@
 mod archive;
 mod cli;
 mod clock;
+mod debug_points;
 mod error;
 mod job;
 mod layout;
@@ -20,7 +21,6 @@ mod stdout;
 mod store;
 #[allow(unsafe_code)]
 mod sys;
-mod test_hooks;
 
 fn main() {
     let status = cli::run(std::env::args_os().collect());

@@ -7,7 +7,7 @@ use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
 use crate::plan;
 use crate::plan::file as plan_file;
-use crate::service::scheduler;
+use crate::plan::timing as scheduler;
 use crate::store::outcomes::{self, Ending, Outcome};
 use crate::store::rotation;
 use crate::sys::atomic_file::TempFile;
@@ -231,7 +231,7 @@ pub fn publish(layout: &Layout, setting: Option<&str>, service_started: i64, log
         return;
     };
     let path = layout.base().join(setting);
-    crate::test_hooks::count("metrics-written");
+    crate::debug_points::count("metrics-written");
     let text = render(&gather(layout, Some(service_started)));
     if let Err(err) = write_file(&path, &text) {
         log.write(&format!(

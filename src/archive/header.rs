@@ -72,6 +72,11 @@ pub struct Meta<'a> {
     pub gname: &'a [u8],
 }
 
+/// A device's major or minor number as tar stores it; Linux's fit in 32 bits.
+pub fn device_number(number: u64) -> u32 {
+    u32::try_from(number).unwrap_or(u32::MAX)
+}
+
 /// Appends the header blocks of member `name` to `out`. Names and link targets of any length
 /// and any bytes are kept exactly, through GNU `././@LongLink` records as GNU tar does.
 pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {

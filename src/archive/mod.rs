@@ -203,7 +203,7 @@ pub fn write(
     let (stream, left_out) = walker.finish();
     let sizes = stream.finish()?;
     // Written in full, not yet in place: where tests stop a backup "still writing".
-    crate::test_hooks::pause("archive-written");
+    crate::debug_points::pause("archive-written");
     Ok(Written {
         temp,
         target,

@@ -5,6 +5,7 @@
 //! resolved twice and trees deeper than PATH_MAX are archived whole.
 
 use super::exclude::{CACHE_TAG, CACHE_TAG_SIGNATURE, Rules};
+use super::header::device_number;
 use super::header::{Extent, Kind, Meta};
 use super::member_name::{
     as_directory, push_child, root_member, safer_name, trim_trailing_slashes,
@@ -651,11 +652,6 @@ fn holds_cache_tag(dir: &OwnedFd) -> bool {
     };
     let mut start = [0u8; CACHE_TAG_SIGNATURE.len()];
     File::from(fd).read_exact(&mut start).is_ok() && start == CACHE_TAG_SIGNATURE
-}
-
-/// A device's major or minor number as tar stores it; Linux's fit in 32 bits.
-pub fn device_number(number: u64) -> u32 {
-    u32::try_from(number).unwrap_or(u32::MAX)
 }
 
 /// Directories are opened without following a symlink swapped in for them.

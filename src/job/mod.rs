@@ -275,7 +275,7 @@ fn attempt(
         return Err(Cause::Skipped);
     };
     note(0, Ending::Running(std::process::id()));
-    crate::test_hooks::fault("job");
+    crate::debug_points::fault("job");
     // Before the empty-folder guard: a `before` hook may be what fills the folder (a dump).
     hooks
         .run(hooks::Hook::Before, None, log)

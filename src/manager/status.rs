@@ -257,7 +257,7 @@ impl Context<'_> {
     fn missed_run(&self, minute: u16, last: Option<&Outcome>) -> Option<String> {
         let since = self.service.since?;
         let wall = self.now.wall_minute();
-        let due = crate::service::scheduler::most_recent_due(wall, minute);
+        let due = crate::plan::timing::most_recent_due(wall, minute);
         let plan_unchanged = self.plan_changed.is_some_and(|t| t.wall_minute() < due);
         let started_since_due = last.is_some_and(|o| o.started.wall_minute() >= due);
         (since.wall_minute() <= due
@@ -441,10 +441,7 @@ impl ScheduleStatus {
 /// The next local date and time at `minute` of the day, strictly after the current minute
 /// (the current minute's run has already started).
 fn next_run(now: &LocalTime, minute: u16) -> String {
-    wall_minute_text(crate::service::scheduler::next_due(
-        now.wall_minute(),
-        minute,
-    ))
+    wall_minute_text(crate::plan::timing::next_due(now.wall_minute(), minute))
 }
 
 fn format_seconds(millis: u64) -> String {

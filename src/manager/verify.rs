@@ -3,8 +3,8 @@
 //! `--against` every way the live folder differs from the archive, like `tar --compare`.
 
 use crate::archive::compression::Compression;
+use crate::archive::header::device_number;
 use crate::archive::member::Member;
-use crate::archive::walk::device_number;
 use crate::archive::{self, check::read_full, member_name::root_member};
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
@@ -40,7 +40,7 @@ pub fn verify(
     let mut summary = format!("{display}: sound, {} members", sound.members);
     if against {
         let folder = schedule_folder(layout, name)?;
-        crate::test_hooks::pause("archive-checked");
+        crate::debug_points::pause("archive-checked");
         let input = stored.read_from_start().map_err(unreadable)?;
         let mut meter = Progress::new(progress, "compare", stored.total());
         let differences = compare(input, &folder, &layout.resolve_folder(&folder), &mut meter);

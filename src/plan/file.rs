@@ -24,7 +24,7 @@ const MAX_PLAN_BYTES: u64 = 16 << 20;
 
 /// The plan's bytes. Writers replace the file by rename, so a reader needs no lock.
 pub fn read(layout: &Layout) -> Result<Vec<u8>> {
-    crate::test_hooks::count("plan-read");
+    crate::debug_points::count("plan-read");
     let file = open_nonblocking(OpenOptions::new().read(true), &layout.plan())
         .map_err(|err| cant_find().because(err))?;
     read_checked(&file).map_err(|err| cant_find().because(err))

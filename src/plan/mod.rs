@@ -2,6 +2,7 @@
 //! disk (`file`).
 
 pub mod file;
+pub mod timing;
 
 use std::ops::Range;
 

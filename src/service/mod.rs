@@ -6,7 +6,6 @@ pub mod jobs;
 mod metrics_writer;
 pub mod pidfile;
 pub mod readiness;
-pub mod scheduler;
 
 use crate::clock::LocalTime;
 use crate::error::{Context, Error, Result};
@@ -15,9 +14,9 @@ use crate::layout::{Layout, PLAN_FILE};
 use crate::log::{Log, show_bytes};
 use crate::metrics;
 use crate::plan::file as plan_file;
+use crate::plan::timing::{self as scheduler_rules, Scheduler, Step};
 use crate::plan::{self, Schedule};
 use crate::service::jobs::{Pool, Start};
-use crate::service::scheduler::{self as scheduler_rules, Scheduler, Step};
 use crate::settings::{self, BadSettings, Settings};
 use crate::store::Keep;
 use crate::sys::atomic_file;
@@ -105,7 +104,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
     }
     // `status` tells a stopping service (no new schedules run) from a running one.
     lock.mark_stopping();
-    crate::test_hooks::pause("service-stopping");
+    crate::debug_points::pause("service-stopping");
     // Running and queued backups finish: a stop never leaves a half-made archive behind.
     service.jobs.finish();
     service.metrics.finish(layout, &service.log, started);

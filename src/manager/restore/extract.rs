@@ -402,7 +402,7 @@ pub fn extract(
             }
         }
     }
-    crate::test_hooks::pause("restore-metadata");
+    crate::debug_points::pause("restore-metadata");
     finish_directories(&mut tree, deferred)?;
     writeback.finish().map_err(|err| {
         io::Error::new(

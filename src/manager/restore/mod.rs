@@ -74,7 +74,7 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
         outside_links,
         redirect,
     } = check_members(from_start()?, &target, options).map_err(|refusal| failed(&refusal))?;
-    crate::test_hooks::pause("archive-checked");
+    crate::debug_points::pause("archive-checked");
     let input = from_start()?;
     fs::create_dir_all(&target)
         .map_err(|err| failed(&format_args!("can't create folder ({err})")))?;
