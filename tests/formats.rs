@@ -145,18 +145,8 @@ fn f1_pax_times_keep_their_year_and_nanoseconds() {
             (10_413_792_000, 500_000_000),
             "{name}: year 2300, half a second"
         );
-        let ours = sb
-            .command("backup_manager", &["contents", name, "--long"])
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        let theirs = tool("tar")
-            .arg("-tvf")
-            .arg(sb.join(format!("backups/{name}.tar")))
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        assert_eq!(stdout(&ours), stdout(&theirs), "{name}");
+        let (ours, theirs) = long_listings(&sb, name, &sb.join(format!("backups/{name}.tar")));
+        assert_eq!(ours, theirs, "{name}");
     }
 }
 
@@ -238,18 +228,8 @@ fn f2_volume_labels_dumpdirs_and_solaris_acls_read_as_gnu_tar_reads_them() {
     for name in ["label", "inc"] {
         adopt(&sb, name, &sb.join(format!("{name}.tar")));
         sb.manager(&["verify", name]).ok();
-        let ours = sb
-            .command("backup_manager", &["contents", name, "--long"])
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        let theirs = tool("tar")
-            .arg("-tvf")
-            .arg(sb.join(format!("backups/{name}.tar")))
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        assert_eq!(stdout(&ours), stdout(&theirs), "{name}");
+        let (ours, theirs) = long_listings(&sb, name, &sb.join(format!("backups/{name}.tar")));
+        assert_eq!(ours, theirs, "{name}");
         sb.manager(&["restore", name]).ok();
         let restored = sb.join(format!("restore/{name}"));
         assert_eq!(fs::read(restored.join("d/sub/g")).unwrap(), b"y", "{name}");

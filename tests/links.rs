@@ -149,24 +149,6 @@ fn l2_a_file_with_101_names_is_stored_once_and_restored_as_one_inode() {
 
 // 3. `contents --long` is `tar -tvf`, byte for byte.
 
-/// `contents NAME --long` and `tar -tvf` of its archive, both in UTC.
-fn both_listings(sb: &Sandbox, name: &str, archive: &std::path::Path) -> (String, String) {
-    let ours = sb
-        .command("backup_manager", &["contents", name, "--long"])
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
-    ours.ok();
-    let theirs = tool("tar")
-        .arg("-tvf")
-        .arg(archive)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
-    theirs.ok();
-    (stdout(&ours), stdout(&theirs))
-}
-
 #[test]
 fn l3_contents_long_is_gnu_tar_tvf_for_every_member_type() {
     let sb = Sandbox::new();
@@ -190,7 +172,7 @@ fn l3_contents_long_is_gnu_tar_tvf_for_every_member_type() {
     touch(&sb.join("t/old"), "1960-06-01 12:00:00");
     sb.write("backup_schedules.txt", "t;03:30;t\n");
     sb.manager(&["run", "0"]).ok();
-    let (ours, theirs) = both_listings(&sb, "t", &sb.join("backups/t.tar"));
+    let (ours, theirs) = long_listings(&sb, "t", &sb.join("backups/t.tar"));
     assert_eq!(ours, theirs);
 
     // Devices, a long owner name that widens the columns, and a year GNU tar prints with five
@@ -228,7 +210,7 @@ fn l3_contents_long_is_gnu_tar_tvf_for_every_member_type() {
     add("dev/after", tar::EntryType::Char, "root", 60, (254, 1023));
     bytes.extend_from_slice(&[0u8; 1024]);
     fs::write(sb.join("backups/dev.tar"), &bytes).unwrap();
-    let (ours, theirs) = both_listings(&sb, "dev", &sb.join("backups/dev.tar"));
+    let (ours, theirs) = long_listings(&sb, "dev", &sb.join("backups/dev.tar"));
     assert_eq!(ours, theirs);
     // The columns widened after the long name and the five-digit year, as GNU tar's do.
     assert!(

@@ -419,6 +419,28 @@ pub fn current_minute() -> String {
     }
 }
 
+/// `backup_manager contents NAME --long` and `tar -tvf` of the archive, both in UTC.
+pub fn long_listings(sb: &Sandbox, name: &str, archive: &Path) -> (String, String) {
+    let ours = sb
+        .command("backup_manager", &["contents", name, "--long"])
+        .env("TZ", "UTC")
+        .output()
+        .expect("run backup_manager contents");
+    assert!(
+        ours.status.success(),
+        "contents {name} --long: {}",
+        stderr(&ours)
+    );
+    let theirs = tool("tar")
+        .arg("-tvf")
+        .arg(archive)
+        .env("TZ", "UTC")
+        .output()
+        .expect("run tar -tvf");
+    assert!(theirs.status.success(), "tar -tvf: {}", stderr(&theirs));
+    (stdout(&ours), stdout(&theirs))
+}
+
 /// GNU tar's own verdict: `tar --compare` run in `cwd` against `archive`.
 pub fn gnu_tar_compare(archive: &Path, cwd: &Path) -> Output {
     tool("tar")
