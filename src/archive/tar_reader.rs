@@ -18,6 +18,8 @@ pub struct TarReader<'a> {
     /// handed out.
     first: Vec<u8>,
     first_handed: usize,
+    /// What the read-ahead of the first block ran into, for the first read to report.
+    first_error: Option<io::Error>,
 }
 
 enum Source<'a> {
@@ -39,6 +41,7 @@ impl<'a> TarReader<'a> {
             position: 0,
             first: Vec::new(),
             first_handed: 0,
+            first_error: None,
         }
         .with_first_block()
     }
@@ -49,6 +52,7 @@ impl<'a> TarReader<'a> {
             position: 0,
             first: Vec::new(),
             first_handed: 0,
+            first_error: None,
         }
         .with_first_block()
     }
@@ -63,8 +67,10 @@ impl<'a> TarReader<'a> {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                // The next read of the source reports it again, to whoever reads the stream.
-                Err(_) => break,
+                Err(err) => {
+                    self.first_error = Some(err);
+                    break;
+                }
             }
         }
         if filled == 512 {
@@ -84,6 +90,11 @@ impl<'a> TarReader<'a> {
     /// Moves `count` bytes on; returns how many the stream had (fewer only at its end).
     pub fn pass_over(&mut self, mut count: u64) -> io::Result<u64> {
         let left_in_first = (self.first.len() - self.first_handed) as u64;
+        if left_in_first == 0
+            && let Some(err) = self.first_error.take()
+        {
+            return Err(err);
+        }
         let from_first = count.min(left_in_first);
         self.first_handed += usize::try_from(from_first).unwrap_or(0);
         count -= from_first;
@@ -109,6 +120,11 @@ impl<'a> TarReader<'a> {
 impl Read for TarReader<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let left_in_first = &self.first[self.first_handed..];
+        if left_in_first.is_empty()
+            && let Some(err) = self.first_error.take()
+        {
+            return Err(err);
+        }
         if !left_in_first.is_empty() {
             let n = buffer.len().min(left_in_first.len());
             buffer[..n].copy_from_slice(&left_in_first[..n]);
@@ -222,5 +238,16 @@ mod tests {
             })
             .collect();
         assert_eq!(entries, [(b"MYLABEL".to_vec(), 0)]);
+    }
+
+    #[test]
+    fn an_error_while_reading_ahead_is_the_first_read_s_error() {
+        let garbage = file_with(b"\x1f\x8b\x08\x00 not a gzip stream");
+        (&garbage).rewind().unwrap();
+        let decoder = Decoder::new(BufReader::new(&garbage), Compression::Gzip).unwrap();
+        let mut reader = TarReader::decoded(decoder);
+        let mut block = [0u8; 512];
+        let err = reader.read(&mut block).unwrap_err();
+        assert!(err.to_string().contains("gzip stream damaged"), "{err}");
     }
 }
