@@ -284,3 +284,68 @@ fn f2_zero_padding_after_a_gzip_stream_is_accepted_and_anything_else_is_damage()
         .fails(1)
         .stderr_contains("bytes that are not zeros after the zero padding");
 }
+
+/// A pax record `LEN key=value\n`, LEN counting the whole record.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut length = body.len() + 1;
+    while format!("{length}{body}").len() != length {
+        length += 1;
+    }
+    format!("{length}{body}").into_bytes()
+}
+
+/// An archive name, its pax records, the member's data, and the refusal expected.
+type DamagedMap<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [u8], &'a str);
+
+#[test]
+fn f1_a_damaged_pax_sparse_map_is_refused_before_anything_is_written() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.join("backups")).unwrap();
+    let cases: [DamagedMap; 3] = [
+        (
+            "unpaired",
+            &[("GNU.sparse.map", "0,3,7"), ("GNU.sparse.realsize", "10")],
+            b"abc",
+            "its last region has no length",
+        ),
+        (
+            "past_the_end",
+            &[
+                ("GNU.sparse.map", "9223372036854775000,3"),
+                ("GNU.sparse.realsize", "10"),
+            ],
+            b"abc",
+            "a region ends past the file's size",
+        ),
+        (
+            "unreadable_map",
+            &[
+                ("GNU.sparse.major", "1"),
+                ("GNU.sparse.minor", "0"),
+                ("GNU.sparse.realsize", "100"),
+            ],
+            b"999999999999999999\n0\n",
+            "its map is not readable",
+        ),
+    ];
+    for (name, records, data, why) in cases {
+        let mut pax: Vec<u8> = records
+            .iter()
+            .flat_map(|(key, value)| pax_record(key, value))
+            .collect();
+        pax.extend(pax_record("GNU.sparse.name", "d/f"));
+        let archive = RawArchive::new()
+            .member(b"d/PaxHeaders/f", tar::EntryType::XHeader, b"", &pax)
+            .member(b"d/GNUSparseFile.1/f", tar::EntryType::Regular, b"", data)
+            .finish();
+        fs::write(sb.join(format!("backups/{name}.tar")), archive).unwrap();
+        sb.manager(&["restore", name])
+            .fails(1)
+            .stderr_contains(&format!("d/f: damaged sparse map: {why}"));
+        assert!(
+            !sb.join(format!("restore/{name}")).exists(),
+            "{name}: nothing written"
+        );
+    }
+}

@@ -21,6 +21,8 @@ pub enum SparseMap {
     Extents(Vec<(u64, u64)>),
     /// The map heads the member's data, as decimal lines padded to a block (1.0).
     InData,
+    /// A map whose last region has no length (an odd count of numbers).
+    Unpaired,
 }
 
 /// A GNU pax sparse member: its real size and map.
@@ -221,6 +223,12 @@ impl Pax {
             SparseMap::InData
         } else {
             let numbers = self.sparse_map.as_ref().unwrap_or(&self.sparse_pairs);
+            if numbers.len() % 2 == 1 {
+                return Some(Sparse {
+                    real_size,
+                    map: SparseMap::Unpaired,
+                });
+            }
             SparseMap::Extents(numbers.chunks_exact(2).map(|p| (p[0], p[1])).collect())
         };
         Some(Sparse { real_size, map })
@@ -258,6 +266,40 @@ pub fn parse_time(value: &[u8]) -> Option<Time> {
             nanos: 1_000_000_000 - nanos,
         },
     })
+}
+
+/// Checks a pax sparse member's regions against what it stores (`stored`, the bytes of data
+/// that follow its header) and its real size, so that a restore refuses a damaged map before
+/// it writes anything rather than halfway. Reads a 1.0 map from `data`.
+pub fn check_sparse(
+    sparse: &Sparse,
+    stored: u64,
+    data: &mut impl Read,
+) -> Result<(), &'static str> {
+    let (extents, map_bytes) = match &sparse.map {
+        SparseMap::Extents(extents) => (extents.clone(), 0),
+        SparseMap::InData => read_data_map(data).map_err(|_| "its map is not readable")?,
+        SparseMap::Unpaired => return Err("its last region has no length"),
+    };
+    let mut total = map_bytes;
+    for (offset, length) in extents {
+        let end = offset
+            .checked_add(length)
+            .ok_or("a region ends past any size")?;
+        if end > sparse.real_size {
+            return Err("a region ends past the file's size");
+        }
+        total = total
+            .checked_add(length)
+            .ok_or("its regions hold more than any size")?;
+    }
+    if total > stored {
+        return Err("its regions hold more data than the member stores");
+    }
+    if i64::try_from(sparse.real_size).is_err() {
+        return Err("a size no file can have");
+    }
+    Ok(())
 }
 
 /// Reads the in-data map of a 1.0 sparse member from its data: the extents, and how many bytes
@@ -340,6 +382,30 @@ mod tests {
         assert_eq!(header_time(&positive), 10_413_792_000);
         assert_eq!(header_time(b"15303516554\0"), 0o15303516554);
         assert_eq!(header_time(b"   1234567 \0"), 0o1234567);
+    }
+
+    #[test]
+    fn sparse_maps_that_do_not_fit_their_data_or_size_are_refused() {
+        let extents = |regions: &[(u64, u64)], real_size| Sparse {
+            real_size,
+            map: SparseMap::Extents(regions.to_vec()),
+        };
+        let check = |sparse: &Sparse, stored| check_sparse(sparse, stored, &mut &b""[..]);
+        assert_eq!(check(&extents(&[(0, 3), (100, 2)], 102), 5), Ok(()));
+        assert!(check(&extents(&[(0, 3)], 2), 3).is_err(), "past the size");
+        assert!(
+            check(&extents(&[(0, 3), (10, 3)], 20), 5).is_err(),
+            "more than stored"
+        );
+        assert!(
+            check(&extents(&[(u64::MAX, 2)], u64::MAX), 2).is_err(),
+            "overflow"
+        );
+        let unpaired = Sparse {
+            real_size: 1,
+            map: SparseMap::Unpaired,
+        };
+        assert!(check(&unpaired, 0).is_err());
     }
 
     #[test]

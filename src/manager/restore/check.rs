@@ -45,6 +45,11 @@ pub enum Refusal {
         name: Vec<u8>,
         kind: u8,
     },
+    /// A GNU pax sparse member whose map does not fit its data or its size.
+    BadSparseMap {
+        name: Vec<u8>,
+        why: &'static str,
+    },
     /// Paths on disk are shown as they are found, already escaped.
     /// A member asked for by name that the archive does not have.
     NotInArchive(Vec<u8>),
@@ -115,6 +120,9 @@ impl fmt::Display for Refusal {
                 n(name),
                 crate::log::show_bytes(&[*kind])
             ),
+            Refusal::BadSparseMap { name, why } => {
+                write!(f, "{}: damaged sparse map: {why}", n(name))
+            }
             Refusal::NotInArchive(name) => write!(f, "{}: not in the archive", n(name)),
             Refusal::Exists(path) => write!(f, "{path} already exists; add --force to overwrite"),
             Refusal::NotADirectoryOnDisk(path) => write!(

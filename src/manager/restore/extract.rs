@@ -519,6 +519,13 @@ fn copy_pax_sparse(entry: &mut impl Read, file: &mut File, sparse: &Sparse) -> i
     let extents = match &sparse.map {
         SparseMap::Extents(extents) => extents.clone(),
         SparseMap::InData => member::read_data_map(entry)?.0,
+        // The check pass refused it already.
+        SparseMap::Unpaired => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a sparse map with a region without a length",
+            ));
+        }
     };
     for (offset, length) in extents {
         file.seek(SeekFrom::Start(offset))?;

@@ -198,6 +198,15 @@ fn check_members(
             Some(NotAFile::VolumeLabel) => continue,
             None => {}
         }
+        if let Some(sparse) = &member.sparse {
+            let stored = entry.header().entry_size().unwrap_or(0);
+            crate::archive::member::check_sparse(sparse, stored, &mut entry).map_err(|why| {
+                Refusal::BadSparseMap {
+                    name: member.name.clone(),
+                    why,
+                }
+            })?;
+        }
         let name = member.name;
         let Some(shape) = shape_of(member.kind) else {
             return Err(Refusal::UnsupportedType {
