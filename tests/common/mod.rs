@@ -261,14 +261,21 @@ impl Finished for Run {
         &self.output
     }
 
+    /// The command, how it ended, and the end of both logs: the manager's, and the service's
+    /// (a command that talks to the service fails for reasons only its log says).
     fn explain(&self) -> String {
-        let log = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(10)..].join("\n");
+        let tail = |path: &Path| {
+            let log = fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            lines[lines.len().saturating_sub(10)..].join("\n")
+        };
+        let service_log = self.log.with_file_name("backup_service.log");
         format!(
-            "backup_manager {}\n{}\n--- end of the manager log ---\n{tail}",
+            "backup_manager {}\n{}\n--- end of the manager log ---\n{}\n--- end of the service log ---\n{}",
             self.args.join(" "),
-            self.output.explain()
+            self.output.explain(),
+            tail(&self.log),
+            tail(&service_log)
         )
     }
 }
