@@ -117,10 +117,10 @@ impl MetricsWriter {
 fn write_when_due(shared: &Shared, layout: &Layout, log: &Log, started: i64) {
     let mut state = shared.lock();
     loop {
-        let due = state.stale.as_ref().and_then(|(since, _)| {
-            (state.pending == 0 || state.closing || since.elapsed() >= MAX_LAG).then_some(())
+        let due = state.stale.as_ref().is_some_and(|(since, _)| {
+            state.pending == 0 || state.closing || since.elapsed() >= MAX_LAG
         });
-        if due.is_some() {
+        if due {
             let setting = state.stale.take().and_then(|(_, setting)| setting);
             drop(state);
             metrics::publish(layout, setting.as_deref(), started, log);

@@ -50,7 +50,6 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
             move |(schedule, options): (Schedule, job::Options)| {
                 // The service's log is the one place its jobs' failures go; the job logs them.
                 let _ = job::run(&layout, &schedule, &log, &options);
-                drop(schedule);
                 if metrics.job_ended(options.settings.metrics.clone()) {
                     crate::sys::memory::give_back_free_memory();
                 }
@@ -71,10 +70,8 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
         jobs,
         metrics,
     };
-    let schedules = service.plan.read(service.layout, &service.log);
-    service
-        .settings
-        .warn_of_unused_tables(&schedules, &service.log);
+    // The first check reads the plan whatever is due (catch-up needs it), and warns of
+    // settings tables no plan line uses.
     service.check(LocalTime::now());
     // The first minute's jobs are running before `start` returns, so an immediate `stop`
     // waits for them instead of preventing them.
