@@ -465,14 +465,14 @@ impl<'a> Walker<'a> {
         if self.exclude.rules.one_file_system && stat.st_dev != self.root_dev {
             // The mount point is stored, empty; what it holds is left out.
             if let Ok((_, dir)) = &opened {
-                self.left_out += entries_below(dir.as_fd());
+                self.left_out += entries_below(dir.as_fd(), b".");
             }
             return Ok(None);
         }
         match opened {
             Ok((mut children, dir)) => {
                 if self.exclude.rules.caches && holds_cache_tag(&dir) {
-                    self.left_out += entries_below(dir.as_fd()).saturating_sub(1);
+                    self.left_out += entries_below(dir.as_fd(), b".").saturating_sub(1);
                     children.keep_only(CACHE_TAG);
                 }
                 Ok(Some(Frame {
@@ -592,18 +592,16 @@ impl<'a> Walker<'a> {
 
 /// How many entries leaving out `name` of `parent` leaves out: 1, plus all a directory holds.
 fn entries_at(parent: BorrowedFd, name: &[u8]) -> u64 {
-    match openat(parent, name, dir_flags(), Mode::empty()) {
-        Ok(dir) => 1 + entries_below(dir.as_fd()),
-        Err(_) => 1,
-    }
+    1 + entries_below(parent, name)
 }
 
 /// Deepest directory level [`entries_below`] opens; below it a directory counts as one entry.
 const MAX_COUNT_DEPTH: usize = 64;
 
-/// Every entry below `dir`, at any depth, read from the directory entries alone (no file is
-/// opened, no link followed), so that "Left out N entries" counts what a left-out folder held.
-fn entries_below(dir: BorrowedFd) -> u64 {
+/// Every entry below directory `name` of `parent` (none if it is not one), at any depth, read
+/// from the directory entries alone (no file is opened, no link followed), so that "Left out
+/// N entries" counts what a left-out folder held.
+fn entries_below(parent: BorrowedFd, name: &[u8]) -> u64 {
     /// A directory's entry count, and the names of those that may be directories.
     fn read(dir: BorrowedFd, name: &[u8]) -> Option<(OwnedFd, u64, Vec<Vec<u8>>)> {
         let fd = openat(dir, name, dir_flags(), Mode::empty()).ok()?;
@@ -621,7 +619,7 @@ fn entries_below(dir: BorrowedFd) -> u64 {
         }
         Some((fd, count, dirs))
     }
-    let Some((fd, mut count, dirs)) = read(dir, b".") else {
+    let Some((fd, mut count, dirs)) = read(parent, name) else {
         return 0;
     };
     let mut stack = vec![(fd, dirs)];
