@@ -197,31 +197,34 @@ impl Owners {
         if self.numeric {
             return Ok((uid, gid));
         }
-        fn by_name(name: &[u8]) -> Option<&str> {
-            std::str::from_utf8(name)
-                .ok()
-                .filter(|name| !name.is_empty())
-        }
-        let user = match by_name(&member.uname) {
-            Some(name) => *self.users.entry(member.uname.clone()).or_insert_with(|| {
-                nix::unistd::User::from_name(name)
-                    .ok()
-                    .flatten()
-                    .map(|user| user.uid)
-            }),
-            None => None,
-        };
-        let group = match by_name(&member.gname) {
-            Some(name) => *self.groups.entry(member.gname.clone()).or_insert_with(|| {
-                nix::unistd::Group::from_name(name)
-                    .ok()
-                    .flatten()
-                    .map(|group| group.gid)
-            }),
-            None => None,
-        };
+        let user = local_id(&mut self.users, &member.uname, |name| {
+            nix::unistd::User::from_name(name)
+                .ok()?
+                .map(|user| user.uid)
+        });
+        let group = local_id(&mut self.groups, &member.gname, |name| {
+            nix::unistd::Group::from_name(name)
+                .ok()?
+                .map(|group| group.gid)
+        });
         Ok((user.unwrap_or(uid), group.unwrap_or(gid)))
     }
+}
+
+/// The local id of a stored user or group `name`, looked up once and kept in `cache`; `None`
+/// for an empty or non-UTF-8 name, or one this host does not know.
+fn local_id<T: Copy>(
+    cache: &mut HashMap<Vec<u8>, Option<T>>,
+    name: &[u8],
+    look_up: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    if let Some(id) = cache.get(name) {
+        return *id;
+    }
+    let text = std::str::from_utf8(name)
+        .ok()
+        .filter(|name| !name.is_empty())?;
+    *cache.entry(name.to_vec()).or_insert_with(|| look_up(text))
 }
 
 /// Owner, mode and time a member gets once written.
@@ -390,8 +393,8 @@ pub fn extract(
                 });
             }
             EntryType::Link => {
-                let stored = entry.link_name_bytes().unwrap_or_default();
-                if let Some(source) = link_source(redirect, &stored, &parts) {
+                let stored = member.link.as_deref().unwrap_or_default();
+                if let Some(source) = link_source(redirect, stored, &parts) {
                     hard_link(&mut tree, &parts, &source, force)?;
                 }
             }
