@@ -16,7 +16,9 @@ pub const SERVICE_LOG: &str = "backup_service.log";
 pub const PID_FILE: &str = "backup_service.pid";
 /// Last outcome of each schedule, for `status`; in `logs/`.
 pub const STATE_FILE: &str = "backup_state.txt";
-/// Serializes writers of the state file; in `logs/`.
+/// What the store knows of each archive written, by its stamp; in `logs/`.
+pub const CATALOG_FILE: &str = "backup_catalog.txt";
+/// Serializes writers of the state file and the catalog; in `logs/`.
 pub const STATE_LOCK_FILE: &str = "backup_state.lock";
 /// Default parent of `restore`'s target folders.
 pub const RESTORE_DIR: &str = "restore";
@@ -72,6 +74,10 @@ impl Layout {
 
     pub fn state_file(&self) -> PathBuf {
         self.logs_dir().join(STATE_FILE)
+    }
+
+    pub fn catalog_file(&self) -> PathBuf {
+        self.logs_dir().join(CATALOG_FILE)
     }
 
     pub fn state_lock(&self) -> PathBuf {

@@ -15,6 +15,7 @@ mod progress;
 mod recipes;
 mod service;
 mod settings;
+mod store;
 mod systemd;
 mod trust;
 mod trust_input;

@@ -1,4 +1,5 @@
-//! Member names exactly as GNU tar stores them for `tar -cf x.tar <folder>`. Pure.
+//! Member names: exactly as GNU tar stores them for `tar -cf x.tar <folder>`, and which names
+//! read from an archive may be used as paths at all. Pure.
 
 /// The name of the top directory's member, trailing `/` included.
 pub fn root_member(folder: &[u8]) -> Vec<u8> {
@@ -99,4 +100,45 @@ mod tests {
         assert_eq!(root("a..b/..c"), "a..b/..c/");
         assert_eq!(member("x", "..hidden"), "x/..hidden");
     }
+}
+
+/// The non-empty, non-`.` components of a member path (`..` kept, for the checks to see).
+pub fn components(path: &[u8]) -> Vec<&[u8]> {
+    path.split(|&b| b == b'/')
+        .filter(|part| !part.is_empty() && *part != b".")
+        .collect()
+}
+
+/// Why a member name read from an archive may never become a path: restore refuses the
+/// archive, verify does not look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnsafeName {
+    Empty,
+    Absolute(Vec<u8>),
+    DotDot(Vec<u8>),
+}
+
+impl std::fmt::Display for UnsafeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = crate::log::show_name;
+        match self {
+            UnsafeName::Empty => f.write_str("a member has an empty name"),
+            UnsafeName::Absolute(name) => write!(f, "{}: absolute member name", shown(name)),
+            UnsafeName::DotDot(name) => write!(f, "{}: member name contains '..'", shown(name)),
+        }
+    }
+}
+
+/// Why `name` may not be used as a path at all: empty, absolute, or climbing out with `..`.
+pub fn unsafe_name(name: &[u8]) -> Option<UnsafeName> {
+    if name.is_empty() {
+        return Some(UnsafeName::Empty);
+    }
+    if name.starts_with(b"/") {
+        return Some(UnsafeName::Absolute(name.to_vec()));
+    }
+    if components(name).contains(&&b".."[..]) {
+        return Some(UnsafeName::DotDot(name.to_vec()));
+    }
+    None
 }

@@ -15,7 +15,7 @@ pub mod tar_reader;
 pub mod walk;
 
 use crate::layout::{self, Layout};
-use crate::plan::{Name, Schedule};
+use crate::plan::Name;
 use crate::progress::{Progress, Total};
 use crate::sys::atomic_file::TempFile;
 use crate::sys::open::FileId;
@@ -26,7 +26,6 @@ use std::io::{self, BufReader, Seek};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::PathBuf;
 use tar_reader::{READ_BUFFER, TarReader};
-pub use walk::WriteError;
 use walk::{Exclusions, Walker};
 
 /// The archive in place for a name, opened for reading: one descriptor, which every pass
@@ -133,10 +132,66 @@ pub fn ensure_backups_dir(layout: &Layout) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Why an archive could not be made. `Display` gives the reason as the log line ends.
+#[derive(Debug)]
+pub enum WriteError {
+    FolderNotFound,
+    NotADirectory,
+    FolderUnreadable(io::Error),
+    /// Writing the archive failed (a full disk, an I/O error).
+    Write(io::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::FolderNotFound => f.write_str("folder not found"),
+            WriteError::NotADirectory => f.write_str("not a directory"),
+            WriteError::FolderUnreadable(err) => write!(f, "can't read folder ({err})"),
+            WriteError::Write(err) => write!(f, "can't write archive ({err})"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+impl From<io::Error> for WriteError {
+    fn from(err: io::Error) -> WriteError {
+        WriteError::Write(err)
+    }
+}
+
+/// How an archive is made: what the settings decide, finished before the archiver starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub encoding: Encoding,
+    /// What the settings leave out.
+    pub rules: Rules,
+    /// Threads that read files ahead of the walk; 0 lets the disk decide.
+    pub read_threads: u32,
+}
+
+/// What the archiver tells its caller as it goes.
+pub struct Watch<'a> {
+    /// Each file skipped or changed while it was read, as the log line ends.
+    pub warn: &'a mut dyn FnMut(String),
+    pub progress: &'a mut Progress,
+}
+
+/// What an archive is, as it was on disk when it was written: for the store's catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The archive file's mtime.
+    pub written: (i64, u32),
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
 /// An archive written to a temporary file and on its way to `backups/<name>.tar`.
 pub struct Written {
     temp: TempFile,
     target: PathBuf,
+    compression: Compression,
     size: u64,
     stream_size: u64,
     members: u64,
@@ -159,6 +214,29 @@ impl Written {
         self.left_out
     }
 
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Makes the archive durable and reads it back from disk for its SHA-256, both at once:
+    /// the hash reads what the page cache holds while the disk takes the rest.
+    pub fn seal(&mut self) -> Result<Fingerprint, WriteError> {
+        let reader = self.temp.file().try_clone()?;
+        let (synced, digest) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| sha256_of(&reader));
+            let synced = self.temp.file().sync_data();
+            (synced, hashing.join())
+        });
+        synced?;
+        let digest = digest.map_err(|_| io::Error::other("the hashing thread panicked"))??;
+        let meta = self.temp.file().metadata()?;
+        Ok(Fingerprint {
+            written: (meta.mtime(), u32::try_from(meta.mtime_nsec()).unwrap_or(0)),
+            size: meta.len(),
+            sha256: digest,
+        })
+    }
+
     /// Makes the archive durable and puts it in place of the previous one in one step.
     pub fn commit(self) -> Result<u64, WriteError> {
         self.temp.commit(&self.target)?;
@@ -166,20 +244,40 @@ impl Written {
     }
 }
 
-/// Archives the schedule's folder into a temporary file in `backups/` (which the caller has
-/// made with [`ensure_backups_dir`], since the name lock lives there too); nothing is replaced
-/// until [`Written::commit`]. Each file skipped or changed is passed to `warn`.
+/// SHA-256 of a file's bytes from its start, read at offsets so the descriptor's own
+/// position is left alone.
+fn sha256_of(file: &File) -> io::Result<[u8; 32]> {
+    use sha2::Digest;
+    use std::os::unix::fs::FileExt;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; 256 << 10];
+    let mut offset = 0;
+    loop {
+        let n = match file.read_at(&mut buffer, offset) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buffer[..n]);
+        offset += n as u64;
+    }
+}
+
+/// Archives `folder` (a plan folder) into a temporary file in `backups/` on its way to the
+/// archive of `name`; the caller has made `backups/` with [`ensure_backups_dir`], since the
+/// name lock lives there too. Nothing is replaced until [`Written::commit`].
 pub fn write(
     layout: &Layout,
-    schedule: &Schedule,
-    encoding: &Encoding,
-    rules: Rules,
-    read_threads: u32,
-    warn: &mut dyn FnMut(String),
-    progress: &mut Progress,
+    name: &Name,
+    folder: &[u8],
+    options: Options,
+    watch: Watch,
 ) -> Result<Written, WriteError> {
+    let Watch { warn, progress } = watch;
     let backups = layout.backups_dir();
-    let target = layout.archive_path(&schedule.name, encoding.compression.suffix());
+    let compression = options.encoding.compression;
+    let target = layout.archive_path(name, compression.suffix());
     let mut temp = TempFile::create_in(&backups, 0o600)?;
     let exclude = Exclusions {
         output: FileId::of_file(temp.file())?,
@@ -192,14 +290,15 @@ pub fn write(
         .into_iter()
         .filter_map(|(dir, what)| Some((FileId::of(&fs::metadata(dir).ok()?), what)))
         .collect(),
-        rules,
+        rules: options.rules,
     };
     let output = temp.file().try_clone()?;
-    let stream = stream::TarStream::new(&output, encoding)?;
-    let folder = layout.resolve_folder(&schedule.folder);
-    let readers = read_ahead::ReadAhead::start(read_ahead::readers_for(&folder, read_threads));
+    let stream = stream::TarStream::new(&output, &options.encoding)?;
+    let root = layout.resolve_folder(folder);
+    let readers =
+        read_ahead::ReadAhead::start(read_ahead::readers_for(&root, options.read_threads));
     let mut walker = Walker::new(stream, exclude, warn, progress, readers);
-    walker.archive(&folder, &schedule.folder)?;
+    walker.archive(&root, folder)?;
     let (stream, left_out) = walker.finish();
     let sizes = stream.finish()?;
     // Written in full, not yet in place: where tests stop a backup "still writing".
@@ -207,6 +306,7 @@ pub fn write(
     Ok(Written {
         temp,
         target,
+        compression,
         size: sizes.file,
         stream_size: sizes.stream,
         members: sizes.members,

@@ -4,6 +4,7 @@
 //! Every lookup is relative to an open directory (openat, fstatat), so a path is never
 //! resolved twice and trees deeper than PATH_MAX are archived whole.
 
+use super::WriteError;
 use super::exclude::{CACHE_TAG, CACHE_TAG_SIGNATURE, Rules};
 use super::header::device_number;
 use super::header::{Extent, Kind, Meta};
@@ -41,35 +42,6 @@ pub struct Exclusions {
     pub own_folders: Vec<(FileId, &'static str)>,
     /// What the settings leave out.
     pub rules: Rules,
-}
-
-/// Why an archive could not be made. `Display` gives the reason as the log line ends.
-#[derive(Debug)]
-pub enum WriteError {
-    FolderNotFound,
-    NotADirectory,
-    FolderUnreadable(io::Error),
-    /// Writing the archive failed (a full disk, an I/O error).
-    Write(io::Error),
-}
-
-impl std::fmt::Display for WriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WriteError::FolderNotFound => f.write_str("folder not found"),
-            WriteError::NotADirectory => f.write_str("not a directory"),
-            WriteError::FolderUnreadable(err) => write!(f, "can't read folder ({err})"),
-            WriteError::Write(err) => write!(f, "can't write archive ({err})"),
-        }
-    }
-}
-
-impl std::error::Error for WriteError {}
-
-impl From<io::Error> for WriteError {
-    fn from(err: io::Error) -> WriteError {
-        WriteError::Write(err)
-    }
 }
 
 /// The entries of one directory, sorted by name bytes so archives are reproducible, with

@@ -14,6 +14,7 @@ use crate::plan::file as plan_file;
 use crate::plan::{self, Name, Schedule};
 use crate::progress::{self, Progress, Total};
 use crate::settings::Effective;
+use crate::store::catalog;
 use crate::store::outcomes::{self, Ending, Outcome};
 use crate::store::retention::Policy;
 use crate::store::rotation;
@@ -283,31 +284,40 @@ fn attempt(
     if !options.settings.allow_empty {
         refuse_an_empty_folder(layout, schedule)?;
     }
-    let encoding = options.settings.encoding();
+    let archive_options = options.settings.archive_options();
+    let compression = archive_options.encoding.compression;
+    let in_place = catalog::in_place(layout, &schedule.name);
     // The previous tar stream's size is the best guess of this one's.
-    let previous = archive::open(layout, &schedule.name)
-        .ok()
-        .and_then(|stored| stored.read_in_full())
+    let previous = in_place
+        .as_ref()
+        .map(|record| record.stream)
+        .or_else(|| {
+            archive::open(layout, &schedule.name)
+                .ok()
+                .and_then(|stored| stored.read_in_full())
+        })
         .map_or(Total::Unknown, Total::About);
     let mut meter = Progress::new(options.progress, "run", previous);
     let written = archive::write(
         layout,
-        schedule,
-        &encoding,
-        exclude_rules(&options.settings),
-        options.settings.read_threads,
-        &mut |warning| log.write(&format!("Warning: {warning}")),
-        &mut meter,
+        &schedule.name,
+        &schedule.folder,
+        archive_options,
+        archive::Watch {
+            warn: &mut |warning| log.write(&format!("Warning: {warning}")),
+            progress: &mut meter,
+        },
     );
     meter.finish(written.as_ref().ok().map(archive::Written::stream_size));
-    let written = written?;
+    let mut written = written?;
     if !options.settings.allow_empty
         && written.members() <= 1
         && written.left_out() > 0
-        && let Some(entries) = entries_in_place(layout, schedule)
+        && let Some(entries) = entries_in_place(layout, schedule, in_place.as_ref())
     {
         return Err(Cause::AllExcluded(written.left_out(), entries));
     }
+    let fingerprint = written.seal()?;
     let policy = options.settings.policy();
     if policy.keeps_generations() {
         let kept = rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
@@ -319,13 +329,14 @@ fn attempt(
             ));
         }
     }
+    // Recorded before the rename: an archive in place always has its record, unless writing
+    // the catalog failed.
+    catalog_record(layout, &schedule.name, &written, &fingerprint, log);
     let left_out = written.left_out();
     let size = written.commit()?;
     let backups = layout.backups_dir();
-    let replacement = encoding.compression.archive_display(&schedule.name);
-    for (file, removed) in
-        rotation::retire_other_forms(&backups, &schedule.name, encoding.compression)
-    {
+    let replacement = compression.archive_display(&schedule.name);
+    for (file, removed) in rotation::retire_other_forms(&backups, &schedule.name, compression) {
         let shown = show_bytes(&file);
         match removed {
             Ok(()) => log.write(&format!(
@@ -340,18 +351,32 @@ fn attempt(
     Ok((size, left_out))
 }
 
-/// The archive's exclude rules from the schedule's settings.
-fn exclude_rules(settings: &Effective) -> archive::exclude::Rules {
-    let bytes = |items: &[String]| items.iter().map(|item| item.as_bytes().to_vec()).collect();
-    archive::exclude::Rules {
-        patterns: settings
-            .exclude
-            .iter()
-            .map(|pattern| archive::exclude::Exclude::new(pattern.as_bytes()))
-            .collect(),
-        caches: settings.exclude_caches,
-        if_present: bytes(&settings.exclude_if_present),
-        one_file_system: settings.one_file_system,
+/// Adds the archive about to be put in place to the store's catalog. Without its record the
+/// archive is just as good: what would read the record reads the archive instead.
+fn catalog_record(
+    layout: &Layout,
+    name: &Name,
+    written: &archive::Written,
+    fingerprint: &archive::Fingerprint,
+    log: &Log,
+) {
+    let record = catalog::Record {
+        name: name.to_vec(),
+        written: catalog::Written {
+            seconds: fingerprint.written.0,
+            nanos: fingerprint.written.1,
+        },
+        form: written.compression(),
+        size: fingerprint.size,
+        stream: written.stream_size(),
+        members: written.members(),
+        sha256: fingerprint.sha256,
+        other: Vec::new(),
+    };
+    if let Err(err) = catalog::add(layout, &record) {
+        log.write(&format!(
+            "Warning: can't record the archive in the catalog ({err})"
+        ));
     }
 }
 
@@ -364,14 +389,26 @@ fn refuse_an_empty_folder(layout: &Layout, schedule: &Schedule) -> Result<(), Ca
     if !empty {
         return Ok(());
     }
-    entries_in_place(layout, schedule).map_or(Ok(()), |entries| Err(Cause::EmptyFolder(entries)))
+    let in_place = catalog::in_place(layout, &schedule.name);
+    entries_in_place(layout, schedule, in_place.as_ref())
+        .map_or(Ok(()), |entries| Err(Cause::EmptyFolder(entries)))
 }
 
-/// The entries the archive in place holds beyond the folder's own, if it holds any.
-fn entries_in_place(layout: &Layout, schedule: &Schedule) -> Option<u64> {
-    let stored = archive::open(layout, &schedule.name).ok()?;
-    let sound = stored.check(&mut Progress::none()).ok()?;
-    (sound.members > 1).then(|| sound.members - 1)
+/// The entries the archive in place holds beyond the folder's own, if it holds any: as its
+/// catalog record says, or else as reading it finds.
+fn entries_in_place(
+    layout: &Layout,
+    schedule: &Schedule,
+    record: Option<&catalog::Record>,
+) -> Option<u64> {
+    let members = match record {
+        Some(record) => record.members,
+        None => {
+            let stored = archive::open(layout, &schedule.name).ok()?;
+            stored.check(&mut Progress::none()).ok()?.members
+        }
+    };
+    (members > 1).then(|| members - 1)
 }
 
 /// The text a panic was raised with.
@@ -422,6 +459,13 @@ pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> (Vec<V
                 failed += 1;
             }
         }
+    }
+    if !removed.is_empty()
+        && let Err(err) = catalog::forget_gone(layout, name)
+    {
+        log.write(&format!(
+            "Warning: can't remove pruned archives from the catalog ({err})"
+        ));
     }
     (removed, failed)
 }

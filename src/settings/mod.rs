@@ -475,8 +475,27 @@ impl Effective {
             .any(|(key, source)| key.retention && source != Source::Default)
     }
 
+    /// How the archiver makes the archive: its form, what is left out, how files are read.
+    pub fn archive_options(&self) -> crate::archive::Options {
+        let bytes = |items: &[String]| items.iter().map(|item| item.as_bytes().to_vec()).collect();
+        crate::archive::Options {
+            encoding: self.encoding(),
+            rules: crate::archive::exclude::Rules {
+                patterns: self
+                    .exclude
+                    .iter()
+                    .map(|pattern| crate::archive::exclude::Exclude::new(pattern.as_bytes()))
+                    .collect(),
+                caches: self.exclude_caches,
+                if_present: bytes(&self.exclude_if_present),
+                one_file_system: self.one_file_system,
+            },
+            read_threads: self.read_threads,
+        }
+    }
+
     /// How the archive is compressed.
-    pub fn encoding(&self) -> Encoding {
+    fn encoding(&self) -> Encoding {
         Encoding {
             compression: self.compression,
             level: self

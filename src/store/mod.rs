@@ -4,6 +4,8 @@
 //! each schedule's last outcome (`outcomes`). It imports nothing of the job, the service or
 //! the manager.
 
+pub mod catalog;
+mod ledger;
 pub mod outcomes;
 pub mod retention;
 pub mod rotation;

@@ -8,15 +8,10 @@
 //! A backup records `running` (with its PID) when it starts and its ending when it ends, so a
 //! backup killed midway stays visible as one that never ended.
 
+use super::ledger;
 use crate::clock::LocalTime;
 use crate::layout::Layout;
-use crate::sys::atomic_file::TempFile;
-use crate::sys::flock::{self, Mode};
-use crate::sys::open::open_lock_file;
-use std::fs;
-use std::io::{self, Write};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::io;
 
 /// Records kept at most; the oldest go first, so lines long gone from the plan fade out.
 const MAX_RECORDS: usize = 10_000;
@@ -146,16 +141,9 @@ pub fn with_outcome(text: &[u8], line: &[u8], outcome: &Outcome) -> Vec<u8> {
     out
 }
 
-/// Largest state file read: 10,000 records of long plan lines. Anything larger, or anything
-/// that is not a regular file (a FIFO, a link to /dev/zero), is damage, not history.
-const MAX_STATE_BYTES: u64 = 32 << 20;
-
 /// The state file's bytes; empty if it does not exist yet.
 fn read_current(layout: &Layout) -> io::Result<Vec<u8>> {
-    match crate::sys::open::read_regular(&layout.state_file(), MAX_STATE_BYTES) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        other => other,
-    }
+    ledger::read(&layout.state_file())
 }
 
 /// `outcomes` by plan line, for looking up many schedules at once; the first record of a line
@@ -201,31 +189,9 @@ pub fn load_intact(layout: &Layout) -> io::Result<Vec<(Vec<u8>, Outcome)>> {
 
 /// Records `outcome` as the last one of plan line `line`.
 pub fn record(layout: &Layout, line: &[u8], outcome: &Outcome) -> io::Result<()> {
-    fs::create_dir_all(layout.logs_dir())?;
-    // Workers of one service wait their turn here without polling; the file lock below only
-    // waits for another process (a `run` next to the service).
-    static IN_PROCESS: Mutex<()> = Mutex::new(());
-    let _turn = IN_PROCESS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let lock = open_lock_file(&layout.state_lock(), 0o644)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    if !flock::lock_by(&lock, Mode::Exclusive, deadline, Duration::from_millis(2))? {
-        return Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "state file still locked after 10 s",
-        ));
-    }
-    // Whatever is in the state file's place and can't be read as one (a FIFO, a link, a
-    // huge file) is replaced by the rename below, losing history but never hanging.
-    let current = match read_current(layout) {
-        Err(err) if err.kind() == io::ErrorKind::InvalidData => Vec::new(),
-        other => other?,
-    };
-    let mut temp = TempFile::create_in(&layout.logs_dir(), 0o644)?;
-    temp.file()
-        .write_all(&with_outcome(&current, line, outcome))?;
-    temp.commit(&layout.state_file())
+    ledger::rewrite(layout, &layout.state_file(), |current| {
+        with_outcome(current, line, outcome)
+    })
 }
 
 #[cfg(test)]

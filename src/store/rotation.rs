@@ -122,6 +122,20 @@ pub fn list(backups: &Path) -> io::Result<Vec<Vec<u8>>> {
         .collect())
 }
 
+/// Every archive of `name` in `backups/`, in place or a generation, with its metadata: what
+/// the catalog keeps records of. Empty if `backups/` can't be read.
+pub fn files_of(backups: &Path, name: &[u8]) -> Vec<(Vec<u8>, fs::Metadata)> {
+    list(backups)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|file| possible_owners(file).contains(&name))
+        .filter_map(|file| {
+            let meta = fs::symlink_metadata(backups.join(OsStr::from_bytes(&file))).ok()?;
+            Some((file, meta))
+        })
+        .collect()
+}
+
 /// An archive in place: its file name, form and metadata.
 pub type InPlace = (Vec<u8>, Compression, fs::Metadata);
 

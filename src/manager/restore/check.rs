@@ -6,6 +6,8 @@
 //! before it, and a symlink must resolve inside the restore folder when followed through the
 //! links the archive itself makes, chains included.
 
+pub use crate::archive::member_name::components;
+use crate::archive::member_name::{UnsafeName, unsafe_name};
 use crate::log::show_name;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -15,9 +17,7 @@ use std::io;
 /// path on disk) and the reason, as the log line ends.
 #[derive(Debug)]
 pub enum Refusal {
-    EmptyName,
-    Absolute(Vec<u8>),
-    DotDot(Vec<u8>),
+    UnsafeName(UnsafeName),
     NamesTheFolder(Vec<u8>),
     ThroughSymlink(Vec<u8>),
     UnderNonDirectory {
@@ -64,9 +64,7 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = |name: &[u8]| show_name(name);
         match self {
-            Refusal::EmptyName => f.write_str("a member has an empty name"),
-            Refusal::Absolute(name) => write!(f, "{}: absolute member name", n(name)),
-            Refusal::DotDot(name) => write!(f, "{}: member name contains '..'", n(name)),
+            Refusal::UnsafeName(why) => why.fmt(f),
             Refusal::NamesTheFolder(name) => {
                 write!(f, "{}: names the restore folder itself", n(name))
             }
@@ -148,27 +146,6 @@ pub enum Shape {
     HardLink,
     /// A regular file, FIFO or device.
     Other,
-}
-
-/// The non-empty, non-`.` components of a member path (`..` kept, for the checks to see).
-pub fn components(path: &[u8]) -> Vec<&[u8]> {
-    path.split(|&b| b == b'/')
-        .filter(|part| !part.is_empty() && *part != b".")
-        .collect()
-}
-
-/// Why a member name may not be used at all: empty, absolute, or climbing out with `..`.
-pub fn name_refusal(name: &[u8]) -> Option<Refusal> {
-    if name.is_empty() {
-        return Some(Refusal::EmptyName);
-    }
-    if name.starts_with(b"/") {
-        return Some(Refusal::Absolute(name.to_vec()));
-    }
-    if components(name).contains(&&b".."[..]) {
-        return Some(Refusal::DotDot(name.to_vec()));
-    }
-    None
 }
 
 /// The members a restore was asked for: all, or the given paths and everything below them.
@@ -314,8 +291,8 @@ impl Checker {
         shape: Shape,
         link: Option<&[u8]>,
     ) -> Result<(), Refusal> {
-        if let Some(refusal) = name_refusal(name) {
-            return Err(refusal);
+        if let Some(why) = unsafe_name(name) {
+            return Err(Refusal::UnsafeName(why));
         }
         let parts = components(name);
         let Some((last, parents)) = parts.split_last() else {
@@ -507,7 +484,7 @@ mod tests {
         );
         assert!(matches!(
             check(&[("", F, "")], false),
-            Err(Refusal::EmptyName)
+            Err(Refusal::UnsafeName(UnsafeName::Empty))
         ));
         assert_eq!(
             refused(&[(".", F, "")]),

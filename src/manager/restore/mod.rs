@@ -7,7 +7,7 @@
 mod check;
 mod extract;
 
-pub use check::{Refusal, name_refusal};
+pub use check::Refusal;
 
 use crate::archive::member::{Member, NotAFile};
 use crate::archive::{self, check::is_record};

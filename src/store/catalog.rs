@@ -1,0 +1,299 @@
+//! The catalog of archives, `logs/backup_catalog.txt`: one record per archive written, keyed
+//! by the archive's own stamp (its name and the mtime it was written with, to the
+//! nanosecond), so it follows the archive through rotation, when `<name>.tar` becomes
+//! `<name>.<stamp>.tar` by a hard link, and outlives edits of the plan line.
+//!
+//! A record is one line: the name, then tab-separated `key=value` fields, e.g.
+//! `docs  written=1764559800.123456789  form=zstd  size=4096  stream=10240  members=12
+//! sha256=…`. Keys this version does not know are kept as they are, so a later one's fields
+//! (recipients, remote copies, incremental levels) survive a rewrite by an older binary.
+//! What the catalog says is checked against the file it names before it is used: a file
+//! whose mtime or size differ from its record has none.
+
+use super::ledger;
+use crate::archive::compression::Compression;
+use crate::layout::Layout;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+
+/// Records kept at most: as many as generations may be kept, for a handful of names.
+const MAX_RECORDS: usize = 100_000;
+
+/// When an archive was written: its mtime, to the nanosecond. Together with its name, the
+/// archive's stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Written {
+    pub seconds: i64,
+    pub nanos: u32,
+}
+
+impl Written {
+    /// The mtime of a file on disk.
+    pub fn of(meta: &fs::Metadata) -> Written {
+        Written {
+            seconds: meta.mtime(),
+            nanos: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
+        }
+    }
+}
+
+/// What the catalog knows of one archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub name: Vec<u8>,
+    pub written: Written,
+    pub form: Compression,
+    /// The archive file's size in bytes.
+    pub size: u64,
+    /// The tar stream's size, before compression.
+    pub stream: u64,
+    /// Members, the folder's own entry included.
+    pub members: u64,
+    /// SHA-256 of the archive file's bytes, as they were on disk when it was written.
+    pub sha256: [u8; 32],
+    /// Fields of a later version, `key=value`, kept in order.
+    pub other: Vec<Vec<u8>>,
+}
+
+impl Record {
+    /// Whether this is the record of the archive of `name` whose metadata is `meta`.
+    pub fn describes(&self, name: &[u8], meta: &fs::Metadata) -> bool {
+        self.name == name && self.written == Written::of(meta) && self.size == meta.len()
+    }
+
+    /// The record as one line, without its newline.
+    fn render(&self) -> Vec<u8> {
+        let mut line = self.name.clone();
+        let Written { seconds, nanos } = self.written;
+        line.extend_from_slice(
+            format!(
+                "\twritten={seconds}.{nanos:09}\tform={}\tsize={}\tstream={}\tmembers={}\tsha256={}",
+                self.form.setting(),
+                self.size,
+                self.stream,
+                self.members,
+                hex(&self.sha256)
+            )
+            .as_bytes(),
+        );
+        for field in &self.other {
+            line.push(b'\t');
+            line.extend_from_slice(field);
+        }
+        line
+    }
+
+    /// One line of the catalog; `None` if it is damaged or lacks a field this version needs.
+    fn parse(line: &[u8]) -> Option<Record> {
+        let mut fields = line.split(|&b| b == b'\t');
+        let name = fields.next().filter(|name| !name.is_empty())?.to_vec();
+        let (mut written, mut form, mut size, mut stream, mut members, mut sha256) =
+            (None, None, None, None, None, None);
+        let mut other = Vec::new();
+        for field in fields {
+            let at = field.iter().position(|&b| b == b'=')?;
+            let (key, value) = (&field[..at], &field[at + 1..]);
+            let number = || std::str::from_utf8(value).ok()?.parse::<u64>().ok();
+            match key {
+                b"written" => written = parse_written(value),
+                b"form" => form = Compression::from_setting(std::str::from_utf8(value).ok()?),
+                b"size" => size = number(),
+                b"stream" => stream = number(),
+                b"members" => members = number(),
+                b"sha256" => sha256 = parse_hex(value),
+                _ => other.push(field.to_vec()),
+            }
+        }
+        Some(Record {
+            name,
+            written: written?,
+            form: form?,
+            size: size?,
+            stream: stream?,
+            members: members?,
+            sha256: sha256?,
+            other,
+        })
+    }
+}
+
+fn parse_written(value: &[u8]) -> Option<Written> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (seconds, nanos) = text.split_once('.')?;
+    if nanos.len() != 9 {
+        return None;
+    }
+    Some(Written {
+        seconds: seconds.parse().ok()?,
+        nanos: nanos.parse().ok().filter(|&nanos| nanos < 1_000_000_000)?,
+    })
+}
+
+/// Lower-case hexadecimal, as `sha256sum` prints it.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn parse_hex(value: &[u8]) -> Option<[u8; 32]> {
+    if value.len() != 64 {
+        return None;
+    }
+    let mut digest = [0; 32];
+    for (byte, pair) in digest.iter_mut().zip(value.chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(digest)
+}
+
+/// The records in a catalog's text. Lines that do not parse are skipped: a damaged catalog
+/// costs what it knew, never a crash, and every use of a record falls back to reading the
+/// archive.
+pub fn parse(text: &[u8]) -> Vec<Record> {
+    text.split(|&b| b == b'\n')
+        .filter_map(Record::parse)
+        .collect()
+}
+
+/// The catalog's text with `record` added, replacing a record with the same stamp, and
+/// without the records of the same name that describe none of `present` (the archives of that
+/// name on disk, with their metadata): those archives are gone.
+pub fn with_record(text: &[u8], record: &Record, present: &[fs::Metadata]) -> Vec<u8> {
+    let mut records: Vec<Record> = parse(text)
+        .into_iter()
+        .filter(|old| {
+            old.name != record.name
+                || (old.written != record.written
+                    && present.iter().any(|meta| old.describes(&record.name, meta)))
+        })
+        .collect();
+    records.push(record.clone());
+    let excess = records.len().saturating_sub(MAX_RECORDS);
+    render(records.into_iter().skip(excess))
+}
+
+/// Every record the catalog holds; none if it does not exist yet.
+pub fn load(layout: &Layout) -> io::Result<Vec<Record>> {
+    Ok(parse(&ledger::read(&layout.catalog_file())?))
+}
+
+/// The record of the archive of `name` whose metadata is `meta`, if the catalog has one.
+pub fn find<'a>(records: &'a [Record], name: &[u8], meta: &fs::Metadata) -> Option<&'a Record> {
+    records
+        .iter()
+        .rev()
+        .find(|record| record.describes(name, meta))
+}
+
+/// The record of the archive of `name` in place (the newest, if several forms are), if the
+/// catalog has one that still describes it.
+pub fn in_place(layout: &Layout, name: &[u8]) -> Option<Record> {
+    let (_, _, meta) = super::rotation::in_place(&layout.backups_dir(), name)
+        .into_iter()
+        .next()?;
+    let records = load(layout).ok()?;
+    find(&records, name, &meta).cloned()
+}
+
+/// Adds `record` of the archive about to be put in place (once the archive in place has its
+/// generation name, if it keeps one) and forgets the archives of its name that will no longer
+/// be in `backups/`: those gone already and those in place, which the new one replaces.
+pub fn add(layout: &Layout, record: &Record) -> io::Result<()> {
+    let in_place = Layout::archive_file_names(&record.name);
+    let staying: Vec<fs::Metadata> = super::rotation::files_of(&layout.backups_dir(), &record.name)
+        .into_iter()
+        .filter(|(file, _)| !in_place.contains(file))
+        .map(|(_, meta)| meta)
+        .collect();
+    ledger::rewrite(layout, &layout.catalog_file(), |current| {
+        with_record(current, record, &staying)
+    })
+}
+
+/// Forgets the archives of `name` no longer in `backups/` (after a prune removed some).
+pub fn forget_gone(layout: &Layout, name: &[u8]) -> io::Result<()> {
+    let present: Vec<fs::Metadata> = super::rotation::files_of(&layout.backups_dir(), name)
+        .into_iter()
+        .map(|(_, meta)| meta)
+        .collect();
+    let keeps = |record: &Record| {
+        record.name != name || present.iter().any(|meta| record.describes(name, meta))
+    };
+    if load(layout)?.iter().all(keeps) {
+        return Ok(());
+    }
+    ledger::rewrite(layout, &layout.catalog_file(), |current| {
+        render(parse(current).into_iter().filter(keeps))
+    })
+}
+
+/// The catalog's text of `records`.
+fn render(records: impl Iterator<Item = Record>) -> Vec<u8> {
+    let mut text = Vec::new();
+    for record in records {
+        text.extend_from_slice(&record.render());
+        text.push(b'\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, seconds: i64) -> Record {
+        Record {
+            name: name.as_bytes().to_vec(),
+            written: Written { seconds, nanos: 5 },
+            form: Compression::Zstd,
+            size: 4096,
+            stream: 10240,
+            members: 12,
+            sha256: [0xab; 32],
+            other: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn records_read_back_with_the_fields_of_later_versions() {
+        let mut later = record("docs", 1_764_559_800);
+        later.other = vec![b"recipients=age1xyz".to_vec()];
+        let text = with_record(b"", &later, &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            format!(
+                "docs\twritten=1764559800.000000005\tform=zstd\tsize=4096\tstream=10240\tmembers=12\tsha256={}\trecipients=age1xyz\n",
+                "ab".repeat(32)
+            )
+        );
+        assert_eq!(parse(&text), vec![later]);
+    }
+
+    #[test]
+    fn damaged_lines_are_skipped_and_gone_archives_forgotten() {
+        let text = with_record(b"", &record("docs", 100), &[]);
+        let mut damaged = b"garbage\nmail\twritten=1.5\n\xff\n".to_vec();
+        damaged.extend_from_slice(&text);
+        assert_eq!(parse(&damaged), vec![record("docs", 100)]);
+        // Nothing of `docs` is on disk any more: its old record goes, `mail`'s stays.
+        let mail = with_record(&damaged, &record("mail", 7), &[]);
+        let both = with_record(&mail, &record("docs", 200), &[]);
+        assert_eq!(parse(&both), vec![record("mail", 7), record("docs", 200)]);
+    }
+
+    #[test]
+    fn a_record_is_found_only_for_the_file_it_describes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docs.tar.zst");
+        std::fs::write(&path, [0u8; 4096]).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let mut mine = record("docs", 0);
+        mine.written = Written::of(&meta);
+        let records = vec![record("docs", 1), mine.clone()];
+        assert_eq!(find(&records, b"docs", &meta), Some(&mine));
+        assert_eq!(find(&records, b"mail", &meta), None);
+        std::fs::write(&path, [0u8; 100]).unwrap();
+        let changed = std::fs::metadata(&path).unwrap();
+        assert_eq!(find(&records, b"docs", &changed), None);
+    }
+}
