@@ -4,7 +4,6 @@
 pub mod contents;
 pub mod prune;
 pub mod restore;
-pub mod status;
 pub mod verify;
 
 use crate::clock::LocalTime;
@@ -15,6 +14,7 @@ use crate::log::{Log, for_terminal, show_bytes};
 use crate::plan::file::{self as plan_file, Missing};
 use crate::plan::{self, Name};
 use crate::progress;
+use crate::report;
 use crate::service::control;
 use crate::settings;
 use crate::stdout;
@@ -176,14 +176,12 @@ fn delete(layout: &Layout, log: &Log, index: Option<String>) -> Result<Outcome> 
 
 /// `status [--json | --prometheus]`.
 fn show_status(layout: &Layout, log: &Log, format: StatusFormat) -> Result<Outcome> {
+    let facts = report::gather(layout, report::service_info(layout));
     let (text, outcome) = if format == StatusFormat::Prometheus {
-        // Only the service's start is needed from what `status` gathers; metrics read the
-        // rest themselves. They carry their verdict in the text: a scrape wants exit 0.
-        let started = status::service_info(layout).started();
-        let text = crate::metrics::render(&crate::metrics::gather(layout, started));
-        (text, Outcome::Done)
+        // Metrics carry their verdict in the text: a scrape wants exit 0.
+        (report::metrics::render(&facts), Outcome::Done)
     } else {
-        let report = status::report(layout);
+        let report = report::status::build(&facts, &crate::sys::process::is_backupbox_process);
         let text = if format == StatusFormat::Json {
             report.json()
         } else {

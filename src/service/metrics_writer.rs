@@ -3,9 +3,14 @@
 //! pending any more, or once a minute while a long burst lasts. With 50,000 plan lines and
 //! 300 jobs due at once, writing after every job re-read the plan and `backups/` 300 times.
 
+use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::log::Log;
-use crate::metrics;
+use crate::report::{self, ServiceInfo};
+use crate::sys::atomic_file::TempFile;
+use std::io::{self, Write as _};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -107,7 +112,7 @@ impl MetricsWriter {
             }
             None => {
                 if let Some((_, setting)) = self.shared.lock().stale.take() {
-                    metrics::publish(layout, setting.as_deref(), started, log);
+                    publish(layout, setting.as_deref(), started, log);
                 }
             }
         }
@@ -123,7 +128,7 @@ fn write_when_due(shared: &Shared, layout: &Layout, log: &Log, started: i64) {
         if due {
             let setting = state.stale.take().and_then(|(_, setting)| setting);
             drop(state);
-            metrics::publish(layout, setting.as_deref(), started, log);
+            publish(layout, setting.as_deref(), started, log);
             state = shared.lock();
             continue;
         }
@@ -138,4 +143,43 @@ fn write_when_due(shared: &Shared, layout: &Layout, log: &Log, started: i64) {
             .wait_timeout(state, wait)
             .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
     }
+}
+
+/// Writes the metrics file that the `metrics` setting names (relative to the base
+/// directory), if it names one. A failure is a warning in `log`: metrics never stop a backup.
+pub fn publish(layout: &Layout, setting: Option<&str>, service_started: i64, log: &Log) {
+    let Some(setting) = setting else {
+        return;
+    };
+    let path = layout.base().join(setting);
+    crate::debug_points::count("metrics-written");
+    // The service knows it runs: no need to read its own PID file.
+    let service = ServiceInfo {
+        pid: i32::try_from(std::process::id()).ok(),
+        since: Some(LocalTime::at(service_started)),
+        stopping: false,
+    };
+    let text = report::metrics::render(&report::gather(layout, service));
+    if let Err(err) = write_file(&path, &text) {
+        log.write(&format!(
+            "Warning: can't write the metrics file {} ({err})",
+            path.display()
+        ));
+    }
+}
+
+/// Writes the metrics to `path` atomically: a temporary file in the same directory (which
+/// the textfile collector ignores, as it reads `*.prom` only), then a rename.
+fn write_file(path: &Path, text: &str) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temp = TempFile::create_in(dir, 0o644)?;
+    // World-readable whatever the umask (the daemon runs under 027): node_exporter reads it
+    // as its own user, and a file it can't read is a scrape error, not an alert.
+    temp.file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    temp.file().write_all(text.as_bytes())?;
+    temp.commit(path)
 }

@@ -12,7 +12,6 @@ use crate::error::{Context, Error, Result};
 use crate::job;
 use crate::layout::{Layout, PLAN_FILE};
 use crate::log::{Log, show_bytes};
-use crate::metrics;
 use crate::plan::file as plan_file;
 use crate::plan::timing::{self as scheduler_rules, Scheduler, Step};
 use crate::plan::{self, Schedule};
@@ -41,7 +40,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
     } = start_up(layout, &mut readiness)?;
     remove_interrupted_temps(layout, &log);
     let started = LocalTime::now().unix;
-    metrics::publish(layout, settings.metrics().as_deref(), started, &log);
+    metrics_writer::publish(layout, settings.metrics().as_deref(), started, &log);
     let metrics = std::sync::Arc::new(MetricsWriter::start(layout, &log, started));
     let jobs = {
         let (layout, log, metrics) = (layout.clone(), log.clone(), metrics.clone());

@@ -1,26 +1,12 @@
 //! `backup_manager status`: each schedule's next run and last outcome, and whether the service
-//! runs, as text for people and JSON for machines. [`build`] is pure; [`report`] gathers its
-//! inputs from the plan, the state file and the PID file.
+//! runs, as text for people and JSON for machines; built from the report's [`Facts`], pure.
 
+use super::{EntryFacts, Facts, ServiceInfo};
 use crate::clock::{LocalTime, wall_minute_text};
-use crate::layout::{Layout, PLAN_FILE};
+use crate::layout::PLAN_FILE;
 use crate::log::show_bytes;
-use crate::plan;
-use crate::plan::file as plan_file;
-use crate::service::pidfile::{self, Holder};
-use crate::store::outcomes::{self, Ending, Outcome};
+use crate::store::outcomes::{Ending, Outcome};
 use std::fmt::Write;
-use std::os::unix::fs::MetadataExt;
-
-/// The service as `status` finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceInfo {
-    pub pid: Option<i32>,
-    /// When the service took its PID file.
-    pub since: Option<LocalTime>,
-    /// Told to stop: it finishes its backups and runs no new schedule.
-    pub stopping: bool,
-}
 
 /// Everything `status` reports, before it is rendered as text or JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,126 +64,56 @@ enum LastState {
 
 const INTERRUPTED: &str = "interrupted: its process ended before the backup did";
 
-/// The service as the PID file shows it: its PID and since when it holds the file.
-pub fn service_info(layout: &Layout) -> ServiceInfo {
-    match pidfile::holder(layout) {
-        Ok(Holder::Service(pid)) => ServiceInfo {
-            pid: Some(pid.as_raw()),
-            since: std::fs::metadata(layout.pid_file())
-                .ok()
-                .map(|meta| LocalTime::at(meta.mtime())),
-            stopping: pidfile::is_stopping(layout),
-        },
-        _ => ServiceInfo {
-            pid: None,
-            since: None,
-            stopping: false,
-        },
-    }
-}
-
-/// Gathers the service, the plan and the recorded outcomes, and builds the status.
-pub fn report(layout: &Layout) -> Status {
-    let service = service_info(layout);
-    let plan = plan_file::read(layout).map_err(|err| err.stderr_line());
-    // A damaged or unreadable state file only costs the history shown.
-    let outcomes = outcomes::load(layout).unwrap_or_default();
-    let plan_changed = std::fs::metadata(layout.plan())
-        .ok()
-        .map(|meta| LocalTime::at(meta.mtime()));
-    build(
-        &layout.base().to_string_lossy(),
-        &service,
-        &Plan {
-            text: plan.as_deref().map_err(String::as_str),
-            changed: plan_changed,
-        },
-        &outcomes,
-        &LocalTime::now(),
-        &crate::sys::process::is_backupbox_process,
-    )
-}
-
 /// Minutes after its time before a schedule with no run recorded counts as missed: time for
 /// a late check or a queue of busy workers to start it.
 const MISSED_AFTER_MINUTES: i64 = 5;
 
-/// The plan as `status` sees it.
-pub struct Plan<'a> {
-    /// Its text, or why it could not be read.
-    pub text: std::result::Result<&'a [u8], &'a str>,
-    /// Its last modification: a line may be newer than its own time today.
-    pub changed: Option<LocalTime>,
-}
-
-/// The status for these inputs; `alive` tells whether a process still exists.
-pub fn build(
-    base: &str,
-    service: &ServiceInfo,
-    plan: &Plan,
-    outcomes: &[(Vec<u8>, Outcome)],
-    now: &LocalTime,
-    alive: &dyn Fn(u32) -> bool,
-) -> Status {
+/// The status the facts make; `alive` tells whether a process still exists.
+pub fn build(facts: &Facts, alive: &dyn Fn(u32) -> bool) -> Status {
+    let service = &facts.service;
     let mut problems = Vec::new();
     if service.pid.is_none() {
         problems.push("the service is not running".to_owned());
     } else if service.stopping {
         problems.push("the service is stopping and runs no new schedule".to_owned());
     }
-    let context = Context {
-        service,
-        plan_changed: plan.changed,
-        now,
-        alive,
-    };
-    let schedules = match plan.text {
+    let context = Context { facts, alive };
+    let schedules = match &facts.plan {
         Err(reason) => {
             problems.push(format!("{PLAN_FILE} can't be read"));
-            Schedules::Unreadable(reason.to_owned())
+            Schedules::Unreadable(reason.clone())
         }
-        Ok(lines) => {
-            // By plan line, once: a lookup per schedule in the list was quadratic.
-            let last_of = outcomes::by_line(outcomes);
-            Schedules::Listed(
-                plan::entries(lines)
-                    .iter()
-                    .enumerate()
-                    .map(|(index, entry)| {
-                        let last = last_of.get(entry.text).copied();
-                        let (shown, problem) = context.schedule(index, entry, last);
-                        problems.extend(problem);
-                        shown
-                    })
-                    .collect(),
-            )
-        }
+        Ok(_) => Schedules::Listed(
+            facts
+                .entries()
+                .iter()
+                .map(|entry| {
+                    let (shown, problem) = context.schedule(entry);
+                    problems.extend(problem);
+                    shown
+                })
+                .collect(),
+        ),
     };
     Status {
         service: service.clone(),
-        base: base.to_owned(),
+        base: facts.base.clone(),
         schedules,
         problems,
     }
 }
 
 struct Context<'a> {
-    service: &'a ServiceInfo,
-    plan_changed: Option<LocalTime>,
-    now: &'a LocalTime,
+    facts: &'a Facts,
     alive: &'a dyn Fn(u32) -> bool,
 }
 
 impl Context<'_> {
     /// One entry's status, and the problem it adds, if any.
-    fn schedule(
-        &self,
-        index: usize,
-        entry: &plan::Entry,
-        last: Option<&Outcome>,
-    ) -> (ScheduleStatus, Option<String>) {
-        let line = show_bytes(entry.text);
-        let Some(schedule) = entry.schedule() else {
+    fn schedule(&self, facts: &EntryFacts) -> (ScheduleStatus, Option<String>) {
+        let index = facts.index;
+        let line = show_bytes(facts.entry.text);
+        let (Some(schedule), Some(next_due)) = (&facts.schedule, facts.next_due) else {
             let problem = format!("schedule {index} is malformed");
             let shown = ScheduleStatus {
                 index,
@@ -206,8 +122,8 @@ impl Context<'_> {
             };
             return (shown, Some(problem));
         };
-        let missed = self.missed_run(schedule.minute_of_day, last);
-        let last = last.map(|outcome| LastRun {
+        let missed = self.missed_run(schedule.minute_of_day, facts.last);
+        let last = facts.last.map(|outcome| LastRun {
             started: outcome.started,
             duration_ms: outcome.duration_ms,
             state: match &outcome.ending {
@@ -239,7 +155,7 @@ impl Context<'_> {
             folder: show_bytes(&schedule.folder),
             time: schedule.time_text(),
             name: show_bytes(&schedule.name),
-            next_run: next_run(self.now, schedule.minute_of_day),
+            next_run: wall_minute_text(next_due),
             missed,
             last,
         };
@@ -255,23 +171,19 @@ impl Context<'_> {
     /// service was up at the schedule's most recent time, which is some minutes past, the
     /// plan has not changed since (the line may be new), and no run has started since.
     fn missed_run(&self, minute: u16, last: Option<&Outcome>) -> Option<String> {
-        let since = self.service.since?;
-        let wall = self.now.wall_minute();
+        let since = self.facts.service.since?;
+        let wall = self.facts.now.wall_minute();
         let due = crate::plan::timing::most_recent_due(wall, minute);
-        let plan_unchanged = self.plan_changed.is_some_and(|t| t.wall_minute() < due);
+        let plan_unchanged = self
+            .facts
+            .plan_changed
+            .is_some_and(|t| t.wall_minute() < due);
         let started_since_due = last.is_some_and(|o| o.started.wall_minute() >= due);
         (since.wall_minute() <= due
             && plan_unchanged
             && wall >= due + MISSED_AFTER_MINUTES
             && !started_since_due)
             .then(|| wall_minute_text(due))
-    }
-}
-
-impl ServiceInfo {
-    /// When the running service started (unix seconds), if one runs.
-    pub fn started(&self) -> Option<i64> {
-        self.pid.and(self.since).map(|since| since.unix)
     }
 }
 
@@ -438,12 +350,6 @@ impl ScheduleStatus {
     }
 }
 
-/// The next local date and time at `minute` of the day, strictly after the current minute
-/// (the current minute's run has already started).
-fn next_run(now: &LocalTime, minute: u16) -> String {
-    wall_minute_text(crate::plan::timing::next_due(now.wall_minute(), minute))
-}
-
 fn format_seconds(millis: u64) -> String {
     format!("{}.{:03}", millis / 1000, millis % 1000)
 }
@@ -474,34 +380,38 @@ mod tests {
         }
     }
 
-    /// A plan last edited two days ago.
-    fn plan(text: &[u8]) -> Plan<'_> {
-        Plan {
-            text: Ok(text),
-            changed: Some(at(1_769_526_000)),
+    /// The facts of a plan last edited two days ago.
+    fn facts(service: &ServiceInfo, text: &[u8], outcomes: &[(&[u8], Outcome)]) -> Facts {
+        Facts {
+            base: "/srv/box".to_owned(),
+            now: now(),
+            service: service.clone(),
+            plan: Ok(text.to_vec()),
+            plan_changed: Some(at(1_769_526_000)),
+            outcomes: outcomes
+                .iter()
+                .map(|(line, outcome)| (line.to_vec(), outcome.clone()))
+                .collect(),
+            archives: std::collections::HashMap::new(),
         }
     }
 
     fn status_of(service: &ServiceInfo, text: &[u8], outcomes: &[(&[u8], Outcome)]) -> Status {
-        let outcomes: Vec<(Vec<u8>, Outcome)> = outcomes
-            .iter()
-            .map(|(line, outcome)| (line.to_vec(), outcome.clone()))
-            .collect();
-        build(
-            "/srv/box",
-            service,
-            &plan(text),
-            &outcomes,
-            &now(),
-            &|pid| pid == 77,
-        )
+        build(&facts(service, text, outcomes), &|pid| pid == 77)
     }
 
     #[test]
     fn next_runs_are_later_today_or_tomorrow() {
-        assert_eq!(next_run(&now(), 16 * 60 + 8), "2026-01-29 16:08");
-        assert_eq!(next_run(&now(), 16 * 60 + 7), "2026-01-30 16:07");
-        assert_eq!(next_run(&now(), 3 * 60 + 30), "2026-01-30 03:30");
+        let facts = facts(&running(), b"a;16:08;a\nb;16:07;b\nc;03:30;c\n", &[]);
+        let next: Vec<String> = facts
+            .entries()
+            .iter()
+            .map(|entry| wall_minute_text(entry.next_due.unwrap()))
+            .collect();
+        assert_eq!(
+            next,
+            ["2026-01-29 16:08", "2026-01-30 16:07", "2026-01-30 03:30"]
+        );
     }
 
     #[test]
@@ -590,17 +500,11 @@ mod tests {
                 .contains("   last run: 2026-01-29 16:00:00, running (PID 77)\n")
         );
         // A plan edited after the due time: the line may be new, so nothing is claimed.
-        let outcomes = Vec::new();
-        let edited = Plan {
-            text: Ok(b"a;16:00;a\n"),
-            changed: Some(at(1_769_699_000)),
+        let edited = Facts {
+            plan_changed: Some(at(1_769_699_000)),
+            ..facts(&running(), b"a;16:00;a\n", &[])
         };
-        assert!(
-            build("/srv/box", &running(), &edited, &outcomes, &now(), &|_| {
-                false
-            })
-            .healthy()
-        );
+        assert!(build(&edited, &|_| false).healthy());
     }
 
     #[test]
