@@ -30,7 +30,7 @@ fn run_keeps_what_the_settings_file_says_and_the_command_line_wins() {
          level = 0  # default\nthreads = 0  # default\n\
          catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
          on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
-         read_threads = 0  # default\n",
+         read_threads = 0  # default\nchecksum = false  # default\n",
     );
 }
 
@@ -46,19 +46,31 @@ fn bad_settings_stop_run_and_start_and_a_running_service_keeps_its_last_good_one
     sb.manager(&["start"])
         .fails(1)
         .stderr_contains("bad settings in backupbox.toml");
-    assert!(sb.service_log().contains(&bad.to_owned()));
-    assert!(sb.service_pid().is_none());
+    assert!(
+        sb.service_log().contains(&bad.to_owned()),
+        "{}",
+        sb.explain()
+    );
+    assert!(sb.service_pid().is_none(), "{}", sb.explain());
 
     sb.write("backupbox.toml", "keep = 2\n");
     let service = sb.spawn_service();
     let pid = service.id() as i32;
-    assert!(wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)));
+    assert!(
+        wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)),
+        "{}",
+        sb.explain()
+    );
     sb.write("backupbox.toml", "keep = 0\n");
     signal(pid, nix::sys::signal::Signal::SIGHUP);
     let kept = "Error: bad settings in backupbox.toml: line 1: keep: expected a whole number from 1 to 100000; the last good settings stay in force";
-    assert!(wait_until(Duration::from_secs(10), || {
-        sb.service_log().contains(&kept.to_owned())
-    }));
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            sb.service_log().contains(&kept.to_owned())
+        }),
+        "{}",
+        sb.explain()
+    );
     stop_foreground(service);
 }
 
@@ -166,7 +178,10 @@ fn exclude_rules_leave_out_what_gnu_tar_leaves_out() {
         ours.contains(&b"proj/mnt/".to_vec()),
         "the mount point is stored, empty"
     );
-    assert!(ours.contains(&b"proj/cache/CACHEDIR.TAG".to_vec()));
+    assert!(
+        ours.contains(&b"proj/cache/CACHEDIR.TAG".to_vec()),
+        "{ours:?}"
+    );
     assert!(
         ours.contains(&b"proj/fake/data".to_vec()),
         "a wrong signature excludes nothing"
@@ -316,5 +331,5 @@ fn restore_takes_only_the_members_asked_for() {
     ]);
     out.fails(1)
         .stderr_contains("failed: docs/missing: not in the archive");
-    assert!(!elsewhere.exists());
+    assert!(!elsewhere.exists(), "{}", sb.explain());
 }

@@ -36,7 +36,10 @@ fn the_catalog_records_each_archive_and_follows_it_through_rotation() {
     sb.write("docs/a", "one");
     sb.write("docs/sub/b", "two");
     sb.write("backup_schedules.txt", "docs;03:30;docs\n");
-    sb.write("backupbox.toml", "keep = 2\ncompress = \"zstd\"\n");
+    sb.write(
+        "backupbox.toml",
+        "keep = 2\ncompress = \"zstd\"\nchecksum = true\n",
+    );
     sb.manager(&["run", "0"]).ok();
     let archive = sb.join("backups/docs.tar.zst");
     let records = catalog(&sb);
@@ -89,6 +92,7 @@ fn a_damaged_or_hostile_catalog_costs_its_records_never_the_backup() {
     let sb = Sandbox::new();
     sb.write("docs/a", "one");
     sb.write("backup_schedules.txt", "docs;03:30;docs\n");
+    sb.write("backupbox.toml", "checksum = true\n");
     fs::create_dir_all(sb.join("logs")).unwrap();
     // A FIFO in its place must not hang the job; it is replaced by a real catalog.
     nix::unistd::mkfifo(
@@ -113,4 +117,24 @@ fn a_damaged_or_hostile_catalog_costs_its_records_never_the_backup() {
         records[0].1["sha256"],
         sha256sum(&sb.join("backups/docs.tar"))
     );
+}
+
+#[test]
+fn without_checksum_the_catalog_has_no_digest_but_all_the_rest() {
+    let sb = Sandbox::new();
+    sb.write("docs/a", "one");
+    sb.write("backup_schedules.txt", "docs;03:30;docs\n");
+    sb.manager(&["run", "0"]).ok();
+    let records = catalog(&sb);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let fields = &records[0].1;
+    assert!(!fields.contains_key("sha256"), "{fields:?}");
+    assert_eq!(fields["form"], "none");
+    assert_eq!(fields["members"], "2");
+    let archive = sb.join("backups/docs.tar");
+    assert_eq!(
+        fields["size"],
+        fs::metadata(&archive).unwrap().len().to_string()
+    );
+    assert_eq!(fields["stream"], fields["size"]);
 }

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod compression;
+mod digest;
 pub mod exclude;
 pub mod header;
 pub mod member;
@@ -169,6 +170,8 @@ pub struct Options {
     pub rules: Rules,
     /// Threads that read files ahead of the walk; 0 lets the disk decide.
     pub read_threads: u32,
+    /// Hash the archive as it is written, for its [`Fingerprint`].
+    pub checksum: bool,
 }
 
 /// What the archiver tells its caller as it goes.
@@ -184,7 +187,8 @@ pub struct Fingerprint {
     /// The archive file's mtime.
     pub written: (i64, u32),
     pub size: u64,
-    pub sha256: [u8; 32],
+    /// When [`Options::checksum`] asked for it.
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// An archive written to a temporary file and on its way to `backups/<name>.tar`.
@@ -192,7 +196,7 @@ pub struct Written {
     temp: TempFile,
     target: PathBuf,
     compression: Compression,
-    size: u64,
+    fingerprint: Fingerprint,
     stream_size: u64,
     members: u64,
     left_out: u64,
@@ -218,49 +222,15 @@ impl Written {
         self.compression
     }
 
-    /// Makes the archive durable and reads it back from disk for its SHA-256, both at once:
-    /// the hash reads what the page cache holds while the disk takes the rest.
-    pub fn seal(&mut self) -> Result<Fingerprint, WriteError> {
-        let reader = self.temp.file().try_clone()?;
-        let (synced, digest) = std::thread::scope(|scope| {
-            let hashing = scope.spawn(|| sha256_of(&reader));
-            let synced = self.temp.file().sync_data();
-            (synced, hashing.join())
-        });
-        synced?;
-        let digest = digest.map_err(|_| io::Error::other("the hashing thread panicked"))??;
-        let meta = self.temp.file().metadata()?;
-        Ok(Fingerprint {
-            written: (meta.mtime(), u32::try_from(meta.mtime_nsec()).unwrap_or(0)),
-            size: meta.len(),
-            sha256: digest,
-        })
+    /// What the archive is, for the store's catalog.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
     }
 
     /// Makes the archive durable and puts it in place of the previous one in one step.
     pub fn commit(self) -> Result<u64, WriteError> {
         self.temp.commit(&self.target)?;
-        Ok(self.size)
-    }
-}
-
-/// SHA-256 of a file's bytes from its start, read at offsets so the descriptor's own
-/// position is left alone.
-fn sha256_of(file: &File) -> io::Result<[u8; 32]> {
-    use sha2::Digest;
-    use std::os::unix::fs::FileExt;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0; 256 << 10];
-    let mut offset = 0;
-    loop {
-        let n = match file.read_at(&mut buffer, offset) {
-            Ok(0) => return Ok(hasher.finalize().into()),
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        hasher.update(&buffer[..n]);
-        offset += n as u64;
+        Ok(self.fingerprint.size)
     }
 }
 
@@ -293,7 +263,7 @@ pub fn write(
         rules: options.rules,
     };
     let output = temp.file().try_clone()?;
-    let stream = stream::TarStream::new(&output, &options.encoding)?;
+    let stream = stream::TarStream::new(&output, &options.encoding, options.checksum)?;
     let root = layout.resolve_folder(folder);
     let readers =
         read_ahead::ReadAhead::start(read_ahead::readers_for(&root, options.read_threads));
@@ -301,13 +271,19 @@ pub fn write(
     walker.archive(&root, folder)?;
     let (stream, left_out) = walker.finish();
     let sizes = stream.finish()?;
+    let meta = temp.file().metadata()?;
+    let fingerprint = Fingerprint {
+        written: (meta.mtime(), u32::try_from(meta.mtime_nsec()).unwrap_or(0)),
+        size: sizes.file,
+        sha256: sizes.sha256,
+    };
     // Written in full, not yet in place: where tests stop a backup "still writing".
     crate::debug_points::pause("archive-written");
     Ok(Written {
         temp,
         target,
         compression,
-        size: sizes.file,
+        fingerprint,
         stream_size: sizes.stream,
         members: sizes.members,
         left_out,

@@ -3,6 +3,7 @@
 //! the archive file as they are, or through a compressing encoder.
 
 use super::compression::{Encoder, Encoding};
+use super::digest::Follower;
 use super::header::{self, BLOCK, Extent, Kind, Meta};
 use nix::errno::Errno;
 use std::fs::File;
@@ -43,16 +44,27 @@ enum Direct {
     EndOfFile(u64),
 }
 
-/// The archive file being written, with the kernel asked to write it back as it grows.
+/// The archive file being written, with the kernel asked to write it back as it grows, and
+/// hashed right behind the writer.
 struct Output<'a> {
     file: &'a File,
     /// Bytes in the file so far.
     written: u64,
     /// Where the file's bytes not yet sent to writeback start.
     writeback_from: u64,
+    hash: Option<Follower>,
 }
 
 impl Output<'_> {
+    /// The file grew by `n` bytes.
+    fn grew(&mut self, n: usize) {
+        self.written += n as u64;
+        if let Some(hash) = &self.hash {
+            hash.advance(self.written);
+        }
+        self.start_writeback();
+    }
+
     /// Asks the kernel to start writing what is written so far, without waiting for it.
     fn start_writeback(&mut self) {
         let pending = self.written - self.writeback_from;
@@ -71,8 +83,7 @@ impl Output<'_> {
 impl Write for Output<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let n = self.file.write(bytes)?;
-        self.written += n as u64;
-        self.start_writeback();
+        self.grew(n);
         Ok(n)
     }
 
@@ -89,6 +100,8 @@ pub struct Sizes {
     pub file: u64,
     /// Members written (the folder's own entry included).
     pub members: u64,
+    /// SHA-256 of the file's bytes, if asked for.
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// Writes archive bytes to a file through one reused buffer.
@@ -106,11 +119,17 @@ pub struct TarStream<'a> {
 }
 
 impl<'a> TarStream<'a> {
-    pub fn new(out: &'a File, encoding: &Encoding) -> io::Result<TarStream<'a>> {
+    /// A stream into `out`, hashed as it is written if `checksum`.
+    pub fn new(out: &'a File, encoding: &Encoding, checksum: bool) -> io::Result<TarStream<'a>> {
         let output = Output {
             file: out,
             written: 0,
             writeback_from: 0,
+            hash: if checksum {
+                Some(Follower::start(out.try_clone()?)?)
+            } else {
+                None
+            },
         };
         let sink = Encoder::new(output, encoding)?;
         Ok(TarStream {
@@ -245,8 +264,7 @@ impl<'a> TarStream<'a> {
                 }
                 Ok(n) => {
                     done += n as u64;
-                    output.written += n as u64;
-                    output.start_writeback();
+                    output.grew(n);
                 }
                 Err(Errno::EINTR) => {}
                 Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
@@ -266,10 +284,12 @@ impl<'a> TarStream<'a> {
         self.zeros(2 * BLOCK as u64)?;
         self.zeros((RECORD - self.position() % RECORD) % RECORD)?;
         self.flush()?;
+        let output = self.sink.finish()?;
         Ok(Sizes {
             stream: self.flushed,
             members: self.members,
-            file: self.sink.finish()?.written,
+            file: output.written,
+            sha256: output.hash.map(Follower::finish).transpose()?,
         })
     }
 }
@@ -281,7 +301,7 @@ mod tests {
 
     fn stream_file_data(src: &File, extents: &[Extent]) -> (Vec<u8>, ReadOutcome) {
         let out = tempfile::tempfile().unwrap();
-        let mut stream = TarStream::new(&out, &Encoding::default()).unwrap();
+        let mut stream = TarStream::new(&out, &Encoding::default(), true).unwrap();
         let outcome = stream.file_data(src, extents).unwrap();
         stream.flush().unwrap();
         let mut bytes = Vec::new();
@@ -335,7 +355,7 @@ mod tests {
     #[test]
     fn finish_pads_to_a_record() {
         let out = tempfile::tempfile().unwrap();
-        let mut stream = TarStream::new(&out, &Encoding::default()).unwrap();
+        let mut stream = TarStream::new(&out, &Encoding::default(), true).unwrap();
         stream
             .header(b"x", &Kind::Directory, &Meta::default())
             .unwrap();

@@ -309,7 +309,7 @@ fn attempt(
         },
     );
     meter.finish(written.as_ref().ok().map(archive::Written::stream_size));
-    let mut written = written?;
+    let written = written?;
     if !options.settings.allow_empty
         && written.members() <= 1
         && written.left_out() > 0
@@ -317,7 +317,6 @@ fn attempt(
     {
         return Err(Cause::AllExcluded(written.left_out(), entries));
     }
-    let fingerprint = written.seal()?;
     let policy = options.settings.policy();
     if policy.keeps_generations() {
         let kept = rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
@@ -331,7 +330,7 @@ fn attempt(
     }
     // Recorded before the rename: an archive in place always has its record, unless writing
     // the catalog failed.
-    catalog_record(layout, &schedule.name, &written, &fingerprint, log);
+    catalog_record(layout, &schedule.name, &written, log);
     let left_out = written.left_out();
     let size = written.commit()?;
     let backups = layout.backups_dir();
@@ -353,13 +352,8 @@ fn attempt(
 
 /// Adds the archive about to be put in place to the store's catalog. Without its record the
 /// archive is just as good: what would read the record reads the archive instead.
-fn catalog_record(
-    layout: &Layout,
-    name: &Name,
-    written: &archive::Written,
-    fingerprint: &archive::Fingerprint,
-    log: &Log,
-) {
+fn catalog_record(layout: &Layout, name: &Name, written: &archive::Written, log: &Log) {
+    let fingerprint = written.fingerprint();
     let record = catalog::Record {
         name: name.to_vec(),
         written: catalog::Written {

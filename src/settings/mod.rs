@@ -141,7 +141,7 @@ fn show_text(value: Option<&str>) -> String {
 }
 
 /// How many keys there are.
-const KEY_COUNT: usize = 20;
+const KEY_COUNT: usize = 21;
 
 /// Every key, in the order `settings` shows them.
 static KEYS: [Key; KEY_COUNT] = [
@@ -396,6 +396,16 @@ static KEYS: [Key; KEY_COUNT] = [
         apply: |effective, value| effective.read_threads = count(value),
         show: |effective| effective.read_threads.to_string(),
     },
+    Key {
+        name: "checksum",
+        doc: "record each archive's SHA-256 in the catalog as it is written",
+        top_only: false,
+        retention: false,
+        default: Value::Switch(false),
+        read: switch,
+        apply: |effective, value| effective.checksum = on(value),
+        show: |effective| effective.checksum.to_string(),
+    },
 ];
 
 /// The place of key `name` in [`KEYS`].
@@ -423,6 +433,8 @@ pub struct Effective {
     pub exclude_if_present: Vec<String>,
     pub one_file_system: bool,
     pub compression: Compression,
+    /// Hash each archive as it is written, for the catalog.
+    pub checksum: bool,
     /// `None`: the form's default level.
     level: Option<u32>,
     pub threads: u32,
@@ -451,6 +463,7 @@ impl Default for Effective {
             exclude_if_present: Vec::new(),
             one_file_system: false,
             compression: Compression::None,
+            checksum: false,
             level: None,
             threads: 0,
             catch_up: false,
@@ -491,6 +504,7 @@ impl Effective {
                 one_file_system: self.one_file_system,
             },
             read_threads: self.read_threads,
+            checksum: self.checksum,
         }
     }
 
@@ -810,7 +824,7 @@ mod tests {
              compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
              catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
              on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
-             read_threads = 0  # default\n"
+             read_threads = 0  # default\nchecksum = false  # default\n"
         );
         assert_eq!(
             Settings::default().for_name(b"x", None),

@@ -5,7 +5,7 @@
 //!
 //! A record is one line: the name, then tab-separated `key=value` fields, e.g.
 //! `docs  written=1764559800.123456789  form=zstd  size=4096  stream=10240  members=12
-//! sha256=…`. Keys this version does not know are kept as they are, so a later one's fields
+//! sha256=…` (the digest only with `checksum` on, or for an encrypted archive). Keys this version does not know are kept as they are, so a later one's fields
 //! (recipients, remote copies, incremental levels) survive a rewrite by an older binary.
 //! What the catalog says is checked against the file it names before it is used: a file
 //! whose mtime or size differ from its record has none.
@@ -50,8 +50,9 @@ pub struct Record {
     pub stream: u64,
     /// Members, the folder's own entry included.
     pub members: u64,
-    /// SHA-256 of the archive file's bytes, as they were on disk when it was written.
-    pub sha256: [u8; 32],
+    /// SHA-256 of the archive file's bytes as they were written, when `checksum` asked for it
+    /// (always, for an encrypted archive).
+    pub sha256: Option<[u8; 32]>,
     /// Fields of a later version, `key=value`, kept in order.
     pub other: Vec<Vec<u8>>,
 }
@@ -68,15 +69,17 @@ impl Record {
         let Written { seconds, nanos } = self.written;
         line.extend_from_slice(
             format!(
-                "\twritten={seconds}.{nanos:09}\tform={}\tsize={}\tstream={}\tmembers={}\tsha256={}",
+                "\twritten={seconds}.{nanos:09}\tform={}\tsize={}\tstream={}\tmembers={}",
                 self.form.setting(),
                 self.size,
                 self.stream,
                 self.members,
-                hex(&self.sha256)
             )
             .as_bytes(),
         );
+        if let Some(digest) = &self.sha256 {
+            line.extend_from_slice(format!("\tsha256={}", hex(digest)).as_bytes());
+        }
         for field in &self.other {
             line.push(b'\t');
             line.extend_from_slice(field);
@@ -101,7 +104,7 @@ impl Record {
                 b"size" => size = number(),
                 b"stream" => stream = number(),
                 b"members" => members = number(),
-                b"sha256" => sha256 = parse_hex(value),
+                b"sha256" => sha256 = Some(parse_hex(value)?),
                 _ => other.push(field.to_vec()),
             }
         }
@@ -112,7 +115,7 @@ impl Record {
             size: size?,
             stream: stream?,
             members: members?,
-            sha256: sha256?,
+            sha256,
             other,
         })
     }
@@ -249,7 +252,7 @@ mod tests {
             size: 4096,
             stream: 10240,
             members: 12,
-            sha256: [0xab; 32],
+            sha256: Some([0xab; 32]),
             other: Vec::new(),
         }
     }
