@@ -121,13 +121,17 @@ fn odd_trees_round_trip_through_gnu_tar_and_bsdtar() {
         "kept byte-exact: {names:?}"
     );
     assert!(names.contains(&"odd/new\\nline"), "{names:?}");
-    assert!(!names.iter().any(|n| n.ends_with("socket")));
-    assert!(listing.iter().any(|l| l.starts_with("lrwxrwxrwx")
-        && l.ends_with(&format!("odd/long_link -> {}", "t".repeat(300)))));
+    assert!(!names.iter().any(|n| n.ends_with("socket")), "{names:?}");
+    assert!(
+        listing.iter().any(|l| l.starts_with("lrwxrwxrwx")
+            && l.ends_with(&format!("odd/long_link -> {}", "t".repeat(300)))),
+        "{listing:?}"
+    );
     assert!(
         listing
             .iter()
-            .any(|l| l.starts_with("prw-r--r--") && l.ends_with("odd/fifo"))
+            .any(|l| l.starts_with("prw-r--r--") && l.ends_with("odd/fifo")),
+        "{listing:?}"
     );
 
     let out = tool("bsdtar")
@@ -179,8 +183,8 @@ fn a_folder_of_dot_never_contains_its_own_archive() {
     run_ok(&sb, "0");
     run_ok(&sb, "0");
     let names = member_names(&sb.join("backups/everything.tar"));
-    assert!(names.contains(&"./file".to_owned()));
-    assert!(names.contains(&"./backups/".to_owned()));
+    assert!(names.contains(&"./file".to_owned()), "{names:?}");
+    assert!(names.contains(&"./backups/".to_owned()), "{names:?}");
     // Not even the finished archive of the first run: archives never hold earlier archives.
     assert!(
         names
@@ -210,11 +214,15 @@ fn a_linked_folder_is_followed_but_links_inside_are_not() {
         listing[0].starts_with('d') && listing[0].ends_with("alias/"),
         "{listing:?}"
     );
-    assert!(listing.iter().any(|l| l.ends_with("alias/inner/file")));
+    assert!(
+        listing.iter().any(|l| l.ends_with("alias/inner/file")),
+        "{listing:?}"
+    );
     assert!(
         listing
             .iter()
-            .any(|l| l.starts_with('l') && l.ends_with("alias/inner_link -> inner"))
+            .any(|l| l.starts_with('l') && l.ends_with("alias/inner_link -> inner")),
+        "{listing:?}"
     );
 }
 
@@ -261,10 +269,14 @@ fn a_file_growing_during_the_backup_is_cut_at_its_header_size() {
             }
         });
         // The file is growing the whole time the backup reads it.
-        assert!(wait_until(Duration::from_secs(5), || fs::metadata(&path)
-            .unwrap()
-            .len()
-            > 64 << 20));
+        assert!(
+            wait_until(Duration::from_secs(5), || fs::metadata(&path)
+                .unwrap()
+                .len()
+                > 64 << 20),
+            "{}",
+            sb.explain()
+        );
         let out = sb.manager(&["run", "0"]);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         writer.join().unwrap();
@@ -302,7 +314,7 @@ fn a_file_growing_during_the_backup_is_cut_at_its_header_size() {
         .arg("live/growing.log")
         .output()
         .unwrap();
-    assert!(member.status.success());
+    assert!(member.status.success(), "{}", member.explain());
     assert_eq!(member.stdout.len() as u64, stored);
     assert_eq!(
         &member.stdout[..],
@@ -366,7 +378,7 @@ fn a_full_disk_fails_the_backup_and_keeps_the_previous_archive() {
     sb.write("backup_schedules.txt", "data;00:00;data\n");
     run_ok(&sb, "0");
     let previous = sb.read("backups/data.tar");
-    assert!(!previous.is_empty());
+    assert!(!previous.is_empty(), "{previous:?}");
 
     sb.write("data/large", vec![7u8; 3 << 20]);
     let out = sb.manager(&["run", "0"]);
@@ -411,7 +423,7 @@ fn two_jobs_never_write_the_same_archive_at_once() {
     second.fails(1);
     second.stderr_contains("skipped");
     written.release();
-    assert!(first.wait().unwrap().success());
+    assert!(first.wait().unwrap().success(), "{}", sb.explain());
     assert_eq!(
         sb.manager_log(),
         [
@@ -487,7 +499,7 @@ fn files_removed_mid_walk_are_skipped_with_a_warning() {
         run.try_wait().unwrap().is_none(),
         "the walk must still be copying for this test to mean anything"
     );
-    assert!(run.wait().unwrap().success());
+    assert!(run.wait().unwrap().success(), "{}", sb.explain());
     let log = sb.manager_log();
     let expected: Vec<String> = (0..5)
         .map(|i| format!("Warning: live/f{i}: file removed before it was read; not archived"))

@@ -65,7 +65,7 @@ fn b1b_retention_counts_have_ranges_that_mean_something() {
     sb.manager(&["run", "0"]).fails(1).stderr_contains(
         "Error: bad settings in backupbox.toml: line 1: keep_daily: expected a whole number from 0 to 36525 (a century of days)",
     );
-    assert!(!sb.join("backups/docs.tar").exists());
+    assert!(!sb.join("backups/docs.tar").exists(), "{}", sb.explain());
     // At the top of every range, nothing wraps: the generations are kept.
     sb.write(
         "backupbox.toml",
@@ -311,7 +311,11 @@ fn b3a_the_metrics_file_is_world_readable_whatever_the_daemons_umask() {
         .output()
         .unwrap();
     read.ok();
-    assert!(stdout(&read).contains("backupbox_next_run_timestamp_seconds{name=\"docs\""));
+    assert!(
+        stdout(&read).contains("backupbox_next_run_timestamp_seconds{name=\"docs\""),
+        "{}",
+        read.explain()
+    );
 }
 
 #[test]

@@ -84,9 +84,13 @@ fn compressed_archives_read_back_with_gnu_tar_and_bsdtar() {
             .arg(&archive)
             .output()
             .unwrap();
-        assert!(stream.status.success());
+        assert!(stream.status.success(), "{}", stream.explain());
         assert!(stream.stdout.len() < 2 << 20, "{}", stream.stdout.len());
-        assert!(fs::metadata(&archive).unwrap().len() < stream.stdout.len() as u64);
+        assert!(
+            fs::metadata(&archive).unwrap().len() < stream.stdout.len() as u64,
+            "{}",
+            sb.explain()
+        );
 
         // backupbox reads its own archive in each way.
         sb.manager(&["verify", "docs"])
@@ -107,7 +111,11 @@ fn compressed_archives_read_back_with_gnu_tar_and_bsdtar() {
             sb.read("restore/docs/docs/sub/noise.bin"),
             sb.read("docs/sub/noise.bin")
         );
-        assert!(!sb.join("restore/docs/docs/notes.txt").exists());
+        assert!(
+            !sb.join("restore/docs/docs/notes.txt").exists(),
+            "{}",
+            sb.explain()
+        );
     }
 }
 
@@ -146,7 +154,9 @@ fn switching_compression_keeps_the_old_generations() {
         .stdout_is("docs.2026-11-02_033000.tar.zst\ndocs.tar.gz\n");
     assert!(
         sb.manager_log()
-            .contains(&"Removed backups/docs.2026-11-01_033000.tar: more than 2 kept".to_owned())
+            .contains(&"Removed backups/docs.2026-11-01_033000.tar: more than 2 kept".to_owned()),
+        "{}",
+        sb.explain()
     );
     // The old generation is still a zstd archive that GNU tar reads.
     let old = sb.join("backups/docs.2026-11-02_033000.tar.zst");
@@ -261,7 +271,7 @@ fn bad_compression_settings_are_refused_with_their_line() {
     sb.manager(&["run", "0"]).fails(1).stderr_contains(
         "Error: bad settings in backupbox.toml: line 4: level: expected 1 to 9 for gzip",
     );
-    assert!(!sb.join("backups/docs.tar.gz").exists());
+    assert!(!sb.join("backups/docs.tar.gz").exists(), "{}", sb.explain());
     sb.write(
         "backupbox.toml",
         "compress = \"zstd\"\nthreads = 2\n[name.docs]\nlevel = 15\n",

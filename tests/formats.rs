@@ -164,7 +164,7 @@ fn f1_old_style_directories_of_a_v7_archive_are_directories() {
     adopt(&sb, "v7", &sb.join("v7.tar"));
     sb.manager(&["verify", "v7"]).ok();
     sb.manager(&["restore", "v7"]).ok();
-    assert!(sb.join("restore/v7/d/sub").is_dir());
+    assert!(sb.join("restore/v7/d/sub").is_dir(), "{}", sb.explain());
     assert_eq!(fs::read(sb.join("restore/v7/d/sub/f")).unwrap(), b"x");
     let listing = stdout(&sb.manager(&["contents", "v7", "--long"]));
     let theirs = gnu_tar_list(&sb.join("backups/v7.tar"));
@@ -263,7 +263,7 @@ fn f2_volume_labels_dumpdirs_and_solaris_acls_read_as_gnu_tar_reads_them() {
         .ok()
         .stderr_contains("Warning: acl: a Solaris ACL member, not restored");
     assert_eq!(fs::read(sb.join("restore/acl/file")).unwrap(), b"data");
-    assert!(!sb.join("restore/acl/acl").exists());
+    assert!(!sb.join("restore/acl/acl").exists(), "{}", sb.explain());
 }
 
 #[test]

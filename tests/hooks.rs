@@ -101,7 +101,7 @@ fn a_failing_before_hook_fails_the_backup_writes_nothing_and_runs_on_failure() {
     let error =
         "Error: backup of docs to backups/docs.tar failed: before hook exited with status 3";
     out.fails(1).stderr_contains(error);
-    assert!(!sb.join("backups/docs.tar").exists());
+    assert!(!sb.join("backups/docs.tar").exists(), "{}", sb.explain());
     assert_eq!(
         sb.manager_log(),
         [
@@ -110,10 +110,14 @@ fn a_failing_before_hook_fails_the_backup_writes_nothing_and_runs_on_failure() {
             "Error: on_failure hook for backups/docs.tar exited with status 1",
         ]
     );
-    assert!(hook_env(&sb, "failure.env").contains(&format!(
-        "BACKUPBOX_ERROR={}",
-        error.strip_prefix("Error: ").unwrap()
-    )));
+    assert!(
+        hook_env(&sb, "failure.env").contains(&format!(
+            "BACKUPBOX_ERROR={}",
+            error.strip_prefix("Error: ").unwrap()
+        )),
+        "{}",
+        sb.explain()
+    );
     let status = sb.manager(&["status"]);
     status.fails(1).stdout_contains(
         "before hook exited with status 3; on_failure hook for backups/docs.tar exited with status 1",
@@ -165,7 +169,7 @@ fn a_hook_that_hangs_is_killed_with_everything_it_started() {
         wait_until(Duration::from_secs(5), || !alive(background)),
         "no orphan survives"
     );
-    assert!(!sb.join("backups/docs.tar").exists());
+    assert!(!sb.join("backups/docs.tar").exists(), "{}", sb.explain());
 }
 
 #[test]
@@ -183,9 +187,11 @@ fn a_hanging_hook_never_holds_up_other_schedules() {
         "[name.slow]\nhook_timeout = 4\nbefore = \"sleep 300\"\n",
     );
     let service = sb.spawn_service();
-    assert!(wait_until(Duration::from_secs(20), || {
-        sb.service_log().len() == 2
-    }));
+    assert!(
+        wait_until(Duration::from_secs(20), || { sb.service_log().len() == 2 }),
+        "{}",
+        sb.explain()
+    );
     assert_eq!(
         sb.service_log(),
         [
@@ -212,9 +218,11 @@ fn stopping_the_service_lets_a_running_hook_finish() {
         .output()
         .unwrap()
         .ok();
-    assert!(wait_until(Duration::from_secs(20), || sb
-        .join("started")
-        .exists()));
+    assert!(
+        wait_until(Duration::from_secs(20), || sb.join("started").exists()),
+        "{}",
+        sb.explain()
+    );
     let mut stop = sb.command("backup_manager", &["stop"]).spawn().unwrap();
     stopping.reached();
     stopping.release();
@@ -223,7 +231,7 @@ fn stopping_the_service_lets_a_running_hook_finish() {
         "stop waits for the hook"
     );
     sb.write("go", "");
-    assert!(stop.wait().unwrap().success());
+    assert!(stop.wait().unwrap().success(), "{}", sb.explain());
     assert_eq!(
         sb.service_log(),
         [

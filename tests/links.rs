@@ -51,7 +51,7 @@ fn l1_a_backup_of_etc_restores_links_that_point_outside_as_they_are() {
     .stderr_contains(
         "etc/X11/rgb.txt: symlink points outside the restore folder (/etc/X11/rgb.txt)",
     );
-    assert!(!strict.exists());
+    assert!(!strict.exists(), "{}", sb.explain());
     sb.manager(&[
         "restore",
         "etc",

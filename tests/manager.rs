@@ -89,7 +89,11 @@ fn create_without_argument_is_a_usage_error() {
     let out = sb.manager(&["create"]);
     out.fails(2);
     assert_eq!(sb.manager_log(), ["Error: malformed schedule: "]);
-    assert!(!sb.join("backup_schedules.txt").exists());
+    assert!(
+        !sb.join("backup_schedules.txt").exists(),
+        "{}",
+        sb.explain()
+    );
 }
 
 #[test]
@@ -189,7 +193,11 @@ fn unknown_instruction_is_logged_with_usage_on_stderr() {
     let sb = Sandbox::new();
     let out = sb.manager(&["frobnicate", "x"]);
     assert_eq!((code(&out), stdout(&out)), (2, String::new()));
-    assert!(stderr(&out).starts_with("Error: unknown instruction: frobnicate\n"));
+    assert!(
+        stderr(&out).starts_with("Error: unknown instruction: frobnicate\n"),
+        "{}",
+        out.explain()
+    );
     out.stderr_contains("Usage:");
     assert_eq!(sb.manager_log(), ["Error: unknown instruction: frobnicate"]);
 }
@@ -204,8 +212,16 @@ fn dir_option_selects_the_base_directory() {
         std::fs::read(other.path().join("backup_schedules.txt")).unwrap(),
         b"a;00:00;n\n"
     );
-    assert!(other.path().join("logs/backup_manager.log").exists());
-    assert!(!sb.join("backup_schedules.txt").exists());
+    assert!(
+        other.path().join("logs/backup_manager.log").exists(),
+        "{}",
+        sb.explain()
+    );
+    assert!(
+        !sb.join("backup_schedules.txt").exists(),
+        "{}",
+        sb.explain()
+    );
 
     let out = sb.manager(&["--dir", "/nonexistent/box", "list"]);
     out.fails(2);
@@ -226,7 +242,7 @@ fn concurrent_creates_all_land() {
         })
         .collect();
     for mut child in children {
-        assert!(child.wait().unwrap().success());
+        assert!(child.wait().unwrap().success(), "{}", sb.explain());
     }
     let plan = String::from_utf8(sb.read("backup_schedules.txt")).unwrap();
     let mut lines: Vec<&str> = plan.lines().collect();
@@ -271,7 +287,10 @@ fn multicall_entry_points() {
         .unwrap();
     out.ok();
     let help = stdout(&out);
-    assert!(help.contains("backup_manager") && help.contains("backup_service"));
+    assert!(
+        help.contains("backup_manager") && help.contains("backup_service"),
+        "{help:?}"
+    );
     assert!(!help.contains("__serve"), "the daemon entry stays hidden");
 
     let out = std::process::Command::new(BIN)
@@ -428,7 +447,9 @@ fn a_linked_plan_is_edited_through_its_link() {
         std::fs::symlink_metadata(sb.join("backup_schedules.txt"))
             .unwrap()
             .file_type()
-            .is_symlink()
+            .is_symlink(),
+        "{}",
+        sb.explain()
     );
     assert_eq!(sb.read("shared/plan.txt"), b"b;00:00;b\n");
 }
@@ -479,13 +500,17 @@ fn argument_mistakes_are_logged_usage_errors() {
             "Error: Unrecognized argument: extra",
         ]
     );
-    assert!(!sb.join("backup_schedules.txt").exists());
+    assert!(
+        !sb.join("backup_schedules.txt").exists(),
+        "{}",
+        sb.explain()
+    );
     // A schedule that starts with '-' goes after `--`.
     assert_eq!(code(&sb.manager(&["create", "--", "-x;00:00;n"])), 0);
     assert_eq!(stdout(&sb.manager(&["list"])), "0: -x;00:00;n\n");
     let help = sb.manager(&["--help"]);
     help.ok();
-    assert!(stdout(&help).contains("create"));
+    assert!(stdout(&help).contains("create"), "{}", help.explain());
 }
 
 /// Spawns `backup_manager ARGS`, reads one line of its stdout and closes the pipe, as
@@ -502,7 +527,7 @@ fn first_line_then_close(sb: &Sandbox, args: &[&str]) -> std::process::Output {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    assert!(!first.is_empty());
+    assert!(!first.is_empty(), "{first:?}");
     child.wait_with_output().unwrap()
 }
 
@@ -584,11 +609,23 @@ fn help_lists_every_command_and_option() {
         .output()
         .unwrap();
     out.ok();
-    assert!(stdout(&out).contains("--outside-links"));
+    assert!(
+        stdout(&out).contains("--outside-links"),
+        "{}",
+        out.explain()
+    );
     let out = sb.manager(&["help", "restore"]);
     out.ok();
-    assert!(stdout(&out).starts_with("Usage: backup_manager restore"));
-    assert!(stdout(&out).contains("--outside-links"));
+    assert!(
+        stdout(&out).starts_with("Usage: backup_manager restore"),
+        "{}",
+        out.explain()
+    );
+    assert!(
+        stdout(&out).contains("--outside-links"),
+        "{}",
+        out.explain()
+    );
     sb.manager(&["help", "frobnicate"]).fails(2);
     let out = sb.manager(&["status", "--help"]);
     out.ok();
@@ -596,6 +633,8 @@ fn help_lists_every_command_and_option() {
     assert!(
         !sb.manager_log()
             .iter()
-            .any(|line| line.contains("unknown instruction"))
+            .any(|line| line.contains("unknown instruction")),
+        "{}",
+        sb.explain()
     );
 }

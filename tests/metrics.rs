@@ -61,14 +61,23 @@ fn status_prometheus_lints_clean_and_tracks_successes_and_failures() {
     let metrics = samples(&before);
     assert_eq!(metrics["backupbox_plan_malformed_lines"], "1");
     assert_eq!(metrics[&format!("backupbox_archives{DOCS}")], "0");
-    assert!(!metrics.contains_key(&format!("backupbox_last_run_success{DOCS}")));
-    assert!(metrics.contains_key(
-        "backupbox_archives{name=\"odd\",folder=\"we\\\"ird\\\\\\\\\",time=\"04:00\"}"
-    ));
+    assert!(
+        !metrics.contains_key(&format!("backupbox_last_run_success{DOCS}")),
+        "{}",
+        sb.explain()
+    );
+    assert!(
+        metrics.contains_key(
+            "backupbox_archives{name=\"odd\",folder=\"we\\\"ird\\\\\\\\\",time=\"04:00\"}"
+        ),
+        "{}",
+        sb.explain()
+    );
     assert!(
         metrics
             .keys()
-            .any(|key| key.starts_with("backupbox_build_info{version=\"0.1.0\",commit=\""))
+            .any(|key| key.starts_with("backupbox_build_info{version=\"0.1.0\",commit=\"")),
+        "{metrics:?}"
     );
 
     sb.manager(&["run", "0"]).ok();
@@ -105,7 +114,11 @@ fn status_prometheus_lints_clean_and_tracks_successes_and_failures() {
         metrics[&format!("backupbox_last_run_start_timestamp_seconds{DOCS}")],
         succeeded
     );
-    assert!(!metrics.contains_key("backupbox_service_start_time_seconds"));
+    assert!(
+        !metrics.contains_key("backupbox_service_start_time_seconds"),
+        "{}",
+        sb.explain()
+    );
 }
 
 #[test]
@@ -122,9 +135,13 @@ fn the_service_writes_its_metrics_file_at_start_and_after_each_job() {
             line.starts_with("backupbox_last_run_success{name=\"docs\"") && line.ends_with(" 1")
         })
     };
-    assert!(wait_until(Duration::from_secs(20), || {
-        fs::read_to_string(&prom).is_ok_and(|text| success(&text))
-    }));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            fs::read_to_string(&prom).is_ok_and(|text| success(&text))
+        }),
+        "{}",
+        sb.explain()
+    );
     stop_foreground(service);
     let text = fs::read_to_string(&prom).unwrap();
     assert_promtool_accepts(&text);
@@ -141,6 +158,8 @@ fn the_service_writes_its_metrics_file_at_start_and_after_each_job() {
     assert!(
         sb.service_log()
             .iter()
-            .all(|line| !line.starts_with("Warning"))
+            .all(|line| !line.starts_with("Warning")),
+        "{}",
+        sb.explain()
     );
 }

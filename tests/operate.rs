@@ -45,16 +45,22 @@ fn status_shows_next_and_last_runs_and_its_exit_code_says_whether_all_is_well() 
     assert!(text.starts_with(&format!(
         "backup_service: not running\nbase directory: {}\n0: docs;{docs_at};docs\n   next run: ",
         sb.path().canonicalize().unwrap().display()
-    )));
+    )), "{text:?}");
     assert_eq!(text.matches("   last run: none yet\n").count(), 2, "{text}");
-    assert!(text.ends_with("status: needs attention: the service is not running\n"));
+    assert!(
+        text.ends_with("status: needs attention: the service is not running\n"),
+        "{text:?}"
+    );
 
     sb.manager(&["start"]).ok();
     let pid = sb.service_pid().unwrap();
     let (exit, text) = status(&sb);
     assert_eq!(exit, 0, "service up, nothing due yet: well\n{text}");
-    assert!(text.starts_with(&format!("backup_service: running, PID {pid}, since ")));
-    assert!(text.ends_with("status: ok\n"));
+    assert!(
+        text.starts_with(&format!("backup_service: running, PID {pid}, since ")),
+        "{text:?}"
+    );
+    assert!(text.ends_with("status: ok\n"), "{text:?}");
 
     sb.manager(&["run", "0"]).ok();
     let size = archive_size(&sb, "docs.tar");
@@ -71,7 +77,10 @@ fn status_shows_next_and_last_runs_and_its_exit_code_says_whether_all_is_well() 
                 .contains("s: backup of missing to backups/missing.tar failed: folder not found\n"),
         "{text}"
     );
-    assert!(text.ends_with("status: needs attention: schedule 1 failed last time\n"));
+    assert!(
+        text.ends_with("status: needs attention: schedule 1 failed last time\n"),
+        "{text:?}"
+    );
 
     let out = sb.manager(&["status", "--json"]);
     out.fails(1);
@@ -94,7 +103,11 @@ fn status_shows_next_and_last_runs_and_its_exit_code_says_whether_all_is_well() 
     sb.manager(&["stop"]).ok();
     assert_eq!(status(&sb).0, 1);
     // The spec's log lines are untouched; status adds its own.
-    assert!(sb.manager_log().contains(&"Show status".to_owned()));
+    assert!(
+        sb.manager_log().contains(&"Show status".to_owned()),
+        "{}",
+        sb.explain()
+    );
 }
 
 #[test]
@@ -184,7 +197,11 @@ fn a_crash_during_rotation_loses_nothing() {
     run.kill().unwrap();
     // SIGKILL is delivered asynchronously: wait until the process is a zombie.
     let pid = run.id() as i32;
-    assert!(wait_until(Duration::from_secs(10), || !alive(pid)));
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(pid)),
+        "{}",
+        sb.explain()
+    );
     // Not reaped yet: a zombie still has /proc/PID, and must not count as running.
     let (exit, text) = status(&sb);
     run.wait().unwrap();
@@ -316,7 +333,11 @@ fn verify_passes_a_sound_archive_and_names_the_first_defect_of_a_damaged_one() {
         log[2],
         "Verified backups/docs.tar: sound, 4 members, same as docs"
     );
-    assert!(log[4].starts_with("Error: backups/docs.tar is damaged: bad header checksum"));
+    assert!(
+        log[4].starts_with("Error: backups/docs.tar is damaged: bad header checksum"),
+        "{}",
+        sb.explain()
+    );
 }
 
 /// A crafted member: name, type and link target, byte-exact.
@@ -396,8 +417,16 @@ fn restore_refuses_a_crafted_archive_before_writing_anything() {
             "{name}: nothing written"
         );
     }
-    assert!(!sb.path().parent().unwrap().join("escaped").exists());
-    assert!(!Path::new("/tmp/backupbox-absolute-escape").exists());
+    assert!(
+        !sb.path().parent().unwrap().join("escaped").exists(),
+        "{}",
+        sb.explain()
+    );
+    assert!(
+        !Path::new("/tmp/backupbox-absolute-escape").exists(),
+        "{}",
+        sb.explain()
+    );
 }
 
 /// Every entry below `root` with its mode and mtime (symlinks by their own metadata).
@@ -444,7 +473,7 @@ fn restore_round_trips_the_odd_tree_with_modes_and_mtimes() {
     out.fails(1);
     assert!(stderr(&out).contains(
         "odd/outside: symlink points outside the restore folder (/etc/passwd); without --refuse-outside-links such links are restored as they are"
-    ));
+    ), "{}", out.explain());
     assert!(!sb.join("restore/odd").exists(), "nothing written");
     let out = sb.manager(&["restore", "odd"]);
     out.ok();
@@ -475,7 +504,9 @@ fn restore_round_trips_the_odd_tree_with_modes_and_mtimes() {
         fs::symlink_metadata(restored.join("fifo"))
             .unwrap()
             .file_type()
-            .is_fifo()
+            .is_fifo(),
+        "{}",
+        sb.explain()
     );
     assert_eq!(
         fs::read_link(restored.join("long_link")).unwrap(),
@@ -501,12 +532,15 @@ fn restore_round_trips_the_odd_tree_with_modes_and_mtimes() {
         elsewhere.as_os_str(),
     ]);
     out.ok();
-    assert!(elsewhere.join("odd/zero").exists());
+    assert!(elsewhere.join("odd/zero").exists(), "{}", sb.explain());
     let log = sb.manager_log();
-    assert!(log.contains(&format!(
-        "Restore done for backups/odd.tar in {}",
-        elsewhere.display()
-    )));
+    assert!(
+        log.contains(&format!(
+            "Restore done for backups/odd.tar in {}",
+            elsewhere.display()
+        )),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -525,7 +559,11 @@ fn the_foreground_service_logs_to_stderr_too_and_sighup_rereads_the_plan() {
         .spawn()
         .unwrap();
     let pid = service.id() as i32;
-    assert!(wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)));
+    assert!(
+        wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)),
+        "{}",
+        sb.explain()
+    );
 
     sb.write(
         "backup_schedules.txt",
@@ -576,7 +614,11 @@ fn the_service_run_by_start_keeps_generations_when_asked() {
         sb.service_log()
             .contains(&"Backup done for docs in backups/docs.tar".to_owned())
     };
-    assert!(wait_until(Duration::from_secs(20), done));
+    assert!(
+        wait_until(Duration::from_secs(20), done),
+        "{}",
+        sb.explain()
+    );
     sb.manager(&["stop"]).ok();
     assert_eq!(
         sb.service_log(),

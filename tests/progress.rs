@@ -51,7 +51,10 @@ fn run_restore_and_verify_draw_a_line_on_a_terminal_only() {
         added.ends_with("] Backup done for docs in backups/docs.tar\n"),
         "{added}"
     );
-    assert!(!added.contains('\r') && !added.contains("files,"));
+    assert!(
+        !added.contains('\r') && !added.contains("files,"),
+        "{added:?}"
+    );
 
     let screen = on_a_terminal(&sb, "restore docs");
     let lines = drawn(&screen);
@@ -61,7 +64,11 @@ fn run_restore_and_verify_draw_a_line_on_a_terminal_only() {
             .any(|l| l.starts_with("restore: 51 files, ") && l.contains("100%")),
         "{lines:?}"
     );
-    assert!(String::from_utf8_lossy(&screen).contains("backups/docs.tar: 51 members restored"));
+    assert!(
+        String::from_utf8_lossy(&screen).contains("backups/docs.tar: 51 members restored"),
+        "{}",
+        sb.explain()
+    );
     let lines = drawn(&on_a_terminal(&sb, "verify docs --against"));
     assert!(
         lines.iter().any(|l| l.starts_with("verify: 51 files")),
@@ -73,7 +80,11 @@ fn run_restore_and_verify_draw_a_line_on_a_terminal_only() {
     );
 
     // --quiet on a terminal, and a pipe without --progress: no line at all.
-    assert!(drawn(&on_a_terminal(&sb, "run 0 --quiet")).is_empty());
+    assert!(
+        drawn(&on_a_terminal(&sb, "run 0 --quiet")).is_empty(),
+        "{}",
+        sb.explain()
+    );
     let piped = sb.manager(&["run", "0"]);
     piped.ok();
     assert!(piped.stderr.is_empty(), "{}", stderr(&piped));

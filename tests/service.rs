@@ -28,7 +28,7 @@ fn the_spec_example_start_then_stop_still_backs_up() {
     let pid = sb
         .service_pid()
         .expect("the PID is written before start returns");
-    assert!(alive(pid));
+    assert!(alive(pid), "{}", sb.explain());
     let out = sb.manager(&["stop"]);
     out.ok();
     assert!(!alive(pid), "stop returns once the service is gone");
@@ -169,7 +169,7 @@ fn eight_concurrent_starts_leave_exactly_one_service() {
     assert_eq!(services.len(), 1, "{services:?}");
     assert_eq!(Some(services[0]), sb.service_pid());
     sb.manager(&["stop"]).ok();
-    assert!(services_serving(sb.path()).is_empty());
+    assert!(services_serving(sb.path()).is_empty(), "{}", sb.explain());
 }
 
 /// PIDs of daemons serving `base`, from their command lines.
@@ -218,7 +218,11 @@ fn after_kill_9_the_service_starts_again() {
     sb.manager(&["start"]).ok();
     let pid = sb.service_pid().unwrap();
     signal(pid, Signal::SIGKILL);
-    assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(pid)),
+        "{}",
+        sb.explain()
+    );
     assert_eq!(
         sb.service_pid(),
         Some(pid),
@@ -239,7 +243,11 @@ fn the_foreground_service_stops_cleanly_on_sigterm_and_sigint() {
         let sb = Sandbox::new();
         let mut service = sb.spawn_service();
         let pid = service.id() as i32;
-        assert!(wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)));
+        assert!(
+            wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)),
+            "{}",
+            sb.explain()
+        );
         // A running service blocks both `start` and a second foreground service.
         assert_eq!(
             stderr(&sb.manager(&["start"])),
@@ -279,9 +287,9 @@ fn stop_waits_for_a_running_backup() {
         stop.try_wait().unwrap().is_none(),
         "stop waits for the backup"
     );
-    assert!(!sb.join("backups/big.tar").exists());
+    assert!(!sb.join("backups/big.tar").exists(), "{}", sb.explain());
     written.release();
-    assert!(stop.wait().unwrap().success());
+    assert!(stop.wait().unwrap().success(), "{}", sb.explain());
     assert_eq!(sb.service_log(), ["Backup done for big in backups/big.tar"]);
     assert_gnu_tar_compare_clean(&sb.join("backups/big.tar"), sb.path());
 }
@@ -296,13 +304,17 @@ fn hostile_plan_lines_do_not_stop_the_good_ones() {
     );
     sb.write("backup_schedules.txt", plan);
     let service = sb.spawn_service();
-    assert!(wait_until(Duration::from_secs(20), || {
-        let log = sb.service_log();
-        log.iter().any(|l| l.starts_with("Backup done"))
-            && log
-                .iter()
-                .any(|l| l.starts_with("Error: backup of missing"))
-    }));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let log = sb.service_log();
+            log.iter().any(|l| l.starts_with("Backup done"))
+                && log
+                    .iter()
+                    .any(|l| l.starts_with("Error: backup of missing"))
+        }),
+        "{}",
+        sb.explain()
+    );
     stop_foreground(service);
     let mut log = sb.service_log();
     log.sort();
@@ -319,7 +331,11 @@ fn hostile_plan_lines_do_not_stop_the_good_ones() {
         log, expected,
         "each problem once, every good line backed up"
     );
-    assert!(!sb.join("x.tar").exists() && !sb.join("../x.tar").exists());
+    assert!(
+        !sb.join("x.tar").exists() && !sb.join("../x.tar").exists(),
+        "{}",
+        sb.explain()
+    );
     assert_eq!(stdout(&sb.manager(&["backups"])), "good.tar\n");
 }
 
@@ -327,9 +343,13 @@ fn hostile_plan_lines_do_not_stop_the_good_ones() {
 fn a_missing_plan_is_reported_and_the_service_keeps_running() {
     let sb = Sandbox::new();
     let mut service = sb.spawn_service();
-    assert!(wait_until(Duration::from_secs(10), || sb.service_log()
-        == ["Error: can't read backup_schedules.txt"]));
-    assert!(service.try_wait().unwrap().is_none());
+    assert!(
+        wait_until(Duration::from_secs(10), || sb.service_log()
+            == ["Error: can't read backup_schedules.txt"]),
+        "{}",
+        sb.explain()
+    );
+    assert!(service.try_wait().unwrap().is_none(), "{}", sb.explain());
     stop_foreground(service);
 }
 
@@ -438,7 +458,11 @@ fn start_up_removes_what_interrupted_writers_left_and_nothing_else() {
     sb.write("keep.tmp", "not ours");
     let service = sb.spawn_service();
     let pid = service.id() as i32;
-    assert!(wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)));
+    assert!(
+        wait_until(Duration::from_secs(10), || sb.service_pid() == Some(pid)),
+        "{}",
+        sb.explain()
+    );
     stop_foreground(service);
     let mut log = sb.service_log();
     log.sort();
@@ -497,13 +521,21 @@ fn sighup_picks_up_a_new_time_zone() {
             .count()
     };
     signal(pid, Signal::SIGHUP);
-    assert!(wait_until(Duration::from_secs(10), || reloads() == 1));
+    assert!(
+        wait_until(Duration::from_secs(10), || reloads() == 1),
+        "{}",
+        sb.explain()
+    );
     // Asia/Kolkata is UTC+5:30: the minutes of the stamp move by 330.
     fs::copy("/usr/share/zoneinfo/Asia/Kolkata", &zone).unwrap();
     // The C library tells a changed zone file by its mtime in whole seconds.
     touch(&zone, "2001-02-03 04:05:06");
     signal(pid, Signal::SIGHUP);
-    assert!(wait_until(Duration::from_secs(10), || reloads() == 2));
+    assert!(
+        wait_until(Duration::from_secs(10), || reloads() == 2),
+        "{}",
+        sb.explain()
+    );
     stop_foreground(service);
     let text = String::from_utf8(sb.read("logs/backup_service.log")).unwrap();
     let minutes: Vec<i64> = text
@@ -620,12 +652,20 @@ fn a_schedule_missed_while_the_service_was_down_runs_once_at_start() {
     // Started again: the catch-up run is recorded, so nothing runs twice. The reload's line
     // comes after the start-up check, so once it is there the check is over.
     let service = spawn();
-    assert!(wait_until(Duration::from_secs(10), || sb.service_pid()
-        == Some(service.id() as i32)));
+    assert!(
+        wait_until(Duration::from_secs(10), || sb.service_pid()
+            == Some(service.id() as i32)),
+        "{}",
+        sb.explain()
+    );
     signal(service.id() as i32, Signal::SIGHUP);
-    assert!(wait_until(Duration::from_secs(10), || {
-        sb.service_log().last().map(String::as_str) == Some("Plan reloaded: 3 schedules")
-    }));
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            sb.service_log().last().map(String::as_str) == Some("Plan reloaded: 3 schedules")
+        }),
+        "{}",
+        sb.explain()
+    );
     stop_foreground(service);
     assert_eq!(sb.service_log()[..2], caught_up);
     assert_eq!(sb.service_log().len(), 3, "{:?}", sb.service_log());

@@ -124,7 +124,7 @@ fn trust_1b_a_crafted_symlink_chain_never_reaches_the_victim() {
     let out = restore_to(&sb, "links", &target, &["--refuse-outside-links"]);
     out.fails(1);
     out.stderr_contains("p1: symlink points outside the restore folder (a/b/..)");
-    assert!(!target.exists());
+    assert!(!target.exists(), "{}", sb.explain());
     // By default the same links are restored as they are: data, never written through.
     let out = restore_to(&sb, "links", &sb.join("R2"), &[]);
     out.ok();
@@ -177,7 +177,11 @@ fn trust_1c_a_directory_swapped_for_a_link_before_the_metadata_pass_is_not_follo
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_until(Duration::from_secs(30), || pause.exists()));
+    assert!(
+        wait_until(Duration::from_secs(30), || pause.exists()),
+        "{}",
+        sb.explain()
+    );
     // The owner of the target swaps a restored directory for a link to the victim.
     fs::rename(target.join("tree/d"), target.join("moved")).unwrap();
     symlink(&victim, target.join("tree/d")).unwrap();
@@ -208,7 +212,7 @@ fn trust_2a_a_fifo_or_a_link_to_dev_zero_as_the_state_file_hangs_nothing() {
     out.fails(1);
     let out = output_within(sb.command("backup_manager", &["run", "0"]), limit);
     out.ok();
-    assert!(sb.join("backups/data.tar").exists());
+    assert!(sb.join("backups/data.tar").exists(), "{}", sb.explain());
     assert!(
         fs::symlink_metadata(&state).unwrap().is_file(),
         "replaced by a real state file"
@@ -229,10 +233,14 @@ fn trust_2a_a_fifo_or_a_link_to_dev_zero_as_the_state_file_hangs_nothing() {
     sb.plan_now("data", "data");
     let out = output_within(sb.command("backup_manager", &["start"]), limit);
     out.ok();
-    assert!(wait_until(Duration::from_secs(20), || {
-        sb.service_log()
-            .contains(&"Backup done for data in backups/data.tar".to_owned())
-    }));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            sb.service_log()
+                .contains(&"Backup done for data in backups/data.tar".to_owned())
+        }),
+        "{}",
+        sb.explain()
+    );
     let out = output_within(
         sb.command("backup_manager", &["stop"]),
         Duration::from_secs(30),
@@ -315,7 +323,11 @@ fn trust_3a_a_year_9999_mtime_or_record_never_panics() {
         .output()
         .unwrap();
     out.ok();
-    assert!(sb.join("backups/n.@253402297200.tar").exists());
+    assert!(
+        sb.join("backups/n.@253402297200.tar").exists(),
+        "{}",
+        sb.explain()
+    );
 
     sb.write(
         "logs/backup_state.txt",
@@ -346,7 +358,11 @@ fn trust_3b_a_job_that_panics_is_logged_and_reported_as_failed() {
         .unwrap();
     out.fails(1);
     let failure = "Error: backup of p to backups/p.tar failed: internal error: test hook job";
-    assert!(sb.manager_log().contains(&failure.to_owned()));
+    assert!(
+        sb.manager_log().contains(&failure.to_owned()),
+        "{}",
+        sb.explain()
+    );
 
     sb.plan_now("p", "p");
     let mut service = sb.command("backup_service", &[] as &[&str]);
@@ -355,9 +371,13 @@ fn trust_3b_a_job_that_panics_is_logged_and_reported_as_failed() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_until(Duration::from_secs(20), || {
-        sb.service_log().contains(&failure.to_owned())
-    }));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            sb.service_log().contains(&failure.to_owned())
+        }),
+        "{}",
+        sb.explain()
+    );
     let (status, text) = {
         let out = sb.manager(&["status"]);
         (code(&out), stdout(&out))
@@ -611,7 +631,7 @@ fn trust_6a_times_before_1970_and_at_0_round_trip() {
     assert_gnu_tar_compare_clean(&sb.join("backups/t.tar"), sb.path());
     let out = sb.manager(&["verify", "t", "--against"]);
     out.ok();
-    assert!(stdout(&out).contains("same as t"));
+    assert!(stdout(&out).contains("same as t"), "{}", out.explain());
     set("t/old", "1961-01-01 00:00 UTC");
     let out = sb.manager(&["verify", "t", "--against"]);
     assert!(
@@ -659,7 +679,9 @@ fn trust_6b_control_characters_never_reach_the_terminal_raw() {
     assert_eq!(code(&sb.manager(&["create", "g\\nliteral;01:00;g"])), 0);
     assert!(
         sb.manager_log()
-            .contains(&"New schedule added: g\\\\nliteral;01:00;g".to_owned())
+            .contains(&"New schedule added: g\\\\nliteral;01:00;g".to_owned()),
+        "{}",
+        sb.explain()
     );
 }
 
@@ -677,6 +699,8 @@ fn trust_6c_install_makes_a_missing_folder() {
     assert!(
         fs::symlink_metadata(dir.join("backup_manager"))
             .unwrap()
-            .is_symlink()
+            .is_symlink(),
+        "{}",
+        sb.explain()
     );
 }

@@ -31,6 +31,35 @@ impl Sandbox {
         self.dir.path()
     }
 
+    /// What a person needs when an assertion about the sandbox fails: where it is, what files
+    /// it holds, and the end of both logs.
+    pub fn explain(&self) -> String {
+        let mut files = Vec::new();
+        let mut pending = vec![self.path().to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path);
+                if meta.as_ref().is_ok_and(|meta| meta.is_dir()) {
+                    pending.push(path.clone());
+                }
+                let size = meta.map_or(0, |meta| meta.len());
+                files.push(format!(
+                    "{} ({size} bytes)",
+                    path.strip_prefix(self.path()).unwrap_or(&path).display()
+                ));
+            }
+        }
+        files.sort();
+        files.truncate(200);
+        format!(
+            "--- sandbox {} ---\n{}\n{}",
+            self.path().display(),
+            files.join("\n"),
+            log_tails(&self.join("logs"))
+        )
+    }
+
     pub fn join(&self, relative: impl AsRef<Path>) -> PathBuf {
         self.dir.path().join(relative)
     }
@@ -186,6 +215,20 @@ impl std::ops::Deref for Run {
     }
 }
 
+/// The last lines of the manager's and the service's log in `logs`.
+fn log_tails(logs: &Path) -> String {
+    let tail = |name: &str| {
+        let log = fs::read_to_string(logs.join(name)).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    };
+    format!(
+        "--- end of the manager log ---\n{}\n--- end of the service log ---\n{}",
+        tail("backup_manager.log"),
+        tail("backup_service.log")
+    )
+}
+
 /// Assertions on how a command ended, for a `backup_manager` [`Run`] and a plain `Output`.
 pub trait Finished {
     fn output(&self) -> &Output;
@@ -264,18 +307,11 @@ impl Finished for Run {
     /// The command, how it ended, and the end of both logs: the manager's, and the service's
     /// (a command that talks to the service fails for reasons only its log says).
     fn explain(&self) -> String {
-        let tail = |path: &Path| {
-            let log = fs::read_to_string(path).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            lines[lines.len().saturating_sub(10)..].join("\n")
-        };
-        let service_log = self.log.with_file_name("backup_service.log");
         format!(
-            "backup_manager {}\n{}\n--- end of the manager log ---\n{}\n--- end of the service log ---\n{}",
+            "backup_manager {}\n{}\n{}",
             self.args.join(" "),
             self.output.explain(),
-            tail(&self.log),
-            tail(&service_log)
+            log_tails(self.log.parent().unwrap_or(Path::new(".")))
         )
     }
 }
