@@ -480,12 +480,7 @@ pub fn protected_names(layout: &Layout) -> Option<HashSet<Vec<u8>>> {
     let text = plan_file::read(layout).ok()?;
     let entries = plan::entries(&text);
     let schedules: Vec<Schedule> = entries.iter().filter_map(plan::Entry::schedule).collect();
-    Some(protected_files(
+    Some(rotation::protected_files(
         schedules.iter().map(|schedule| &*schedule.name),
     ))
-}
-
-/// The archive files of `names` in every form: what pruning another name never touches.
-pub fn protected_files<'a>(names: impl Iterator<Item = &'a [u8]>) -> HashSet<Vec<u8>> {
-    names.flat_map(Layout::archive_file_names).collect()
 }

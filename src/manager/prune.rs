@@ -41,7 +41,7 @@ impl Survey {
                 .into_iter()
                 .map(|(owner, files)| (owner.to_vec(), files))
                 .collect(),
-            protected: job::protected_files(names.iter().map(|name| &**name)),
+            protected: crate::store::rotation::protected_files(names.iter().map(|name| &**name)),
         }
     }
 

@@ -156,7 +156,7 @@ fn archives_of(layout: &Layout, text: &[u8]) -> HashMap<Vec<u8>, Archives> {
         .iter()
         .filter_map(Entry::schedule)
         .collect();
-    let protected = crate::job::protected_files(schedules.iter().map(|schedule| &*schedule.name));
+    let protected = rotation::protected_files(schedules.iter().map(|schedule| &*schedule.name));
     let mut archives = HashMap::new();
     for schedule in &schedules {
         if archives.contains_key(&*schedule.name) {

@@ -112,6 +112,11 @@ pub fn to_prune(
         .collect()
 }
 
+/// The archive files of `names` in every form: what pruning another name never touches.
+pub fn protected_files<'a>(names: impl Iterator<Item = &'a [u8]>) -> HashSet<Vec<u8>> {
+    names.flat_map(Layout::archive_file_names).collect()
+}
+
 /// The names of the regular files in `backups/`: only those can be archives or generations.
 /// A symlink, FIFO or directory named like a generation is never counted, kept or removed.
 pub fn list(backups: &Path) -> io::Result<Vec<Vec<u8>>> {
