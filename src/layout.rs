@@ -7,8 +7,16 @@ use std::path::{Path, PathBuf};
 pub const PLAN_FILE: &str = "backup_schedules.txt";
 /// The optional settings file, in the base directory.
 pub const SETTINGS_FILE: &str = "backupbox.toml";
-/// The endings of an archive's file name, one per form: plain, gzip, zstd.
-pub const ARCHIVE_SUFFIXES: [&str; 3] = [".tar", ".tar.gz", ".tar.zst"];
+/// The endings of an archive's file name, one per form: plain, gzip, zstd, and each of them
+/// encrypted with age.
+pub const ARCHIVE_SUFFIXES: [&str; 6] = [
+    ".tar",
+    ".tar.gz",
+    ".tar.zst",
+    ".tar.age",
+    ".tar.gz.age",
+    ".tar.zst.age",
+];
 pub const LOGS_DIR: &str = "logs";
 pub const BACKUPS_DIR: &str = "backups";
 pub const MANAGER_LOG: &str = "backup_manager.log";
@@ -105,7 +113,7 @@ impl Layout {
     }
 
     /// The file names the archive of `name` may have, one per form.
-    pub fn archive_file_names(name: &[u8]) -> [Vec<u8>; 3] {
+    pub fn archive_file_names(name: &[u8]) -> [Vec<u8>; 6] {
         ARCHIVE_SUFFIXES.map(|suffix| Layout::archive_file_name(name, suffix))
     }
 

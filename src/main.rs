@@ -6,6 +6,7 @@
 mod archive;
 mod cli;
 mod clock;
+mod crypt;
 mod debug_points;
 mod error;
 mod job;

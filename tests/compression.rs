@@ -29,19 +29,6 @@ fn gnu_tar(flag: &str, args: &[&str], archive: &Path, cwd: &Path) -> String {
     stdout(&out)
 }
 
-/// `length` bytes no compressor can shrink (xorshift64).
-fn noise(length: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    (0..length)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect()
-}
-
 /// A folder of text, an incompressible file, a sparse file and a link.
 fn varied_folder(sb: &Sandbox) {
     sb.write("docs/notes.txt", "the same line again\n".repeat(5000));

@@ -1,5 +1,5 @@
-//! The three forms an archive is stored in (plain tar, gzip, zstd): their file name suffixes,
-//! levels, and the encoder and decoder of each. A decoder that fails says where in the
+//! The three compressions of an archive's tar stream (none, gzip, zstd): their levels, and the
+//! encoder and decoder of each. A decoder that fails says where in the
 //! compressed file it stopped.
 
 use super::parallel_gzip::{ParallelGzip, deflate_level};
@@ -9,7 +9,7 @@ use std::ops::RangeInclusive;
 use std::rc::Rc;
 
 /// How an archive's tar stream is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Compression {
     #[default]
     None,
@@ -20,26 +20,6 @@ pub enum Compression {
 impl Compression {
     /// Every form, the one the spec knows first.
     pub const ALL: [Compression; 3] = [Compression::None, Compression::Gzip, Compression::Zstd];
-
-    /// The end of the archive's file name.
-    pub fn suffix(self) -> &'static str {
-        let [plain, gzip, zstd] = crate::layout::ARCHIVE_SUFFIXES;
-        match self {
-            Compression::None => plain,
-            Compression::Gzip => gzip,
-            Compression::Zstd => zstd,
-        }
-    }
-
-    /// `backups/<name>.tar` (`.tar.gz`, `.tar.zst`) as the log lines spell it.
-    pub fn archive_display(self, name: &[u8]) -> String {
-        format!(
-            "{}/{}{}",
-            crate::layout::BACKUPS_DIR,
-            crate::log::show_bytes(name),
-            self.suffix()
-        )
-    }
 
     /// The value of `compress` in `backupbox.toml`.
     pub fn setting(self) -> &'static str {
@@ -72,15 +52,6 @@ impl Compression {
             Compression::Gzip => 1..=9,
             Compression::Zstd => 1..=19,
         }
-    }
-
-    /// The form a file name ends in, and the name without that suffix.
-    pub fn of_file(file: &[u8]) -> Option<(Compression, &[u8])> {
-        // `.tar` last: `.tar.gz` does not end in it anyway, but the longer suffixes are the
-        // more specific ones.
-        [Compression::Gzip, Compression::Zstd, Compression::None]
-            .into_iter()
-            .find_map(|form| Some((form, file.strip_suffix(form.suffix().as_bytes())?)))
     }
 }
 
@@ -342,20 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn file_names_tell_the_form() {
-        assert_eq!(
-            Compression::of_file(b"db.tar.zst"),
-            Some((Compression::Zstd, &b"db"[..]))
-        );
-        assert_eq!(
-            Compression::of_file(b"db.2026-01-02_030000.tar.gz"),
-            Some((Compression::Gzip, &b"db.2026-01-02_030000"[..]))
-        );
-        assert_eq!(
-            Compression::of_file(b"db.tar"),
-            Some((Compression::None, &b"db"[..]))
-        );
-        assert_eq!(Compression::of_file(b"db.tar.xz"), None);
+    fn settings_name_the_compression() {
         assert_eq!(Compression::from_setting("zstd"), Some(Compression::Zstd));
         assert_eq!(Compression::from_setting("xz"), None);
     }

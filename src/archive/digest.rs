@@ -22,6 +22,24 @@ struct Shared {
     done: AtomicBool,
 }
 
+/// SHA-256 of a whole file, read at offsets from its start (the descriptor's position is
+/// left alone).
+pub fn sha256_of(file: &File) -> io::Result<[u8; 32]> {
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; CHUNK];
+    let mut offset = 0;
+    loop {
+        let n = match file.read_at(&mut buffer, offset) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buffer[..n]);
+        offset += n as u64;
+    }
+}
+
 /// The hashing thread behind one writer.
 pub struct Follower {
     shared: Arc<Shared>,
@@ -110,6 +128,7 @@ mod tests {
             whole.update(vec![step; 1000 + usize::from(step) * 7919]);
         }
         assert_eq!(digest, <[u8; 32]>::from(whole.finalize()));
+        assert_eq!(sha256_of(&file).unwrap(), digest);
         // Nothing written: the digest of no bytes.
         let empty = Follower::start(tempfile::tempfile().unwrap()).unwrap();
         assert_eq!(

@@ -4,8 +4,9 @@
 
 pub mod check;
 pub mod compression;
-mod digest;
+pub mod digest;
 pub mod exclude;
+pub mod form;
 pub mod header;
 pub mod member;
 pub mod member_name;
@@ -15,6 +16,7 @@ mod stream;
 pub mod tar_reader;
 pub mod walk;
 
+use crate::crypt::{Identities, Recipients};
 use crate::layout::{self, Layout};
 use crate::plan::Name;
 use crate::progress::{Progress, Total};
@@ -22,6 +24,7 @@ use crate::sys::atomic_file::TempFile;
 use crate::sys::open::FileId;
 use compression::{Compression, Decoder, Encoding};
 use exclude::Rules;
+use form::Form;
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, BufReader, Seek};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -33,7 +36,7 @@ use walk::{Exclusions, Walker};
 /// reads from the start, so what was checked is what is used.
 pub struct Stored {
     file: File,
-    compression: Compression,
+    form: Form,
     display: String,
 }
 
@@ -48,11 +51,32 @@ impl Stored {
         self.file.metadata().map_or(0, |meta| meta.len())
     }
 
-    /// How much tar stream a pass over it reads: known only when it is not compressed.
+    pub fn form(&self) -> Form {
+        self.form
+    }
+
+    /// Refuses an encrypted archive when no identity is given, before anything reads it.
+    pub fn require_key(&self, keys: &Identities) -> crate::error::Result<()> {
+        if self.form.encrypted && keys.is_empty() {
+            return Err(crate::error::Error::failed(format!(
+                "{} is encrypted; give --identity FILE",
+                self.display
+            )));
+        }
+        Ok(())
+    }
+
+    /// The archive file, for what reads it as it is (a verify without the key).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// How much tar stream a pass over it reads: known only when it is stored as it is.
     pub fn total(&self) -> Total {
-        match self.compression {
-            Compression::None => Total::Exact(self.size()),
-            _ => Total::Unknown,
+        if self.form == Form::clear(Compression::None) {
+            Total::Exact(self.size())
+        } else {
+            Total::Unknown
         }
     }
 
@@ -65,38 +89,54 @@ impl Stored {
         }
     }
 
-    /// Checks the tar structure from the start; a compressed stream is then read to its end,
-    /// so the checksum there (gzip's CRC, zstd's xxhash) is checked too.
-    pub fn check(&self, progress: &mut Progress) -> Result<check::Soundness, check::Defect> {
-        let mut input = self.read_from_start().map_err(check::Defect::Unreadable)?;
+    /// Checks the tar structure from the start; a compressed or encrypted stream is then read
+    /// to its end, so the checksum there (gzip's CRC, zstd's xxhash, age's tags) is checked
+    /// too.
+    pub fn check(
+        &self,
+        keys: &Identities,
+        progress: &mut Progress,
+    ) -> Result<check::Soundness, check::Defect> {
+        let mut input = self
+            .read_from_start(keys)
+            .map_err(check::Defect::Unreadable)?;
         let sound = check::check_structure(&mut input, progress)?;
         io::copy(&mut input, &mut io::sink()).map_err(check::Defect::Unreadable)?;
         Ok(sound)
     }
 
-    /// The tar stream, from its first byte, decoded.
-    pub fn read_from_start(&self) -> io::Result<TarReader<'_>> {
+    /// The tar stream, from its first byte, decrypted with `keys` and decoded.
+    pub fn read_from_start(&self, keys: &Identities) -> io::Result<TarReader<'_>> {
         (&self.file).rewind()?;
-        Ok(match self.compression {
-            Compression::None => TarReader::plain(&self.file, self.size()),
-            compression => TarReader::decoded(Decoder::new(
-                BufReader::with_capacity(READ_BUFFER, &self.file),
+        let file = BufReader::with_capacity(READ_BUFFER, &self.file);
+        Ok(match self.form {
+            Form {
+                compression: Compression::None,
+                encrypted: false,
+            } => TarReader::plain(&self.file, self.size()),
+            Form {
+                compression,
+                encrypted: false,
+            } => TarReader::decoded(Decoder::new(file, compression)?),
+            Form {
+                compression,
+                encrypted: true,
+            } => TarReader::decoded(Decoder::new(
+                BufReader::with_capacity(READ_BUFFER, keys.decrypt(file)?),
                 compression,
             )?),
         })
     }
 }
 
-/// Opens the archive of `name` in `backups/` for reading: `<name>.tar`, `.tar.gz` or
-/// `.tar.zst`, the newest if more than one is there (a backup that switched forms was cut off
+/// Opens the archive of `name` in `backups/` for reading: `<name>.tar`, `.tar.gz`,
+/// `.tar.zst` or one of them with `.age`, the newest if more than one is there (a backup that switched forms was cut off
 /// before it removed the old one). Each is a regular file, never reached through a symlink.
 pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<Stored> {
     let mut newest: Option<(i64, Stored)> = None;
-    for compression in Compression::ALL {
-        let display = compression.archive_display(name);
-        let file = match crate::sys::open::open_regular(
-            &layout.archive_path(name, compression.suffix()),
-        ) {
+    for form in Form::ALL {
+        let display = form.archive_display(name);
+        let file = match crate::sys::open::open_regular(&layout.archive_path(name, form.suffix())) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
             Err(err) => {
@@ -111,7 +151,7 @@ pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<Stored> {
                 mtime,
                 Stored {
                     file,
-                    compression,
+                    form,
                     display,
                 },
             ));
@@ -120,7 +160,7 @@ pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<Stored> {
     newest.map(|(_, stored)| stored).ok_or_else(|| {
         crate::error::Error::failed(format!(
             "can't read {}",
-            Compression::None.archive_display(name)
+            Form::default().archive_display(name)
         ))
         .because(io::Error::from(io::ErrorKind::NotFound))
     })
@@ -172,6 +212,8 @@ pub struct Options {
     pub read_threads: u32,
     /// Hash the archive as it is written, for its [`Fingerprint`].
     pub checksum: bool,
+    /// Encrypt the compressed stream to these recipients.
+    pub encryption: Option<Recipients>,
 }
 
 /// What the archiver tells its caller as it goes.
@@ -195,7 +237,9 @@ pub struct Fingerprint {
 pub struct Written {
     temp: TempFile,
     target: PathBuf,
-    compression: Compression,
+    form: Form,
+    /// The fingerprint of the recipients it is encrypted to.
+    recipients: Option<String>,
     fingerprint: Fingerprint,
     stream_size: u64,
     members: u64,
@@ -218,8 +262,13 @@ impl Written {
         self.left_out
     }
 
-    pub fn compression(&self) -> Compression {
-        self.compression
+    pub fn form(&self) -> Form {
+        self.form
+    }
+
+    /// The fingerprint of the recipients it is encrypted to, if it is.
+    pub fn recipients(&self) -> Option<&str> {
+        self.recipients.as_deref()
     }
 
     /// What the archive is, for the store's catalog.
@@ -246,8 +295,11 @@ pub fn write(
 ) -> Result<Written, WriteError> {
     let Watch { warn, progress } = watch;
     let backups = layout.backups_dir();
-    let compression = options.encoding.compression;
-    let target = layout.archive_path(name, compression.suffix());
+    let form = Form {
+        compression: options.encoding.compression,
+        encrypted: options.encryption.is_some(),
+    };
+    let target = layout.archive_path(name, form.suffix());
     let mut temp = TempFile::create_in(&backups, 0o600)?;
     let exclude = Exclusions {
         output: FileId::of_file(temp.file())?,
@@ -263,7 +315,12 @@ pub fn write(
         rules: options.rules,
     };
     let output = temp.file().try_clone()?;
-    let stream = stream::TarStream::new(&output, &options.encoding, options.checksum)?;
+    let stream = stream::TarStream::new(
+        &output,
+        &options.encoding,
+        options.encryption.as_ref(),
+        options.checksum,
+    )?;
     let root = layout.resolve_folder(folder);
     let readers =
         read_ahead::ReadAhead::start(read_ahead::readers_for(&root, options.read_threads));
@@ -282,7 +339,11 @@ pub fn write(
     Ok(Written {
         temp,
         target,
-        compression,
+        form,
+        recipients: options
+            .encryption
+            .as_ref()
+            .map(|recipients| recipients.fingerprint().to_owned()),
         fingerprint,
         stream_size: sizes.stream,
         members: sizes.members,

@@ -5,6 +5,7 @@
 use super::compression::{Encoder, Encoding};
 use super::digest::Follower;
 use super::header::{self, BLOCK, Extent, Kind, Meta};
+use crate::crypt::Recipients;
 use nix::errno::Errno;
 use std::fs::File;
 use std::io::{self, Write};
@@ -92,6 +93,38 @@ impl Write for Output<'_> {
     }
 }
 
+/// The archive file, or the age writer in front of it.
+enum Sink<'a> {
+    Clear(Output<'a>),
+    Sealed(Box<age::stream::StreamWriter<Output<'a>>>),
+}
+
+impl Write for Sink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Clear(output) => output.write(bytes),
+            Sink::Sealed(writer) => writer.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Clear(output) => output.flush(),
+            Sink::Sealed(writer) => writer.flush(),
+        }
+    }
+}
+
+impl<'a> Sink<'a> {
+    /// Ends the age stream (its last chunk and tag), if there is one.
+    fn finish(self) -> io::Result<Output<'a>> {
+        match self {
+            Sink::Clear(output) => Ok(output),
+            Sink::Sealed(writer) => writer.finish(),
+        }
+    }
+}
+
 /// The sizes of a finished archive.
 pub struct Sizes {
     /// The tar stream.
@@ -106,7 +139,7 @@ pub struct Sizes {
 
 /// Writes archive bytes to a file through one reused buffer.
 pub struct TarStream<'a> {
-    sink: Encoder<Output<'a>>,
+    sink: Encoder<Sink<'a>>,
     buffer: Box<[u8]>,
     filled: usize,
     /// Bytes of the tar stream handed to the sink.
@@ -119,8 +152,14 @@ pub struct TarStream<'a> {
 }
 
 impl<'a> TarStream<'a> {
-    /// A stream into `out`, hashed as it is written if `checksum`.
-    pub fn new(out: &'a File, encoding: &Encoding, checksum: bool) -> io::Result<TarStream<'a>> {
+    /// A stream into `out`, compressed as `encoding` says, then encrypted to `recipients` if
+    /// given, and hashed as it is written if `checksum`.
+    pub fn new(
+        out: &'a File,
+        encoding: &Encoding,
+        recipients: Option<&Recipients>,
+        checksum: bool,
+    ) -> io::Result<TarStream<'a>> {
         let output = Output {
             file: out,
             written: 0,
@@ -131,9 +170,13 @@ impl<'a> TarStream<'a> {
                 None
             },
         };
-        let sink = Encoder::new(output, encoding)?;
+        let sink = match recipients {
+            Some(recipients) => Sink::Sealed(Box::new(recipients.encrypt(output)?)),
+            None => Sink::Clear(output),
+        };
+        let sink = Encoder::new(sink, encoding)?;
         Ok(TarStream {
-            direct_copy: matches!(sink, Encoder::Plain(_)),
+            direct_copy: matches!(sink, Encoder::Plain(Sink::Clear(_))),
             sink,
             buffer: vec![0; BUFFER].into_boxed_slice(),
             filled: 0,
@@ -248,7 +291,7 @@ impl<'a> TarStream<'a> {
     /// a read error (reported) from a write error (fatal).
     fn copy_direct(&mut self, src: &File, offset: u64, length: u64) -> io::Result<Direct> {
         self.flush()?;
-        let Encoder::Plain(output) = &mut self.sink else {
+        let Encoder::Plain(Sink::Clear(output)) = &mut self.sink else {
             return Ok(Direct::Copied(0));
         };
         let mut done = 0;
@@ -284,7 +327,7 @@ impl<'a> TarStream<'a> {
         self.zeros(2 * BLOCK as u64)?;
         self.zeros((RECORD - self.position() % RECORD) % RECORD)?;
         self.flush()?;
-        let output = self.sink.finish()?;
+        let output = self.sink.finish()?.finish()?;
         Ok(Sizes {
             stream: self.flushed,
             members: self.members,
@@ -301,7 +344,7 @@ mod tests {
 
     fn stream_file_data(src: &File, extents: &[Extent]) -> (Vec<u8>, ReadOutcome) {
         let out = tempfile::tempfile().unwrap();
-        let mut stream = TarStream::new(&out, &Encoding::default(), true).unwrap();
+        let mut stream = TarStream::new(&out, &Encoding::default(), None, true).unwrap();
         let outcome = stream.file_data(src, extents).unwrap();
         stream.flush().unwrap();
         let mut bytes = Vec::new();
@@ -355,7 +398,7 @@ mod tests {
     #[test]
     fn finish_pads_to_a_record() {
         let out = tempfile::tempfile().unwrap();
-        let mut stream = TarStream::new(&out, &Encoding::default(), true).unwrap();
+        let mut stream = TarStream::new(&out, &Encoding::default(), None, true).unwrap();
         stream
             .header(b"x", &Kind::Directory, &Meta::default())
             .unwrap();

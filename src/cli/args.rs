@@ -154,6 +154,10 @@ pub struct ContentsArgs {
     /// show type, mode, owner, size and time too, like tar -tvf
     #[argh(switch)]
     pub long: bool,
+    /// an age identity file, for an encrypted archive; give it more than once for archives
+    /// made under older keys (default: $BACKUPBOX_IDENTITY)
+    #[argh(option)]
+    pub identity: Vec<RawArg>,
 }
 
 /// `backup_manager help [COMMAND]`: argh has its own `help` word, which the command line
@@ -246,6 +250,11 @@ pub struct VerifyArgs {
     /// also compare the archive with the live folder, like tar --compare
     #[argh(switch)]
     pub against: bool,
+    /// an age identity file, for an encrypted archive; give it more than once for archives
+    /// made under older keys (default: $BACKUPBOX_IDENTITY)
+    #[argh(option)]
+    pub identity: Vec<RawArg>,
+
     /// show no progress line, even on a terminal
     #[argh(switch)]
     pub quiet: bool,
@@ -280,6 +289,11 @@ pub struct RestoreArgs {
     /// user and group names, where they exist here, as GNU tar does)
     #[argh(switch)]
     pub numeric_owner: bool,
+    /// an age identity file, for an encrypted archive; give it more than once for archives
+    /// made under older keys (default: $BACKUPBOX_IDENTITY)
+    #[argh(option)]
+    pub identity: Vec<RawArg>,
+
     /// show no progress line, even on a terminal
     #[argh(switch)]
     pub quiet: bool,

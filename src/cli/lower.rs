@@ -52,9 +52,14 @@ pub fn manager_command(command: ManagerCommand) -> Result<Command> {
                 .map(|name| archive_name(Some(name), "settings"))
                 .transpose()?,
         },
-        ManagerCommand::Contents(ContentsArgs { name, long }) => Command::Contents {
+        ManagerCommand::Contents(ContentsArgs {
+            name,
+            long,
+            identity,
+        }) => Command::Contents {
             name: archive_name(name, "contents")?,
             long,
+            identity: identity_files(identity),
         },
         ManagerCommand::Status(StatusArgs { json, prometheus }) => Command::Status {
             format: match (json, prometheus) {
@@ -66,11 +71,13 @@ pub fn manager_command(command: ManagerCommand) -> Result<Command> {
         ManagerCommand::Verify(VerifyArgs {
             name,
             against,
+            identity,
             quiet,
             progress,
         }) => Command::Verify {
             name: archive_name(name, "verify")?,
             against,
+            identity: identity_files(identity),
             progress: progress::Mode::from_switches(quiet, progress),
         },
         ManagerCommand::Restore(args) => restore_command(args)?,
@@ -85,6 +92,7 @@ fn restore_command(args: RestoreArgs) -> Result<Command> {
         refuse_outside_links,
         outside_links,
         numeric_owner,
+        identity,
         quiet,
         progress,
     } = args;
@@ -101,9 +109,25 @@ fn restore_command(args: RestoreArgs) -> Result<Command> {
         refuse_outside_links,
         numeric_owner,
         members: words.map(|RawArg(member)| member.into_vec()).collect(),
+        identity: identity_files(identity),
         progress: progress::Mode::from_switches(quiet, progress),
     };
     Ok(Command::Restore { name, options })
+}
+
+/// The identity files given with `--identity`, or else the one `BACKUPBOX_IDENTITY` names.
+fn identity_files(given: Vec<RawArg>) -> Vec<PathBuf> {
+    if given.is_empty() {
+        return std::env::var_os("BACKUPBOX_IDENTITY")
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+    }
+    given
+        .into_iter()
+        .map(|RawArg(path)| PathBuf::from(path))
+        .collect()
 }
 
 /// The archive name a command works on: a schedule name, so no `/`, `.` or `..`.

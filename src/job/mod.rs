@@ -5,7 +5,7 @@
 pub mod hooks;
 pub mod name_lock;
 
-use crate::archive::compression::Compression;
+use crate::archive::form::Form;
 use crate::archive::{self, WriteError};
 use crate::clock::LocalTime;
 use crate::layout::Layout;
@@ -105,12 +105,12 @@ impl From<WriteError> for Cause {
 }
 
 /// `backup of <folder> to backups/<name>.tar`, as the log lines name a job that writes its
-/// archive in `compression` form.
-pub fn describe(schedule: &Schedule, compression: Compression) -> String {
+/// archive in `form`.
+pub fn describe(schedule: &Schedule, form: Form) -> String {
     format!(
         "backup of {} to {}",
         show_bytes(&schedule.folder),
-        compression.archive_display(&schedule.name)
+        form.archive_display(&schedule.name)
     )
 }
 
@@ -134,10 +134,10 @@ impl<'a> JobHooks<'a> {
         let absolute =
             |path: std::path::PathBuf| std::path::absolute(&path).unwrap_or(path).into_os_string();
         let folder = absolute(layout.resolve_folder(&schedule.folder));
-        let archive = absolute(layout.archive_path(&schedule.name, settings.compression.suffix()));
+        let archive = absolute(layout.archive_path(&schedule.name, settings.form().suffix()));
         JobHooks {
             settings,
-            archive: settings.compression.archive_display(&schedule.name),
+            archive: settings.form().archive_display(&schedule.name),
             env: vec![
                 ("BACKUPBOX_NAME", OsString::from_vec(schedule.name.to_vec())),
                 ("BACKUPBOX_FOLDER", folder),
@@ -223,7 +223,7 @@ pub fn run(
     let result = catch_unwind(AssertUnwindSafe(attempt))
         .unwrap_or_else(|panic| Err(Cause::Internal(panic_message(&*panic).to_owned())))
         .map_err(|cause| Failure {
-            what: describe(schedule, options.settings.compression),
+            what: describe(schedule, options.settings.form()),
             cause,
         });
     // Recorded before the line that announces it, so whoever reads that line finds `status`
@@ -238,7 +238,7 @@ pub fn run(
         let folder = show_bytes(&schedule.folder);
         log.write(&format!(
             "Backup done for {folder} in {}",
-            options.settings.compression.archive_display(&schedule.name)
+            options.settings.form().archive_display(&schedule.name)
         ));
         if left_out > 0 {
             log.write(&format!(
@@ -285,7 +285,7 @@ fn attempt(
         refuse_an_empty_folder(layout, schedule)?;
     }
     let archive_options = options.settings.archive_options();
-    let compression = archive_options.encoding.compression;
+    let form = options.settings.form();
     let in_place = catalog::in_place(layout, &schedule.name);
     // The previous tar stream's size is the best guess of this one's.
     let previous = in_place
@@ -334,8 +334,8 @@ fn attempt(
     let left_out = written.left_out();
     let size = written.commit()?;
     let backups = layout.backups_dir();
-    let replacement = compression.archive_display(&schedule.name);
-    for (file, removed) in rotation::retire_other_forms(&backups, &schedule.name, compression) {
+    let replacement = form.archive_display(&schedule.name);
+    for (file, removed) in rotation::retire_other_forms(&backups, &schedule.name, form) {
         let shown = show_bytes(&file);
         match removed {
             Ok(()) => log.write(&format!(
@@ -360,11 +360,12 @@ fn catalog_record(layout: &Layout, name: &Name, written: &archive::Written, log:
             seconds: fingerprint.written.0,
             nanos: fingerprint.written.1,
         },
-        form: written.compression(),
+        form: written.form(),
         size: fingerprint.size,
         stream: written.stream_size(),
         members: written.members(),
         sha256: fingerprint.sha256,
+        recipients: written.recipients().map(str::to_owned),
         other: Vec::new(),
     };
     if let Err(err) = catalog::add(layout, &record) {
@@ -399,7 +400,9 @@ fn entries_in_place(
         Some(record) => record.members,
         None => {
             let stored = archive::open(layout, &schedule.name).ok()?;
-            stored.check(&mut Progress::none()).ok()?.members
+            // Without its record, an encrypted archive can't be counted here: no key.
+            let no_key = crate::crypt::Identities::default();
+            stored.check(&no_key, &mut Progress::none()).ok()?.members
         }
     };
     (members > 1).then(|| members - 1)

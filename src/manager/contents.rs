@@ -5,6 +5,7 @@ use crate::archive;
 use crate::archive::check::is_record;
 use crate::archive::member::{Member, NotAFile};
 use crate::clock::LocalTime;
+use crate::crypt::Identities;
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
@@ -14,11 +15,18 @@ use std::io;
 use tar::EntryType;
 
 /// Carries out `contents`.
-pub fn contents(layout: &Layout, log: &Log, name: &Name, long: bool) -> Result<Outcome> {
+pub fn contents(
+    layout: &Layout,
+    log: &Log,
+    name: &Name,
+    long: bool,
+    keys: &Identities,
+) -> Result<Outcome> {
     let stored = archive::open(layout, name)?;
+    stored.require_key(keys)?;
     let display = stored.display();
     let unreadable = |err: io::Error| Error::failed(format!("can't read {display}")).because(err);
-    let mut archive = tar::Archive::new(stored.read_from_start().map_err(unreadable)?);
+    let mut archive = tar::Archive::new(stored.read_from_start(keys).map_err(unreadable)?);
     let mut listing = String::new();
     let mut columns = Columns::default();
     for entry in archive.entries_with_seek().map_err(unreadable)? {

@@ -7,6 +7,7 @@ pub mod restore;
 pub mod verify;
 
 use crate::clock::LocalTime;
+use crate::crypt::Identities;
 use crate::error::{Error, Outcome, Result};
 use crate::job;
 use crate::layout::{self, Layout};
@@ -23,7 +24,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A manager command, as the command line asked for it (lowered from the parser's structs by
@@ -60,6 +61,8 @@ pub enum Command {
     Contents {
         name: Name,
         long: bool,
+        /// Identity files for an encrypted archive.
+        identity: Vec<PathBuf>,
     },
     Status {
         format: StatusFormat,
@@ -67,6 +70,7 @@ pub enum Command {
     Verify {
         name: Name,
         against: bool,
+        identity: Vec<PathBuf>,
         progress: progress::Mode,
     },
     Restore {
@@ -109,13 +113,25 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Resu
         } => run(layout, log, index, keep, progress),
         Command::Prune { name, dry_run } => prune::prune(layout, log, name, dry_run),
         Command::Settings { name } => show_settings(layout, log, name.as_ref()),
-        Command::Contents { name, long } => contents::contents(layout, log, &name, long),
+        Command::Contents {
+            name,
+            long,
+            identity,
+        } => contents::contents(layout, log, &name, long, &Identities::load(&identity)?),
         Command::Status { format } => show_status(layout, log, format),
         Command::Verify {
             name,
             against,
+            identity,
             progress,
-        } => verify::verify(layout, log, &name, against, progress),
+        } => verify::verify(
+            layout,
+            log,
+            &name,
+            against,
+            &Identities::load(&identity)?,
+            progress,
+        ),
         Command::Restore { name, options } => restore::restore(layout, log, &name, &options),
     }
 }
@@ -208,10 +224,13 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
         .filter(|(name, _)| !layout::is_internal_backups_entry(name))
         .collect();
     archives.sort_by(|a, b| a.0.cmp(&b.0));
-    let kept = if long {
-        prune::reasons(layout)
+    let (kept, records) = if long {
+        (
+            prune::reasons(layout),
+            crate::store::catalog::load(layout).unwrap_or_default(),
+        )
     } else {
-        std::collections::HashMap::new()
+        (std::collections::HashMap::new(), Vec::new())
     };
     let mut listing = Vec::new();
     for (name, entry) in archives {
@@ -236,11 +255,30 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
             };
             listing.extend_from_slice(format!("  ({why})").as_bytes());
         }
+        if long && let Some(recipients) = encrypted_to(&records, &name, &entry) {
+            listing
+                .extend_from_slice(format!("  (encrypted to recipients {recipients})").as_bytes());
+        }
         listing.push(b'\n');
     }
     stdout::print(&listing)?;
     log.write("Show backups list");
     Ok(Outcome::Done)
+}
+
+/// The recipients' fingerprint the catalog recorded for archive file `file`, if it is
+/// encrypted.
+fn encrypted_to<'a>(
+    records: &'a [crate::store::catalog::Record],
+    file: &[u8],
+    entry: &fs::DirEntry,
+) -> Option<&'a str> {
+    let meta = entry.metadata().ok()?;
+    crate::store::rotation::possible_owners(file)
+        .into_iter()
+        .find_map(|owner| crate::store::catalog::find(records, owner, &meta))?
+        .recipients
+        .as_deref()
 }
 
 /// `settings [NAME]`: every key in force for NAME (or the defaults) and where it came from.

@@ -94,7 +94,7 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
         if !effective.sets_retention() {
             return Err(Error::failed(format!(
                 "prune: {FILE} sets no retention for {} (keep, keep_daily, ...); nothing removed",
-                effective.compression.archive_display(name),
+                effective.form().archive_display(name),
                 FILE = settings::FILE
             )));
         }

@@ -11,6 +11,7 @@ use crate::layout::Layout;
 use crate::plan::file as plan_file;
 use crate::plan::{self, Entry};
 use crate::service::pidfile::{self, Holder};
+use crate::store::catalog;
 use crate::store::outcomes::{self, Outcome};
 use crate::store::retention::Policy;
 use crate::store::rotation;
@@ -35,12 +36,15 @@ impl ServiceInfo {
 }
 
 /// The archives of one name on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Archives {
     /// The archive in place and its older generations.
     pub count: usize,
     /// The size of the archive in place, if there is one.
     pub in_place_size: Option<u64>,
+    /// The fingerprint of the recipients the archive in place is encrypted to, as the catalog
+    /// recorded it.
+    pub encrypted_to: Option<String>,
 }
 
 /// Everything any report shows, read at one moment.
@@ -92,7 +96,7 @@ impl Facts {
                     .map(|schedule| crate::plan::timing::next_due(wall, schedule.minute_of_day));
                 let archives = schedule
                     .as_ref()
-                    .and_then(|schedule| self.archives.get(&*schedule.name).copied())
+                    .and_then(|schedule| self.archives.get(&*schedule.name).cloned())
                     .unwrap_or_default();
                 EntryFacts {
                     index,
@@ -157,6 +161,7 @@ fn archives_of(layout: &Layout, text: &[u8]) -> HashMap<Vec<u8>, Archives> {
         .filter_map(Entry::schedule)
         .collect();
     let protected = rotation::protected_files(schedules.iter().map(|schedule| &*schedule.name));
+    let records = catalog::load(layout).unwrap_or_default();
     let mut archives = HashMap::new();
     for schedule in &schedules {
         if archives.contains_key(&*schedule.name) {
@@ -173,15 +178,18 @@ fn archives_of(layout: &Layout, text: &[u8]) -> HashMap<Vec<u8>, Archives> {
         )
         .len();
         // The newest, the one `archive::open` reads (the last of equal mtimes, as there).
-        let in_place_size = found
-            .iter()
-            .max_by_key(|(_, _, meta)| meta.mtime())
-            .map(|(_, _, meta)| meta.len());
+        let newest = found.iter().max_by_key(|(_, _, meta)| meta.mtime());
+        let encrypted_to = newest.and_then(|(_, _, meta)| {
+            catalog::find(&records, &schedule.name, meta)?
+                .recipients
+                .clone()
+        });
         archives.insert(
             schedule.name.to_vec(),
             Archives {
                 count,
-                in_place_size,
+                in_place_size: newest.map(|(_, _, meta)| meta.len()),
+                encrypted_to,
             },
         );
     }

@@ -41,6 +41,8 @@ struct ValidSchedule {
     next_run: String,
     missed: Option<String>,
     last: Option<LastRun>,
+    /// The recipients' fingerprint of the archive in place, when it is encrypted.
+    encrypted_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +160,7 @@ impl Context<'_> {
             next_run: wall_minute_text(next_due),
             missed,
             last,
+            encrypted_to: facts.archives.encrypted_to.clone(),
         };
         let shown = ScheduleStatus {
             index,
@@ -302,6 +305,9 @@ impl ScheduleStatus {
             LastState::Interrupted => INTERRUPTED.to_owned(),
         };
         let _ = writeln!(text, "   last run: {}, {summary}", last.started.date_time());
+        if let Some(recipients) = &valid.encrypted_to {
+            let _ = writeln!(text, "   encrypted to: recipients {recipients}");
+        }
     }
 
     fn json(&self) -> String {
@@ -326,6 +332,10 @@ impl ScheduleStatus {
                 .as_deref()
                 .map_or_else(|| "null".to_owned(), crate::log::quoted),
         );
+        // Only for an encrypted archive: without encryption the JSON stays as it was.
+        if let Some(recipients) = &valid.encrypted_to {
+            let _ = write!(json, ",\"encrypted_to\":{}", crate::log::quoted(recipients));
+        }
         let Some(last) = &valid.last else {
             json.push_str(",\"last\":null}");
             return json;

@@ -343,7 +343,7 @@ impl Service<'_> {
             settings: self.settings.good.for_name(&schedule.name, self.keep),
             progress: crate::progress::Mode::Off,
         };
-        let what = job::describe(&schedule, options.settings.compression);
+        let what = job::describe(&schedule, options.settings.form());
         self.metrics.job_submitted();
         match self.jobs.submit((schedule, options)) {
             Ok(Start::Now) => {}

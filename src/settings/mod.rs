@@ -6,6 +6,7 @@
 mod parse;
 
 use crate::archive::compression::{Compression, Encoding};
+use crate::archive::form::Form;
 use crate::layout::Layout;
 use crate::store::Keep;
 use parse::Entry;
@@ -52,6 +53,13 @@ enum Value {
     /// A level, and the line it is set on: whether it fits the form is known only once the top
     /// and the name table are merged.
     Level(u32, usize),
+    /// `encrypt_to_file`: the file, the line it is set on, and the recipients it holds once
+    /// [`load`] has read it.
+    RecipientsFile {
+        path: String,
+        line: usize,
+        recipients: Vec<String>,
+    },
 }
 
 /// One key of `backupbox.toml`: everything about it, in one place. A new setting is one entry
@@ -141,7 +149,7 @@ fn show_text(value: Option<&str>) -> String {
 }
 
 /// How many keys there are.
-const KEY_COUNT: usize = 21;
+const KEY_COUNT: usize = 23;
 
 /// Every key, in the order `settings` shows them.
 static KEYS: [Key; KEY_COUNT] = [
@@ -397,6 +405,58 @@ static KEYS: [Key; KEY_COUNT] = [
         show: |effective| effective.read_threads.to_string(),
     },
     Key {
+        name: "encrypt_to",
+        doc: "age X25519 recipients (`age1…`) the archives are encrypted to",
+        top_only: false,
+        retention: false,
+        default: Value::Texts(Vec::new()),
+        read: |reading| {
+            let recipients = reading.texts()?;
+            match recipients
+                .iter()
+                .find(|text| !crate::crypt::is_recipient(text))
+            {
+                Some(bad) => Err(reading.problem(&format!(
+                    "not an age X25519 recipient: {}",
+                    crate::log::quoted(bad)
+                ))),
+                None => Ok(Value::Texts(recipients)),
+            }
+        },
+        apply: |effective, value| effective.encrypt_to = texts(value),
+        show: |effective| show_list(&effective.encrypt_to),
+    },
+    Key {
+        name: "encrypt_to_file",
+        doc: "a file of age recipients, one a line, as `age -R` reads it",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| {
+            Ok(Value::RecipientsFile {
+                path: reading.text()?,
+                line: reading.0.line,
+                recipients: Vec::new(),
+            })
+        },
+        apply: |effective, value| {
+            effective.encrypt_to_file = match value {
+                Value::RecipientsFile {
+                    path, recipients, ..
+                } => Some((path.clone(), recipients.clone())),
+                _ => None,
+            }
+        },
+        show: |effective| {
+            show_text(
+                effective
+                    .encrypt_to_file
+                    .as_ref()
+                    .map(|(path, _)| path.as_str()),
+            )
+        },
+    },
+    Key {
         name: "checksum",
         doc: "record each archive's SHA-256 in the catalog as it is written",
         top_only: false,
@@ -435,6 +495,9 @@ pub struct Effective {
     pub compression: Compression,
     /// Hash each archive as it is written, for the catalog.
     pub checksum: bool,
+    pub encrypt_to: Vec<String>,
+    /// The recipients file, and the recipients [`load`] read from it.
+    pub encrypt_to_file: Option<(String, Vec<String>)>,
     /// `None`: the form's default level.
     level: Option<u32>,
     pub threads: u32,
@@ -464,6 +527,8 @@ impl Default for Effective {
             one_file_system: false,
             compression: Compression::None,
             checksum: false,
+            encrypt_to: Vec::new(),
+            encrypt_to_file: None,
             level: None,
             threads: 0,
             catch_up: false,
@@ -504,7 +569,23 @@ impl Effective {
                 one_file_system: self.one_file_system,
             },
             read_threads: self.read_threads,
-            checksum: self.checksum,
+            // An encrypted archive is always hashed: a verify without the key needs it.
+            checksum: self.checksum || self.form().encrypted,
+            encryption: crate::crypt::Recipients::of(&self.recipients()),
+        }
+    }
+
+    /// Every recipient the archives are encrypted to: `encrypt_to` and the file's.
+    pub fn recipients(&self) -> Vec<String> {
+        let from_file = self.encrypt_to_file.iter().flat_map(|(_, keys)| keys);
+        self.encrypt_to.iter().chain(from_file).cloned().collect()
+    }
+
+    /// The form the archive is written in.
+    pub fn form(&self) -> Form {
+        Form {
+            compression: self.compression,
+            encrypted: !self.encrypt_to.is_empty() || self.encrypt_to_file.is_some(),
         }
     }
 
@@ -612,6 +693,35 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Reads each `encrypt_to_file` (relative to the base directory): one that can't be read,
+    /// holds no recipient, or has a line that is not one is an error naming both lines.
+    fn read_recipient_files(&mut self, layout: &Layout) -> Result<(), BadSettings> {
+        let all = self.top.iter_mut().chain(
+            self.tables
+                .iter_mut()
+                .flat_map(|(_, settings)| settings.iter_mut()),
+        );
+        for setting in all {
+            if let Value::RecipientsFile {
+                path,
+                line,
+                recipients,
+            } = &mut setting.value
+            {
+                let problem = |why: String| {
+                    BadSettings(format!(
+                        "line {line}: encrypt_to_file: {}: {why}",
+                        crate::log::show_bytes(path.as_bytes())
+                    ))
+                };
+                let text = crate::crypt::read_key_file(&layout.base().join(&*path), false)
+                    .map_err(|err| problem(err.to_string()))?;
+                *recipients = crate::crypt::recipients_in(&text).map_err(problem)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Each `level` against the form it applies to, at the top and in every name table.
     fn check_levels(&self) -> Result<(), BadSettings> {
         let scopes = std::iter::once(&[][..])
@@ -699,6 +809,11 @@ impl Reading<'_> {
             "line {}: {}: expected {expected}",
             self.0.line, self.0.key
         ))
+    }
+
+    /// The error that names the line and the key, and says what is wrong.
+    fn problem(&self, problem: &str) -> BadSettings {
+        BadSettings(format!("line {}: {}: {problem}", self.0.line, self.0.key))
     }
 
     fn boolean(&self) -> Result<bool, BadSettings> {
@@ -793,7 +908,9 @@ pub fn load(layout: &Layout) -> Result<Settings, BadSettings> {
         Err(err) => return Err(BadSettings(format!("can't read it ({err})"))),
     };
     let text = String::from_utf8(bytes).map_err(|_| BadSettings("not UTF-8".to_owned()))?;
-    Settings::parse(&text)
+    let mut settings = Settings::parse(&text)?;
+    settings.read_recipient_files(layout)?;
+    Ok(settings)
 }
 
 #[cfg(test)]
@@ -824,7 +941,7 @@ mod tests {
              compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
              catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
              on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
-             read_threads = 0  # default\nchecksum = false  # default\n"
+             read_threads = 0  # default\nencrypt_to = []  # default\nencrypt_to_file = \"\"  # default\nchecksum = false  # default\n"
         );
         assert_eq!(
             Settings::default().for_name(b"x", None),

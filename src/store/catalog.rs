@@ -11,7 +11,7 @@
 //! whose mtime or size differ from its record has none.
 
 use super::ledger;
-use crate::archive::compression::Compression;
+use crate::archive::form::Form;
 use crate::layout::Layout;
 use std::fs;
 use std::io;
@@ -43,7 +43,7 @@ impl Written {
 pub struct Record {
     pub name: Vec<u8>,
     pub written: Written,
-    pub form: Compression,
+    pub form: Form,
     /// The archive file's size in bytes.
     pub size: u64,
     /// The tar stream's size, before compression.
@@ -53,6 +53,8 @@ pub struct Record {
     /// SHA-256 of the archive file's bytes as they were written, when `checksum` asked for it
     /// (always, for an encrypted archive).
     pub sha256: Option<[u8; 32]>,
+    /// The fingerprint of the age recipients it is encrypted to.
+    pub recipients: Option<String>,
     /// Fields of a later version, `key=value`, kept in order.
     pub other: Vec<Vec<u8>>,
 }
@@ -70,7 +72,7 @@ impl Record {
         line.extend_from_slice(
             format!(
                 "\twritten={seconds}.{nanos:09}\tform={}\tsize={}\tstream={}\tmembers={}",
-                self.form.setting(),
+                self.form.name(),
                 self.size,
                 self.stream,
                 self.members,
@@ -79,6 +81,9 @@ impl Record {
         );
         if let Some(digest) = &self.sha256 {
             line.extend_from_slice(format!("\tsha256={}", hex(digest)).as_bytes());
+        }
+        if let Some(recipients) = &self.recipients {
+            line.extend_from_slice(format!("\trecipients={recipients}").as_bytes());
         }
         for field in &self.other {
             line.push(b'\t');
@@ -93,6 +98,7 @@ impl Record {
         let name = fields.next().filter(|name| !name.is_empty())?.to_vec();
         let (mut written, mut form, mut size, mut stream, mut members, mut sha256) =
             (None, None, None, None, None, None);
+        let mut recipients = None;
         let mut other = Vec::new();
         for field in fields {
             let at = field.iter().position(|&b| b == b'=')?;
@@ -100,7 +106,8 @@ impl Record {
             let number = || std::str::from_utf8(value).ok()?.parse::<u64>().ok();
             match key {
                 b"written" => written = parse_written(value),
-                b"form" => form = Compression::from_setting(std::str::from_utf8(value).ok()?),
+                b"form" => form = Form::from_name(std::str::from_utf8(value).ok()?),
+                b"recipients" => recipients = Some(String::from_utf8(value.to_vec()).ok()?),
                 b"size" => size = number(),
                 b"stream" => stream = number(),
                 b"members" => members = number(),
@@ -116,6 +123,7 @@ impl Record {
             stream: stream?,
             members: members?,
             sha256,
+            recipients,
             other,
         })
     }
@@ -188,6 +196,17 @@ pub fn find<'a>(records: &'a [Record], name: &[u8], meta: &fs::Metadata) -> Opti
         .find(|record| record.describes(name, meta))
 }
 
+/// The record the archive of `name` in `form` was written with, for checking the file in place
+/// against it: the newest of that name and form, since the archive in place is the newest
+/// written (generations are older). Unlike [`find`] this does not ask the file to agree: a
+/// file that was cut or changed has another size or mtime, and that is what is checked.
+pub fn last_written<'a>(records: &'a [Record], name: &[u8], form: Form) -> Option<&'a Record> {
+    records
+        .iter()
+        .filter(|record| record.name == name && record.form == form)
+        .max_by_key(|record| record.written)
+}
+
 /// The record of the archive of `name` in place (the newest, if several forms are), if the
 /// catalog has one that still describes it.
 pub fn in_place(layout: &Layout, name: &[u8]) -> Option<Record> {
@@ -248,11 +267,12 @@ mod tests {
         Record {
             name: name.as_bytes().to_vec(),
             written: Written { seconds, nanos: 5 },
-            form: Compression::Zstd,
+            form: Form::clear(crate::archive::compression::Compression::Zstd),
             size: 4096,
             stream: 10240,
             members: 12,
             sha256: Some([0xab; 32]),
+            recipients: None,
             other: Vec::new(),
         }
     }
@@ -260,12 +280,13 @@ mod tests {
     #[test]
     fn records_read_back_with_the_fields_of_later_versions() {
         let mut later = record("docs", 1_764_559_800);
-        later.other = vec![b"recipients=age1xyz".to_vec()];
+        later.recipients = Some("0123456789abcdef".to_owned());
+        later.other = vec![b"remote=s3:bucket".to_vec()];
         let text = with_record(b"", &later, &[]);
         assert_eq!(
             String::from_utf8_lossy(&text),
             format!(
-                "docs\twritten=1764559800.000000005\tform=zstd\tsize=4096\tstream=10240\tmembers=12\tsha256={}\trecipients=age1xyz\n",
+                "docs\twritten=1764559800.000000005\tform=zstd\tsize=4096\tstream=10240\tmembers=12\tsha256={}\trecipients=0123456789abcdef\tremote=s3:bucket\n",
                 "ab".repeat(32)
             )
         );

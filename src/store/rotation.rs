@@ -8,7 +8,7 @@
 //! place.
 
 use super::retention::{self, Generation, Policy, Reason};
-use crate::archive::compression::Compression;
+use crate::archive::form::Form;
 use crate::clock::LocalTime;
 use crate::layout::Layout;
 use crate::plan::Name;
@@ -28,20 +28,20 @@ pub fn stamp(time: &LocalTime) -> String {
 
 /// `<name>.<stamp>.tar`, or `<name>.<stamp>-<serial>.tar` for the serial-th file of that
 /// second; `.tar.gz` or `.tar.zst` for a compressed one.
-pub fn generation_name(name: &[u8], stamp: &str, serial: u32, compression: Compression) -> Vec<u8> {
+pub fn generation_name(name: &[u8], stamp: &str, serial: u32, form: Form) -> Vec<u8> {
     let mut file = name.to_vec();
     file.push(b'.');
     file.extend_from_slice(stamp.as_bytes());
     if serial > 1 {
         file.extend_from_slice(format!("-{serial}").as_bytes());
     }
-    file.extend_from_slice(compression.suffix().as_bytes());
+    file.extend_from_slice(form.suffix().as_bytes());
     file
 }
 
 /// The age key (stamp, serial) of `file` if it is a generation of `name`.
 fn generation_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)> {
-    let (_, stem) = Compression::of_file(file)?;
+    let (_, stem) = Form::of_file(file)?;
     let middle = stem.strip_prefix(name)?.strip_prefix(b".")?;
     let (stamp, serial) = match middle.get(17..) {
         Some([]) => (middle, 1),
@@ -142,16 +142,16 @@ pub fn files_of(backups: &Path, name: &[u8]) -> Vec<(Vec<u8>, fs::Metadata)> {
 }
 
 /// An archive in place: its file name, form and metadata.
-pub type InPlace = (Vec<u8>, Compression, fs::Metadata);
+pub type InPlace = (Vec<u8>, Form, fs::Metadata);
 
 /// The archives of `name` in place, in any form, each with its metadata; newest first.
 pub fn in_place(backups: &Path, name: &[u8]) -> Vec<InPlace> {
-    let mut found: Vec<_> = Compression::ALL
+    let mut found: Vec<_> = Form::ALL
         .into_iter()
-        .filter_map(|compression| {
-            let file = Layout::archive_file_name(name, compression.suffix());
+        .filter_map(|form| {
+            let file = Layout::archive_file_name(name, form.suffix());
             let meta = fs::symlink_metadata(backups.join(OsStr::from_bytes(&file))).ok()?;
-            meta.is_file().then_some((file, compression, meta))
+            meta.is_file().then_some((file, form, meta))
         })
         .collect();
     found.sort_by_key(|(_, _, meta)| std::cmp::Reverse(meta.mtime()));
@@ -189,7 +189,7 @@ pub fn by_owner(files: &[Vec<u8>]) -> std::collections::HashMap<&[u8], Vec<Vec<u
 /// The names whose archive or generation `file` may be: `x` for `x.tar`, and `x` for
 /// `x.<stamp>[-n].tar` too (or `.tar.gz`, `.tar.zst`).
 pub fn possible_owners(file: &[u8]) -> Vec<&[u8]> {
-    let Some((_, base)) = Compression::of_file(file) else {
+    let Some((_, base)) = Form::of_file(file) else {
         return Vec::new();
     };
     let mut owners = vec![base];
@@ -215,11 +215,11 @@ pub fn possible_owners(file: &[u8]) -> Vec<&[u8]> {
 pub fn keep_previous(layout: &Layout, name: &Name) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let backups = layout.backups_dir();
     let mut kept = Vec::new();
-    for (file, compression, meta) in in_place(&backups, name) {
+    for (file, form, meta) in in_place(&backups, name) {
         let current = backups.join(OsStr::from_bytes(&file));
         let stamp = stamp(&LocalTime::at(meta.mtime()));
         for serial in 1.. {
-            let generation = generation_name(name, &stamp, serial, compression);
+            let generation = generation_name(name, &stamp, serial, form);
             let path = backups.join(OsStr::from_bytes(&generation));
             match fs::hard_link(&current, &path) {
                 Ok(()) => {
@@ -246,11 +246,11 @@ pub fn keep_previous(layout: &Layout, name: &Name) -> io::Result<Vec<(Vec<u8>, V
 pub fn retire_other_forms(
     backups: &Path,
     name: &[u8],
-    kept: Compression,
+    kept: Form,
 ) -> Vec<(Vec<u8>, io::Result<()>)> {
     in_place(backups, name)
         .into_iter()
-        .filter(|(_, compression, _)| *compression != kept)
+        .filter(|(_, form, _)| *form != kept)
         .map(|(file, _, _)| {
             let removed = fs::remove_file(backups.join(OsStr::from_bytes(&file)));
             (file, removed)
@@ -305,11 +305,16 @@ mod tests {
         };
         assert_eq!(stamp(&time), "2026-01-29_160730");
         assert_eq!(
-            generation_name(b"db", "2026-01-29_160730", 1, Compression::None),
+            generation_name(b"db", "2026-01-29_160730", 1, Form::default()),
             b"db.2026-01-29_160730.tar"
         );
         assert_eq!(
-            generation_name(b"db", "2026-01-29_160730", 3, Compression::Zstd),
+            generation_name(
+                b"db",
+                "2026-01-29_160730",
+                3,
+                Form::clear(crate::archive::compression::Compression::Zstd)
+            ),
             b"db.2026-01-29_160730-3.tar.zst"
         );
     }

@@ -767,3 +767,16 @@ pub fn assert_root(why: &str) {
         "this test needs root ({why}); scripts/test.sh runs it only as root"
     );
 }
+
+/// `length` bytes no compressor can shrink (xorshift64).
+pub fn noise(length: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..length)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}

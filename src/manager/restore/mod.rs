@@ -11,6 +11,7 @@ pub use check::Refusal;
 
 use crate::archive::member::{Member, NotAFile};
 use crate::archive::{self, check::is_record};
+use crate::crypt::Identities;
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
 use crate::log::Log;
@@ -38,6 +39,8 @@ pub struct Options {
     pub numeric_owner: bool,
     /// Only these members and what is below them; all when empty.
     pub members: Vec<Vec<u8>>,
+    /// Identity files for an encrypted archive.
+    pub identity: Vec<PathBuf>,
     pub progress: progress::Mode,
 }
 
@@ -45,6 +48,8 @@ pub struct Options {
 pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Result<Outcome> {
     // One descriptor for every pass: what was checked is what is restored.
     let stored = archive::open(layout, name)?;
+    let keys = Identities::load(&options.identity)?;
+    stored.require_key(&keys)?;
     let display = stored.display();
     let target = match &options.to {
         // Like `tar -C`: a relative folder is relative to where the command runs.
@@ -62,11 +67,11 @@ pub fn restore(layout: &Layout, log: &Log, name: &Name, options: &Options) -> Re
     }
     let from_start = || {
         stored
-            .read_from_start()
+            .read_from_start(&keys)
             .map_err(|err| failed(&Refusal::Unreadable(err)))
     };
     let mut meter = Progress::new(options.progress, "check", stored.total());
-    let checked = stored.check(&mut meter);
+    let checked = stored.check(&keys, &mut meter);
     meter.finish(checked.as_ref().ok().and(stored.read_in_full()));
     checked.map_err(|defect| failed(&format_args!("the archive is damaged: {defect}")))?;
     let Checked {
