@@ -11,11 +11,24 @@ if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
     . "$HOME/.cargo/env"
 fi
 
-packages=()
+# Tools that are no Debian package (`pip:` in the list) go into a virtualenv under target/,
+# from PyPI, whose bin/ leads the PATH of the tests.
+venv=$PWD/target/test-tools/venv
+export PATH="$venv/bin:$PATH"
+
+packages=() pip_packages=()
 while read -r tool package _; do
     case "$tool" in '' | '#'*) continue ;; esac
-    command -v "$tool" >/dev/null || packages+=("$package")
+    command -v "$tool" >/dev/null && continue
+    case "$package" in
+    pip:*) pip_packages+=("${package#pip:}") ;;
+    *) packages+=("$package") ;;
+    esac
 done <scripts/test-tools.txt
+# The virtualenv needs Debian's python3-venv.
+if ((${#pip_packages[@]})) && ! python3 -c 'import ensurepip' 2>/dev/null; then
+    packages+=(python3-venv)
+fi
 
 if ((${#packages[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -27,6 +40,12 @@ if ((${#packages[@]})); then
         echo "  apt-get install ${packages[*]}" >&2
         exit 1
     fi
+fi
+
+if ((${#pip_packages[@]})); then
+    echo "scripts/test.sh: installing ${pip_packages[*]} from PyPI into $venv" >&2
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "${pip_packages[@]}"
 fi
 
 # Why the root-only tests can't run here; empty when they can.

@@ -11,6 +11,7 @@ mod hooks;
 mod links;
 mod manager;
 mod metrics;
+mod offsite;
 mod operate;
 mod progress;
 mod recipes;

@@ -1,7 +1,8 @@
-//! The hooks of a job (`before`, `on_success`, `on_failure` in `backupbox.toml`): shell command
-//! lines run with `/bin/sh -c` in the base directory and in a process group of their own,
-//! with the job's facts in `BACKUPBOX_*` variables, their output logged line by line, and a
-//! time limit after which the whole group is stopped.
+//! The children of a job: the hooks (`before`, `on_success`, `on_failure` in
+//! `backupbox.toml`), shell command lines run with `/bin/sh -c` in the base directory with the
+//! job's facts in `BACKUPBOX_*` variables, and rclone for the offsite copy. Each runs in a
+//! process group of its own, its output logged line by line, with a time limit after which
+//! the whole group is stopped.
 
 use crate::log::{Log, show_bytes};
 use crate::sys::io::read_before;
@@ -76,14 +77,28 @@ pub fn run(
     limit: Duration,
     log: &Log,
 ) -> Result<(), HookFailure> {
-    let (output, input) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|err| HookFailure::CantRun(err.into()))?;
-    let stderr = input.try_clone().map_err(HookFailure::CantRun)?;
-    let mut child = Command::new("/bin/sh")
+    let mut shell = Command::new("/bin/sh");
+    shell
         .arg("-c")
         .arg(command)
         .current_dir(base)
-        .envs(env.iter().map(|(key, value)| (key, value)))
+        .envs(env.iter().map(|(key, value)| (key, value)));
+    run_logged(&hook.to_string(), &mut shell, limit, log)
+}
+
+/// Runs `command` with no input, its stdout and stderr logged line by line as
+/// `<label>: <line>`, in a process group of its own, which is stopped after `limit`: the way
+/// every child of a job runs (hooks, rclone).
+pub fn run_logged(
+    label: &str,
+    command: &mut Command,
+    limit: Duration,
+    log: &Log,
+) -> Result<(), HookFailure> {
+    let (output, input) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|err| HookFailure::CantRun(err.into()))?;
+    let stderr = input.try_clone().map_err(HookFailure::CantRun)?;
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::from(input))
         .stderr(Stdio::from(stderr))
@@ -91,10 +106,12 @@ pub fn run(
         // meant for the service does not reach it.
         .process_group(0)
         .spawn()
-        .map_err(HookFailure::CantRun)?;
-    // The write ends went to the child with the Command, so end of file comes when the hook
-    // and everything it started have closed their output.
-    let mut lines = Lines::new(hook, log);
+        .map_err(HookFailure::CantRun);
+    // The Command holds the write ends until they are replaced: end of file must come when
+    // the child and everything it started have closed their output, not never.
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = child?;
+    let mut lines = Lines::new(label, log);
     let deadline = Instant::now() + limit;
     let ended = watch(&mut child, output, &mut lines, deadline);
     lines.finish();
@@ -163,10 +180,10 @@ fn stop_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// A hook's output cut into log lines: `<hook>: <line>`, escaped, at most
+/// A child's output cut into log lines: `<label>: <line>`, escaped, at most
 /// [`MAX_LOGGED_LINES`], then a count of the rest.
 struct Lines<'a> {
-    hook: Hook,
+    label: &'a str,
     log: &'a Log,
     partial: Vec<u8>,
     logged: usize,
@@ -174,9 +191,9 @@ struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
-    fn new(hook: Hook, log: &'a Log) -> Lines<'a> {
+    fn new(label: &'a str, log: &'a Log) -> Lines<'a> {
         Lines {
-            hook,
+            label,
             log,
             partial: Vec::new(),
             logged: 0,
@@ -202,7 +219,7 @@ impl<'a> Lines<'a> {
         let line = std::mem::take(&mut self.partial);
         if self.logged < MAX_LOGGED_LINES {
             self.log
-                .write(&format!("{}: {}", self.hook, show_bytes(&line)));
+                .write(&format!("{}: {}", self.label, show_bytes(&line)));
             self.logged += 1;
         } else {
             self.left_out += 1;
@@ -216,7 +233,7 @@ impl<'a> Lines<'a> {
         }
         if self.left_out > 0 {
             self.log
-                .write(&format!("{}: … {} more lines", self.hook, self.left_out));
+                .write(&format!("{}: … {} more lines", self.label, self.left_out));
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod hooks;
 pub mod name_lock;
+pub mod offsite;
 
 use crate::archive::form::Form;
 use crate::archive::{self, WriteError};
@@ -176,9 +177,9 @@ impl<'a> JobHooks<'a> {
 
     /// `on_success` or `on_failure` after the job: how it failed, if it did, for the record
     /// and the log; it changes nothing on disk.
-    fn after(&self, result: &Result<(u64, u64), Failure>, log: &Log) -> Option<String> {
+    fn after(&self, result: &Result<Done, Failure>, log: &Log) -> Option<String> {
         let (hook, extra) = match result {
-            Ok((size, _)) => (
+            Ok(Done { size, .. }) => (
                 hooks::Hook::OnSuccess,
                 ("BACKUPBOX_SIZE", OsString::from(size.to_string())),
             ),
@@ -192,14 +193,14 @@ impl<'a> JobHooks<'a> {
     }
 }
 
-/// Runs one backup with its hooks, writes its progress to `log`, logs a failure, and records
-/// its outcome; returns the size of the archive put in place.
+/// Runs one backup with its hooks and its offsite copy, writes its progress to `log`, logs a
+/// failure, and records its outcome.
 pub fn run(
     layout: &Layout,
     schedule: &Schedule,
     log: &Log,
     options: &Options,
-) -> Result<u64, Failure> {
+) -> Result<Ran, Failure> {
     let started = LocalTime::now();
     let clock = Instant::now();
     let hooks = JobHooks::new(layout, schedule, &options.settings, started);
@@ -230,11 +231,16 @@ pub fn run(
     // agreeing.
     let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     let ending = match &result {
-        Ok((size, _)) => Ending::Done(*size),
+        Ok(done) => Ending::Done(done.size),
         Err(failure) => Ending::Failed(failure.to_string()),
     };
     note(duration_ms, ending.clone(), None);
-    if let Ok((_, left_out)) = result {
+    let mut offsite_failure = None;
+    if let Ok(Done {
+        left_out, written, ..
+    }) = &result
+    {
+        let left_out = *left_out;
         let folder = show_bytes(&schedule.folder);
         log.write(&format!(
             "Backup done for {folder} in {}",
@@ -245,6 +251,9 @@ pub fn run(
                 "Left out {left_out} entries of {folder} by exclude rules"
             ));
         }
+        // After the backup and its prune, before on_success: the hook may rely on the copy.
+        offsite_failure =
+            offsite::copy_archive(layout, &schedule.name, *written, &options.settings, log).err();
     }
     if let Err(failure) = &result {
         log.write(&format!("Error: {failure}"));
@@ -258,7 +267,22 @@ pub fn run(
         note(duration_ms, ending, Some(problem.clone()));
         log.write(&format!("Error: {problem}"));
     }
-    result.map(|(size, _)| size)
+    result.map(|_| Ran { offsite_failure })
+}
+
+/// A backup whose archive is in place.
+#[derive(Debug)]
+pub struct Ran {
+    /// How the offsite copy failed (logged already), if the settings ask for one and it did.
+    pub offsite_failure: Option<String>,
+}
+
+/// What [`attempt`] hands back.
+struct Done {
+    size: u64,
+    left_out: u64,
+    /// The stamp of the archive put in place.
+    written: catalog::Written,
 }
 
 /// The job itself: name lock, the empty-folder guard, the archive, the previous generation,
@@ -270,7 +294,7 @@ fn attempt(
     options: &Options,
     hooks: &JobHooks,
     note: &dyn Fn(u64, Ending),
-) -> Result<(u64, u64), Cause> {
+) -> Result<Done, Cause> {
     archive::ensure_backups_dir(layout).map_err(Cause::BackupsDir)?;
     let Some(_guard) = name_lock::try_lock(layout, &schedule.name).map_err(Cause::NameLock)? else {
         return Err(Cause::Skipped);
@@ -285,7 +309,6 @@ fn attempt(
         refuse_an_empty_folder(layout, schedule)?;
     }
     let archive_options = options.settings.archive_options();
-    let form = options.settings.form();
     let in_place = catalog::in_place(layout, &schedule.name);
     // The previous tar stream's size is the best guess of this one's.
     let previous = in_place
@@ -317,7 +340,41 @@ fn attempt(
     {
         return Err(Cause::AllExcluded(written.left_out(), entries));
     }
-    let policy = options.settings.policy();
+    let left_out = written.left_out();
+    let fingerprint = written.fingerprint();
+    let size = put_in_place(layout, schedule, written, &options.settings, log)?;
+    let (seconds, nanos) = fingerprint.written;
+    Ok(Done {
+        size,
+        left_out,
+        written: catalog::Written { seconds, nanos },
+    })
+}
+
+/// Puts a written archive in place of the previous one: its generation kept (or its offsite
+/// copy dropped with it), the catalog record, the rename, the other forms retired, the
+/// generations pruned here and on the remote. Returns the archive's size.
+fn put_in_place(
+    layout: &Layout,
+    schedule: &Schedule,
+    written: archive::Written,
+    settings: &Effective,
+    log: &Log,
+) -> Result<u64, Cause> {
+    let form = written.form();
+    let policy = settings.policy();
+    // Without generations the archives in place go with the rename: their offsite copies go
+    // too, as retention's removals do.
+    let replaced: Vec<String> = if policy.keeps_generations() {
+        Vec::new()
+    } else {
+        rotation::in_place(&layout.backups_dir(), &schedule.name)
+            .into_iter()
+            .map(|(_, form, meta)| {
+                offsite::remote_name(&schedule.name, form, catalog::Written::of(&meta))
+            })
+            .collect()
+    };
     if policy.keeps_generations() {
         let kept = rotation::keep_previous(layout, &schedule.name).map_err(Cause::KeepPrevious)?;
         for (current, generation) in kept {
@@ -331,7 +388,6 @@ fn attempt(
     // Recorded before the rename: an archive in place always has its record, unless writing
     // the catalog failed.
     catalog_record(layout, &schedule.name, &written, log);
-    let left_out = written.left_out();
     let size = written.commit()?;
     let backups = layout.backups_dir();
     let replacement = form.archive_display(&schedule.name);
@@ -344,10 +400,19 @@ fn attempt(
             Err(err) => log.write(&format!("Warning: can't remove backups/{shown} ({err})")),
         }
     }
-    if policy.keeps_generations() {
-        let _ = prune(layout, &schedule.name, &policy, log);
-    }
-    Ok((size, left_out))
+    let removed = if policy.keeps_generations() {
+        prune(layout, &schedule.name, &policy, log).0
+    } else {
+        Vec::new()
+    };
+    let mut gone = replaced;
+    gone.extend(
+        removed
+            .iter()
+            .map(|file| String::from_utf8_lossy(file).into_owned()),
+    );
+    offsite::prune(layout, settings, &gone, log);
+    Ok(size)
 }
 
 /// Adds the archive about to be put in place to the store's catalog. Without its record the
@@ -366,6 +431,7 @@ fn catalog_record(layout: &Layout, name: &Name, written: &archive::Written, log:
         members: written.members(),
         sha256: fingerprint.sha256,
         recipients: written.recipients().map(str::to_owned),
+        offsite: None,
         other: Vec::new(),
     };
     if let Err(err) = catalog::add(layout, &record) {

@@ -328,7 +328,10 @@ fn run(
         settings: settings.for_name(&schedule.name, keep),
         progress,
     };
-    job::run(layout, &schedule, log, &options)
-        .map(|_| Outcome::Done)
-        .map_err(Error::from)
+    let ran = job::run(layout, &schedule, log, &options)?;
+    // `run` copies offsite in the foreground: a copy that failed fails the command.
+    match ran.offsite_failure {
+        Some(line) => Err(Error::already_logged(line)),
+        None => Ok(Outcome::Done),
+    }
 }

@@ -110,6 +110,11 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
         } else {
             let (removed, not_removed) = job::prune(layout, name, &policy, log);
             failed += not_removed;
+            let remote_names: Vec<String> = removed
+                .iter()
+                .map(|file| String::from_utf8_lossy(file).into_owned())
+                .collect();
+            job::offsite::prune(layout, &effective, &remote_names, log);
             removed
         };
         let verb = if dry_run {

@@ -3,6 +3,7 @@
 
 use super::{EntryFacts, Facts};
 use crate::log::show_bytes;
+use crate::store::catalog::OffsiteState;
 use crate::store::outcomes::{Ending, Outcome};
 use std::fmt::Write;
 
@@ -18,6 +19,8 @@ struct ScheduleFacts<'a> {
     archives: usize,
     /// Unix time of the next run.
     next_run: i64,
+    /// The offsite copy of the archive in place, when one is recorded.
+    offsite: Option<&'a crate::store::catalog::Offsite>,
 }
 
 /// A family's name, help text and the value of each schedule (none: no sample).
@@ -27,7 +30,7 @@ type PerSchedule = (
     fn(&ScheduleFacts) -> Option<String>,
 );
 
-const PER_SCHEDULE: [PerSchedule; 7] = [
+const PER_SCHEDULE: [PerSchedule; 9] = [
     (
         "backupbox_last_run_start_timestamp_seconds",
         "When the schedule's last backup started, in seconds since the epoch.",
@@ -70,6 +73,22 @@ const PER_SCHEDULE: [PerSchedule; 7] = [
         |facts| Some(facts.archives.to_string()),
     ),
     (
+        "backupbox_last_offsite_success_timestamp_seconds",
+        "When the offsite copy of the schedule's archive in place landed, in seconds since the epoch.",
+        |facts| match facts.offsite?.state {
+            OffsiteState::Copied(at) => Some(at.to_string()),
+            _ => None,
+        },
+    ),
+    (
+        "backupbox_offsite_pending",
+        "1 while the archive in place has no offsite copy yet (retries left or not), else 0.",
+        |facts| {
+            let copied = matches!(facts.offsite?.state, OffsiteState::Copied(_));
+            Some(u8::from(!copied).to_string())
+        },
+    ),
+    (
         "backupbox_next_run_timestamp_seconds",
         "When the schedule runs next, in seconds since the epoch.",
         |facts| Some(facts.next_run.to_string()),
@@ -96,7 +115,7 @@ fn family(text: &mut String, name: &str, help: &str) {
 
 /// The schedules the metrics show: a plan line given twice is one schedule to a collector
 /// (the same labels twice would be a scrape error), so each distinct line counts once.
-fn schedules<'a>(facts: &Facts, entries: Vec<EntryFacts<'a>>) -> Vec<ScheduleFacts<'a>> {
+fn schedules<'a>(facts: &'a Facts, entries: Vec<EntryFacts<'a>>) -> Vec<ScheduleFacts<'a>> {
     let mut seen = std::collections::HashSet::new();
     entries
         .into_iter()
@@ -113,6 +132,10 @@ fn schedules<'a>(facts: &Facts, entries: Vec<EntryFacts<'a>>) -> Vec<ScheduleFac
                 archive_size: entry.archives.in_place_size,
                 archives: entry.archives.count,
                 next_run: entry.next_due? * 60 - i64::from(facts.now.offset),
+                offsite: facts
+                    .archives
+                    .get(&*schedule.name)
+                    .and_then(|archives| archives.offsite.as_ref()),
             })
         })
         .collect()

@@ -45,6 +45,8 @@ pub struct Archives {
     /// The fingerprint of the recipients the archive in place is encrypted to, as the catalog
     /// recorded it.
     pub encrypted_to: Option<String>,
+    /// How the offsite copy of the archive in place stands, as the catalog recorded it.
+    pub offsite: Option<catalog::Offsite>,
 }
 
 /// Everything any report shows, read at one moment.
@@ -179,17 +181,14 @@ fn archives_of(layout: &Layout, text: &[u8]) -> HashMap<Vec<u8>, Archives> {
         .len();
         // The newest, the one `archive::open` reads (the last of equal mtimes, as there).
         let newest = found.iter().max_by_key(|(_, _, meta)| meta.mtime());
-        let encrypted_to = newest.and_then(|(_, _, meta)| {
-            catalog::find(&records, &schedule.name, meta)?
-                .recipients
-                .clone()
-        });
+        let record = newest.and_then(|(_, _, meta)| catalog::find(&records, &schedule.name, meta));
         archives.insert(
             schedule.name.to_vec(),
             Archives {
                 count,
                 in_place_size: newest.map(|(_, _, meta)| meta.len()),
-                encrypted_to,
+                encrypted_to: record.and_then(|record| record.recipients.clone()),
+                offsite: record.and_then(|record| record.offsite.clone()),
             },
         );
     }

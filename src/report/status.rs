@@ -5,6 +5,7 @@ use super::{EntryFacts, Facts, ServiceInfo};
 use crate::clock::{LocalTime, wall_minute_text};
 use crate::layout::PLAN_FILE;
 use crate::log::show_bytes;
+use crate::store::catalog::{self, OffsiteState};
 use crate::store::outcomes::{Ending, Outcome};
 use std::fmt::Write;
 
@@ -43,6 +44,8 @@ struct ValidSchedule {
     last: Option<LastRun>,
     /// The recipients' fingerprint of the archive in place, when it is encrypted.
     encrypted_to: Option<String>,
+    /// Its offsite copy, when the catalog has one recorded.
+    offsite: Option<catalog::Offsite>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +141,13 @@ impl Context<'_> {
                 Ending::Running(_) => LastState::Interrupted,
             },
         });
+        let offsite_missing = matches!(
+            facts.archives.offsite,
+            Some(catalog::Offsite {
+                state: OffsiteState::Failed { .. } | OffsiteState::Lost,
+                ..
+            })
+        );
         let problem = match (&missed, last.as_ref().map(|last| &last.state)) {
             (Some(due), _) => Some(format!("schedule {index} missed its run of {due}")),
             (None, Some(LastState::Error(_))) => Some(format!("schedule {index} failed last time")),
@@ -151,6 +161,9 @@ impl Context<'_> {
                     ..
                 }),
             ) => Some(format!("schedule {index}: {problem}")),
+            _ if offsite_missing => Some(format!(
+                "schedule {index} has no offsite copy of its newest archive"
+            )),
             _ => None,
         };
         let valid = ValidSchedule {
@@ -161,6 +174,7 @@ impl Context<'_> {
             missed,
             last,
             encrypted_to: facts.archives.encrypted_to.clone(),
+            offsite: facts.archives.offsite.clone(),
         };
         let shown = ScheduleStatus {
             index,
@@ -308,6 +322,9 @@ impl ScheduleStatus {
         if let Some(recipients) = &valid.encrypted_to {
             let _ = writeln!(text, "   encrypted to: recipients {recipients}");
         }
+        if let Some(offsite) = &valid.offsite {
+            let _ = writeln!(text, "   offsite: {}", offsite_text(offsite));
+        }
     }
 
     fn json(&self) -> String {
@@ -332,9 +349,18 @@ impl ScheduleStatus {
                 .as_deref()
                 .map_or_else(|| "null".to_owned(), crate::log::quoted),
         );
-        // Only for an encrypted archive: without encryption the JSON stays as it was.
+        // Only for an encrypted archive, or one copied offsite: without them the JSON stays as
+        // it was.
         if let Some(recipients) = &valid.encrypted_to {
             let _ = write!(json, ",\"encrypted_to\":{}", crate::log::quoted(recipients));
+        }
+        if let Some(offsite) = &valid.offsite {
+            let _ = write!(
+                json,
+                ",\"offsite\":{{\"to\":{},\"state\":{}}}",
+                crate::log::quoted(&offsite.to),
+                crate::log::quoted(&offsite_text(offsite))
+            );
         }
         let Some(last) = &valid.last else {
             json.push_str(",\"last\":null}");
@@ -357,6 +383,28 @@ impl ScheduleStatus {
             error.map_or_else(|| "null".to_owned(), crate::log::quoted),
         );
         json
+    }
+}
+
+/// How an offsite copy stands, for people: `copied 2026-12-01 03:31:02 to r:p/host`.
+fn offsite_text(offsite: &catalog::Offsite) -> String {
+    let to = &offsite.to;
+    match &offsite.state {
+        OffsiteState::Copied(at) => format!("copied {} to {to}", LocalTime::at(*at).date_time()),
+        OffsiteState::Pending {
+            attempts,
+            next,
+            error,
+        } => format!(
+            "not yet copied to {to}: failed {attempts} times, last: {error}; retry at {}",
+            LocalTime::at(*next).date_time()
+        ),
+        OffsiteState::Failed { attempts, error } => {
+            format!("not copied to {to}: failed {attempts} times, no retries left; last: {error}")
+        }
+        OffsiteState::Lost => {
+            format!("not copied to {to}: the archive was gone from backups/ first")
+        }
     }
 }
 

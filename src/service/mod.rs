@@ -16,8 +16,9 @@ use crate::plan::file as plan_file;
 use crate::plan::timing::{self as scheduler_rules, Scheduler, Step};
 use crate::plan::{self, Schedule};
 use crate::service::jobs::{Pool, Start};
-use crate::settings::{self, BadSettings, Settings};
+use crate::settings::{self, BadSettings, Effective, Settings};
 use crate::store::Keep;
+use crate::store::catalog::{self, Written};
 use crate::sys::atomic_file;
 use metrics_writer::MetricsWriter;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -28,6 +29,7 @@ use readiness::Readiness;
 use std::collections::HashSet;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::{Arc, Mutex};
 
 /// Runs the service in this process until it is told to stop.
 pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> Result<()> {
@@ -42,18 +44,27 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
     let started = LocalTime::now().unix;
     metrics_writer::publish(layout, settings.metrics().as_deref(), started, &log);
     let metrics = std::sync::Arc::new(MetricsWriter::start(layout, &log, started));
+    let retrying: Retrying = Arc::new(Mutex::new(HashSet::new()));
     let jobs = {
         let (layout, log, metrics) = (layout.clone(), log.clone(), metrics.clone());
-        Pool::new(
-            MAX_RUNNING_BACKUPS,
-            move |(schedule, options): (Schedule, job::Options)| {
-                // The service's log is the one place its jobs' failures go; the job logs them.
-                let _ = job::run(&layout, &schedule, &log, &options);
-                if metrics.job_ended(options.settings.metrics.clone()) {
-                    crate::sys::memory::give_back_free_memory();
+        let retrying = Arc::clone(&retrying);
+        Pool::new(MAX_RUNNING_BACKUPS, move |work: Work| {
+            // The service's log is the one place its jobs' failures go; the job logs them.
+            let settings = match work {
+                Work::Backup(schedule, options) => {
+                    let _ = job::run(&layout, &schedule, &log, &options);
+                    options.settings
                 }
-            },
-        )
+                Work::OffsiteRetry(name, written, settings) => {
+                    let _ = job::offsite::copy_archive(&layout, &name, written, &settings, &log);
+                    locked(&retrying).remove(&(name, written));
+                    settings
+                }
+            };
+            if metrics.job_ended(settings.metrics.clone()) {
+                crate::sys::memory::give_back_free_memory();
+            }
+        })
     };
     let mut service = Service {
         layout,
@@ -68,6 +79,7 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
         keep,
         jobs,
         metrics,
+        retrying,
     };
     // The first check reads the plan whatever is due (catch-up needs it), and warns of
     // settings tables no plan line uses.
@@ -199,8 +211,24 @@ struct Service<'a> {
     settings: SettingsWatch,
     /// `--keep` of the command line, which wins over the settings file.
     keep: Option<Keep>,
-    jobs: Pool<(Schedule, job::Options)>,
+    jobs: Pool<Work>,
     metrics: std::sync::Arc<MetricsWriter>,
+    /// The offsite copies being retried now, by name and stamp: never twice at once.
+    retrying: Retrying,
+}
+
+type Retrying = Arc<Mutex<HashSet<(Vec<u8>, Written)>>>;
+
+/// What a worker does: a backup, or another try at an offsite copy that failed.
+enum Work {
+    Backup(Schedule, job::Options),
+    OffsiteRetry(Vec<u8>, Written, Effective),
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Service<'_> {
@@ -219,8 +247,34 @@ impl Service<'_> {
             .write(&format!("Plan reloaded: {} schedules", schedules.len()));
     }
 
-    /// Starts every schedule due at `now`.
+    /// Starts every offsite copy whose retry is due at `now`. The catalog is read only when
+    /// the settings ask for offsite copies at all.
+    fn retry_offsite(&mut self, now: LocalTime) {
+        if !self.settings.good.sets("offsite") {
+            return;
+        }
+        let records = catalog::load(self.layout).unwrap_or_default();
+        for (name, written) in job::offsite::due_retries(&records, now.unix) {
+            if !locked(&self.retrying).insert((name.clone(), written)) {
+                continue;
+            }
+            let settings = self.settings.good.for_name(&name, self.keep);
+            self.metrics.job_submitted();
+            if let Err(err) = self
+                .jobs
+                .submit(Work::OffsiteRetry(name.clone(), written, settings))
+            {
+                locked(&self.retrying).remove(&(name, written));
+                self.log.write(&format!(
+                    "Error: an offsite copy waits: can't start a worker ({err})"
+                ));
+            }
+        }
+    }
+
+    /// Starts every schedule due at `now`, and the offsite copies due for another try.
     fn check(&mut self, now: LocalTime) {
+        self.retry_offsite(now);
         let due = self.scheduler.wake(now.wall_minute());
         match due.step {
             Step::Late(minutes) => self.log.write(&format!(
@@ -345,7 +399,7 @@ impl Service<'_> {
         };
         let what = job::describe(&schedule, options.settings.form());
         self.metrics.job_submitted();
-        match self.jobs.submit((schedule, options)) {
+        match self.jobs.submit(Work::Backup(schedule, options)) {
             Ok(Start::Now) => {}
             Ok(Start::Queued) => self.log.write(&format!(
                 "Warning: {MAX_RUNNING_BACKUPS} backups already running; {what} waits for one to finish"

@@ -149,7 +149,7 @@ fn show_text(value: Option<&str>) -> String {
 }
 
 /// How many keys there are.
-const KEY_COUNT: usize = 23;
+const KEY_COUNT: usize = 30;
 
 /// Every key, in the order `settings` shows them.
 static KEYS: [Key; KEY_COUNT] = [
@@ -466,6 +466,101 @@ static KEYS: [Key; KEY_COUNT] = [
         apply: |effective, value| effective.checksum = on(value),
         show: |effective| effective.checksum.to_string(),
     },
+    Key {
+        name: "offsite",
+        doc: "`REMOTE:PATH`: where rclone copies each new archive",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| {
+            let remote = reading.text()?;
+            if remote.starts_with('-') || !remote.contains(':') {
+                return Err(reading.wrong("an rclone remote and path, REMOTE:PATH"));
+            }
+            Ok(Value::Text(remote))
+        },
+        apply: |effective, value| effective.offsite.remote = text(value),
+        show: |effective| show_text(effective.offsite.remote.as_deref()),
+    },
+    Key {
+        name: "offsite_prefix",
+        doc: "the folder under `PATH` for this host's copies",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| {
+            let prefix = reading.text()?;
+            let parts: Vec<&str> = prefix.split('/').collect();
+            if prefix.starts_with(['/', '-'])
+                || parts
+                    .iter()
+                    .any(|part| part.is_empty() || *part == "." || *part == "..")
+            {
+                return Err(reading.wrong("a relative folder name without empty, . or .. parts"));
+            }
+            Ok(Value::Text(prefix))
+        },
+        apply: |effective, value| effective.offsite.prefix = text(value),
+        show: |effective| show_text(effective.offsite.prefix.as_deref()),
+    },
+    Key {
+        name: "offsite_timeout",
+        doc: "seconds one rclone run may take before it is stopped",
+        top_only: false,
+        retention: false,
+        default: Value::Count(3600),
+        read: |reading| {
+            reading
+                .number(1..=604_800, "a whole number of seconds from 1 to 604800")
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.offsite.timeout_seconds = count(value),
+        show: |effective| effective.offsite.timeout_seconds.to_string(),
+    },
+    Key {
+        name: "offsite_bwlimit",
+        doc: "rclone's `--bwlimit` for the copies",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| reading.text().map(Value::Text),
+        apply: |effective, value| effective.offsite.bwlimit = text(value),
+        show: |effective| show_text(effective.offsite.bwlimit.as_deref()),
+    },
+    Key {
+        name: "offsite_retries",
+        doc: "copies retried after a failure, from 1 minute later, doubling",
+        top_only: false,
+        retention: false,
+        default: Value::Count(5),
+        read: |reading| {
+            reading
+                .number(0..=20, "a whole number from 0 to 20")
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.offsite.retries = count(value),
+        show: |effective| effective.offsite.retries.to_string(),
+    },
+    Key {
+        name: "offsite_prune",
+        doc: "delete the remote copy of each generation retention removes",
+        top_only: false,
+        retention: false,
+        default: Value::Switch(true),
+        read: switch,
+        apply: |effective, value| effective.offsite.prune = on(value),
+        show: |effective| effective.offsite.prune.to_string(),
+    },
+    Key {
+        name: "offsite_config",
+        doc: "the rclone config file to use (`--config`)",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| reading.text().map(Value::Text),
+        apply: |effective, value| effective.offsite.config = text(value),
+        show: |effective| show_text(effective.offsite.config.as_deref()),
+    },
 ];
 
 /// The place of key `name` in [`KEYS`].
@@ -496,6 +591,8 @@ pub struct Effective {
     /// Hash each archive as it is written, for the catalog.
     pub checksum: bool,
     pub encrypt_to: Vec<String>,
+    /// Where and how each new archive is copied offsite.
+    pub offsite: OffsiteSettings,
     /// The recipients file, and the recipients [`load`] read from it.
     pub encrypt_to_file: Option<(String, Vec<String>)>,
     /// `None`: the form's default level.
@@ -528,6 +625,7 @@ impl Default for Effective {
             compression: Compression::None,
             checksum: false,
             encrypt_to: Vec::new(),
+            offsite: OffsiteSettings::default(),
             encrypt_to_file: None,
             level: None,
             threads: 0,
@@ -636,6 +734,19 @@ pub fn parse_value_for_tests(literal: &str) -> String {
         },
         Err(err) => panic!("{err}"),
     }
+}
+
+/// The `offsite_*` keys in force.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OffsiteSettings {
+    /// `REMOTE:PATH`; no offsite copy when unset.
+    pub remote: Option<String>,
+    pub prefix: Option<String>,
+    pub timeout_seconds: u32,
+    pub bwlimit: Option<String>,
+    pub retries: u32,
+    pub prune: bool,
+    pub config: Option<String>,
 }
 
 /// A settings file that could not be used. `Display` is the log text after `Error: `.
@@ -766,6 +877,17 @@ impl Settings {
                 )
             })
             .collect()
+    }
+
+    /// Whether `key` is set anywhere in the file, at the top or in a name table.
+    pub fn sets(&self, key: &str) -> bool {
+        let Some(index) = key_index(key) else {
+            return false;
+        };
+        self.top
+            .iter()
+            .chain(self.tables.iter().flat_map(|(_, settings)| settings))
+            .any(|setting| setting.key == index)
     }
 
     /// The `metrics` file of the top level, if set.
@@ -941,7 +1063,7 @@ mod tests {
              compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
              catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
              on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
-             read_threads = 0  # default\nencrypt_to = []  # default\nencrypt_to_file = \"\"  # default\nchecksum = false  # default\n"
+             read_threads = 0  # default\nencrypt_to = []  # default\nencrypt_to_file = \"\"  # default\nchecksum = false  # default\noffsite = \"\"  # default\noffsite_prefix = \"\"  # default\noffsite_timeout = 3600  # default\noffsite_bwlimit = \"\"  # default\noffsite_retries = 5  # default\noffsite_prune = true  # default\noffsite_config = \"\"  # default\n"
         );
         assert_eq!(
             Settings::default().for_name(b"x", None),

@@ -55,8 +55,91 @@ pub struct Record {
     pub sha256: Option<[u8; 32]>,
     /// The fingerprint of the age recipients it is encrypted to.
     pub recipients: Option<String>,
+    /// Its offsite copy, when the settings ask for one.
+    pub offsite: Option<Offsite>,
     /// Fields of a later version, `key=value`, kept in order.
     pub other: Vec<Vec<u8>>,
+}
+
+/// Where an archive's offsite copy goes, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offsite {
+    /// The remote folder: `REMOTE:PATH/<prefix>`.
+    pub to: String,
+    pub state: OffsiteState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OffsiteState {
+    /// In place on the remote since this unix time.
+    Copied(i64),
+    /// Failed `attempts` times so far; the next try is due at this unix time.
+    Pending {
+        attempts: u32,
+        next: i64,
+        error: String,
+    },
+    /// Failed as many times as `offsite_retries` allows; no more tries.
+    Failed { attempts: u32, error: String },
+    /// The archive was gone from `backups/` before it could be copied.
+    Lost,
+}
+
+impl Offsite {
+    /// The catalog's fields of it.
+    fn render(&self) -> String {
+        let (state, error) = match &self.state {
+            OffsiteState::Copied(at) => (format!("copied:{at}"), None),
+            OffsiteState::Pending {
+                attempts,
+                next,
+                error,
+            } => (format!("pending:{attempts}:{next}"), Some(error)),
+            OffsiteState::Failed { attempts, error } => (format!("failed:{attempts}"), Some(error)),
+            OffsiteState::Lost => ("lost".to_owned(), None),
+        };
+        let mut fields = format!("\toffsite_to={}\toffsite={state}", one_field(&self.to));
+        if let Some(error) = error {
+            fields.push_str(&format!("\toffsite_error={}", one_field(error)));
+        }
+        fields
+    }
+
+    fn parse(to: String, state: &str, error: Option<String>) -> Option<Offsite> {
+        let error = error.unwrap_or_default();
+        let mut parts = state.split(':');
+        let state = match (parts.next()?, parts.next(), parts.next()) {
+            ("copied", Some(at), None) => OffsiteState::Copied(at.parse().ok()?),
+            ("pending", Some(attempts), Some(next)) => OffsiteState::Pending {
+                attempts: attempts.parse().ok()?,
+                next: next.parse().ok()?,
+                error,
+            },
+            ("failed", Some(attempts), None) => OffsiteState::Failed {
+                attempts: attempts.parse().ok()?,
+                error,
+            },
+            ("lost", None, None) => OffsiteState::Lost,
+            _ => return None,
+        };
+        Some(Offsite { to, state })
+    }
+}
+
+/// Text made fit for one field: no tabs or line ends, at most 1,000 bytes.
+fn one_field(text: &str) -> String {
+    let mut field: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if field.len() > 1000 {
+        let mut cut = 1000;
+        while !field.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        field.truncate(cut);
+    }
+    field
 }
 
 impl Record {
@@ -85,6 +168,9 @@ impl Record {
         if let Some(recipients) = &self.recipients {
             line.extend_from_slice(format!("\trecipients={recipients}").as_bytes());
         }
+        if let Some(offsite) = &self.offsite {
+            line.extend_from_slice(offsite.render().as_bytes());
+        }
         for field in &self.other {
             line.push(b'\t');
             line.extend_from_slice(field);
@@ -99,6 +185,7 @@ impl Record {
         let (mut written, mut form, mut size, mut stream, mut members, mut sha256) =
             (None, None, None, None, None, None);
         let mut recipients = None;
+        let (mut offsite_to, mut offsite_state, mut offsite_error) = (None, None, None);
         let mut other = Vec::new();
         for field in fields {
             let at = field.iter().position(|&b| b == b'=')?;
@@ -108,6 +195,11 @@ impl Record {
                 b"written" => written = parse_written(value),
                 b"form" => form = Form::from_name(std::str::from_utf8(value).ok()?),
                 b"recipients" => recipients = Some(String::from_utf8(value.to_vec()).ok()?),
+                b"offsite_to" => offsite_to = Some(String::from_utf8(value.to_vec()).ok()?),
+                b"offsite" => offsite_state = Some(String::from_utf8(value.to_vec()).ok()?),
+                b"offsite_error" => {
+                    offsite_error = Some(String::from_utf8_lossy(value).into_owned());
+                }
                 b"size" => size = number(),
                 b"stream" => stream = number(),
                 b"members" => members = number(),
@@ -124,6 +216,10 @@ impl Record {
             members: members?,
             sha256,
             recipients,
+            offsite: match (offsite_to, offsite_state) {
+                (Some(to), Some(state)) => Offsite::parse(to, &state, offsite_error),
+                _ => None,
+            },
             other,
         })
     }
@@ -232,6 +328,30 @@ pub fn add(layout: &Layout, record: &Record) -> io::Result<()> {
     })
 }
 
+/// Changes the record of the archive of `name` written at `written`, if the catalog has one;
+/// returns whether it had.
+pub fn update(
+    layout: &Layout,
+    name: &[u8],
+    written: Written,
+    change: impl FnOnce(&mut Record),
+) -> io::Result<bool> {
+    let mut found = false;
+    ledger::rewrite(layout, &layout.catalog_file(), |current| {
+        let mut records = parse(current);
+        if let Some(record) = records
+            .iter_mut()
+            .rev()
+            .find(|record| record.name == name && record.written == written)
+        {
+            change(record);
+            found = true;
+        }
+        render(records.into_iter())
+    })?;
+    Ok(found)
+}
+
 /// Forgets the archives of `name` no longer in `backups/` (after a prune removed some).
 pub fn forget_gone(layout: &Layout, name: &[u8]) -> io::Result<()> {
     let present: Vec<fs::Metadata> = super::rotation::files_of(&layout.backups_dir(), name)
@@ -273,6 +393,7 @@ mod tests {
             members: 12,
             sha256: Some([0xab; 32]),
             recipients: None,
+            offsite: None,
             other: Vec::new(),
         }
     }
@@ -281,16 +402,32 @@ mod tests {
     fn records_read_back_with_the_fields_of_later_versions() {
         let mut later = record("docs", 1_764_559_800);
         later.recipients = Some("0123456789abcdef".to_owned());
+        later.offsite = Some(Offsite {
+            to: "s3:bucket/web1".to_owned(),
+            state: OffsiteState::Pending {
+                attempts: 2,
+                next: 1_764_560_000,
+                error: "rclone exited\twith status 1\nline two".to_owned(),
+            },
+        });
         later.other = vec![b"remote=s3:bucket".to_vec()];
         let text = with_record(b"", &later, &[]);
         assert_eq!(
             String::from_utf8_lossy(&text),
             format!(
-                "docs\twritten=1764559800.000000005\tform=zstd\tsize=4096\tstream=10240\tmembers=12\tsha256={}\trecipients=0123456789abcdef\tremote=s3:bucket\n",
+                "docs\twritten=1764559800.000000005\tform=zstd\tsize=4096\tstream=10240\tmembers=12\tsha256={}\trecipients=0123456789abcdef\toffsite_to=s3:bucket/web1\toffsite=pending:2:1764560000\toffsite_error=rclone exited with status 1 line two\tremote=s3:bucket\n",
                 "ab".repeat(32)
             )
         );
-        assert_eq!(parse(&text), vec![later]);
+        let mut read_back = later.clone();
+        if let Some(Offsite {
+            state: OffsiteState::Pending { error, .. },
+            ..
+        }) = &mut read_back.offsite
+        {
+            *error = "rclone exited with status 1 line two".to_owned();
+        }
+        assert_eq!(parse(&text), vec![read_back]);
     }
 
     #[test]

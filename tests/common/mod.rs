@@ -754,9 +754,13 @@ pub fn assert_installed(name: &str) {
                 .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
         })
     });
+    let install = match package.strip_prefix("pip:") {
+        Some(pip) => format!("pip install '{pip}'"),
+        None => format!("apt-get install {package}"),
+    };
     assert!(
         found,
-        "{name} is not installed: apt-get install {package} (scripts/test.sh installs every tool the tests need)"
+        "{name} is not installed: {install} (scripts/test.sh installs every tool the tests need)"
     );
 }
 
