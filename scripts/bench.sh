@@ -590,7 +590,7 @@ zstd_rss=0
 for compressed in "small|(a) $small files" "mixed|$mixed_mib MiB mixed file" "tiny|(c) $tiny files"; do
     rel=${compressed%%|*} label=${compressed#*|}
     for form in zstd gzip; do
-        for cache in 0 $cold; do
+        for cache in 0 $( ((cold)) && echo 1); do
             compressed_case "$form" "$label" "$rel" "$cache"
             compressed_targets "$form" "$label" "$cache"
             if [[ $form == zstd && $rel == small && $cache == 0 ]]; then
