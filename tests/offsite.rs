@@ -28,10 +28,13 @@ fn remotes(sb: &Sandbox, port: u16) -> Vec<(String, String)> {
 }
 
 /// `backup_manager ARGS` with the remotes defined.
+/// rclone's S3 backend fails to start when `AWS_CA_BUNDLE` is set to a file it can't use as
+/// its transport's (some CI images set it), so it is left out.
 fn manager(sb: &Sandbox, env: &[(String, String)], args: &[&str]) -> Output {
     assert_installed("rclone");
     sb.command("backup_manager", args)
         .envs(env.iter().map(|(key, value)| (key, value)))
+        .env_remove("AWS_CA_BUNDLE")
         .output()
         .unwrap()
 }
@@ -47,6 +50,16 @@ fn names_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// The service in the foreground, with the remotes defined and every pending retry due.
+fn start_with_retries_due(sb: &Sandbox, env: &[(String, String)]) -> Child {
+    make_retries_due(sb);
+    sb.command("backup_service", &[] as &[&str])
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// Sets every pending offsite retry in the catalog due now, as if its time had come.
@@ -68,6 +81,27 @@ fn make_retries_due(sb: &Sandbox) {
         })
         .collect();
     sb.write("logs/backup_catalog.txt", due.join("\n") + "\n");
+}
+
+/// A sandbox whose plan backs up `docs` (one small file) with `settings` in backupbox.toml, and
+/// the environment of the remotes (WebDAV at `port`).
+fn docs_sandbox(settings: &str, port: u16) -> (Sandbox, Vec<(String, String)>) {
+    let sb = Sandbox::new();
+    let env = remotes(&sb, port);
+    sb.write("docs/a.txt", "alpha\n");
+    sb.write("backup_schedules.txt", "docs;03:30;docs\n");
+    sb.write("backupbox.toml", settings);
+    (sb, env)
+}
+
+/// A second later (a new stamp), with a changed file: another backup to copy.
+fn change_and_run_again(sb: &Sandbox, env: &[(String, String)]) {
+    std::thread::sleep(Duration::from_millis(1100));
+    sb.write(
+        "docs/a.txt",
+        format!("{:?}\n", std::time::SystemTime::now()),
+    );
+    manager(sb, env, &["run", "0"]).ok();
 }
 
 /// `status` and the metrics say the archive in place was copied to `folder`.
@@ -133,14 +167,8 @@ fn each_new_archive_is_copied_under_its_stamp_and_pruned_with_its_generation() {
     assert_recorded_as_copied(&sb, &env, &folder);
 
     // Two more backups: keep = 2 removes the first generation here, and its copy there.
-    for _ in 0..2 {
-        std::thread::sleep(Duration::from_millis(1100));
-        sb.write(
-            "docs/a.txt",
-            format!("{:?}\n", std::time::SystemTime::now()),
-        );
-        manager(&sb, &env, &["run", "0"]).ok();
-    }
+    change_and_run_again(&sb, &env);
+    change_and_run_again(&sb, &env);
     let copies = names_in(&target);
     assert_eq!(copies.len(), 2, "{copies:?}\n{}", sb.explain());
     assert!(!copies.contains(&first), "{copies:?}");
@@ -168,26 +196,17 @@ fn each_new_archive_is_copied_under_its_stamp_and_pruned_with_its_generation() {
 
 #[test]
 fn with_offsite_prune_off_the_remote_keeps_what_retention_removes_here() {
-    let sb = Sandbox::new();
     let remote = tempfile::tempdir().unwrap();
-    let env = remotes(&sb, 0);
-    sb.write("docs/a.txt", "alpha\n");
-    sb.write("backup_schedules.txt", "docs;03:30;docs\n");
-    sb.write(
-        "backupbox.toml",
-        format!(
+    let (sb, env) = docs_sandbox(
+        &format!(
             "offsite = \"off:{}\"\noffsite_prefix = \"web1\"\noffsite_prune = false\n",
             remote.path().display()
         ),
+        0,
     );
-    for _ in 0..3 {
-        manager(&sb, &env, &["run", "0"]).ok();
-        std::thread::sleep(Duration::from_millis(1100));
-        sb.write(
-            "docs/a.txt",
-            format!("{:?}\n", std::time::SystemTime::now()),
-        );
-    }
+    manager(&sb, &env, &["run", "0"]).ok();
+    change_and_run_again(&sb, &env);
+    change_and_run_again(&sb, &env);
     // keep = 1 here, three copies there.
     sb.manager(&["backups"]).ok().stdout_is("docs.tar\n");
     assert_eq!(
@@ -200,14 +219,10 @@ fn with_offsite_prune_off_the_remote_keeps_what_retention_removes_here() {
 
 #[test]
 fn a_failed_copy_fails_run_is_retried_by_the_service_and_never_redoes_the_backup() {
-    let sb = Sandbox::new();
     let remote = tempfile::tempdir().unwrap();
-    let env = remotes(&sb, 0);
-    sb.write("docs/a.txt", "alpha\n");
-    sb.write("backup_schedules.txt", "docs;03:30;docs\n");
-    sb.write(
-        "backupbox.toml",
+    let (sb, env) = docs_sandbox(
         "offsite = \"nosuch:bucket\"\noffsite_prefix = \"web1\"\noffsite_retries = 2\n",
+        0,
     );
     let out = manager(&sb, &env, &["run", "0"]);
     out.fails(1).stderr_contains(
@@ -232,13 +247,7 @@ fn a_failed_copy_fails_run_is_retried_by_the_service_and_never_redoes_the_backup
             remote.path().display()
         ),
     );
-    make_retries_due(&sb);
-    let mut service = sb.command("backup_service", &[] as &[&str]);
-    let service = service
-        .envs(env.iter().map(|(key, value)| (key, value)))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let service = start_with_retries_due(&sb, &env);
     let folder = format!("off:{}/web1", remote.path().display());
     sb.await_service_log(30, |log| {
         log.iter()
@@ -267,13 +276,9 @@ fn a_failed_copy_fails_run_is_retried_by_the_service_and_never_redoes_the_backup
 
 #[test]
 fn retries_run_out_and_status_says_the_newest_archive_has_no_offsite_copy() {
-    let sb = Sandbox::new();
-    let env = remotes(&sb, 0);
-    sb.write("docs/a.txt", "alpha\n");
-    sb.write("backup_schedules.txt", "docs;03:30;docs\n");
-    sb.write(
-        "backupbox.toml",
+    let (sb, env) = docs_sandbox(
         "offsite = \"nosuch:bucket\"\noffsite_prefix = \"web1\"\noffsite_retries = 0\n",
+        0,
     );
     manager(&sb, &env, &["run", "0"]).fails(1).stderr_contains(
         "Error: offsite copy of backups/docs.tar to nosuch:bucket/web1 failed: rclone copyto exited with status 1; no retries left",
@@ -291,11 +296,7 @@ fn retries_run_out_and_status_says_the_newest_archive_has_no_offsite_copy() {
 
 #[test]
 fn hostile_offsite_settings_are_refused_and_the_config_must_be_private() {
-    let sb = Sandbox::new();
-    let env = remotes(&sb, 0);
-    sb.write("docs/a.txt", "alpha\n");
-    sb.write("backup_schedules.txt", "docs;03:30;docs\n");
-    sb.write("backupbox.toml", "offsite = \"--config=/etc/shadow\"\n");
+    let (sb, env) = docs_sandbox("offsite = \"--config=/etc/shadow\"\n", 0);
     manager(&sb, &env, &["run", "0"]).fails(1).stderr_contains(
         "Error: bad settings in backupbox.toml: line 1: offsite: expected an rclone remote and path, REMOTE:PATH",
     );
@@ -338,21 +339,28 @@ fn hostile_offsite_settings_are_refused_and_the_config_must_be_private() {
     );
 }
 
-/// `rclone serve webdav` of `dir` on a free port of 127.0.0.1, once it answers.
-fn serve_webdav(dir: &Path, port: u16) -> Child {
-    let server = tool("rclone")
-        .args(["serve", "webdav", "--addr"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg(dir)
+/// Starts the server `command` and waits until `port` of 127.0.0.1 answers.
+fn serve(mut command: std::process::Command, port: u16) -> Child {
+    let server = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let up = wait_until(Duration::from_secs(20), || {
+    let up = wait_until(Duration::from_secs(30), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
-    assert!(up, "rclone serve webdav did not listen on {port}");
+    assert!(up, "{command:?} did not listen on {port}");
     server
+}
+
+/// `rclone serve webdav` of `dir` on `port` of 127.0.0.1.
+fn serve_webdav(dir: &Path, port: u16) -> Child {
+    let mut command = tool("rclone");
+    command
+        .args(["serve", "webdav", "--addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(dir);
+    serve(command, port)
 }
 
 fn free_port() -> u16 {
@@ -420,13 +428,7 @@ fn a_webdav_server_stopped_mid_copy_leaves_nothing_under_the_final_name_and_the_
         "backupbox.toml",
         "offsite = \"wd:\"\noffsite_prefix = \"web1\"\n",
     );
-    make_retries_due(&sb);
-    let mut service = sb.command("backup_service", &[] as &[&str]);
-    let service = service
-        .envs(env.iter().map(|(key, value)| (key, value)))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let service = start_with_retries_due(&sb, &env);
     sb.await_service_log(60, |log| {
         log.iter()
             .any(|line| line == "Offsite copy of backups/docs.tar to wd:web1: done")
@@ -444,20 +446,13 @@ fn a_webdav_server_stopped_mid_copy_leaves_nothing_under_the_final_name_and_the_
     );
 }
 
-/// moto's S3 server on a free port of 127.0.0.1, once it answers.
+/// moto's S3 server on `port` of 127.0.0.1.
 fn serve_s3(port: u16) -> Child {
-    let server = tool("moto_server")
+    let mut command = tool("moto_server");
+    command
         .args(["-H", "127.0.0.1", "-p"])
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let up = wait_until(Duration::from_secs(30), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "moto_server did not listen on {port}");
-    server
+        .arg(port.to_string());
+    serve(command, port)
 }
 
 /// `rclone ARGS` against remote `s3m` (moto at `port`); its stdout.
@@ -501,16 +496,7 @@ fn copies_to_an_s3_bucket_are_uploaded_once_under_their_final_name_and_pruned() 
         "backupbox.toml",
         "keep = 2\ncompress = \"zstd\"\noffsite = \"s3m:backups\"\noffsite_prefix = \"web1\"\n",
     );
-    let run = |sb: &Sandbox| {
-        let out = sb
-            .command("backup_manager", &["run", "0"])
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .env_remove("AWS_CA_BUNDLE")
-            .output()
-            .unwrap();
-        out.ok();
-    };
-    run(&sb);
+    manager(&sb, &env, &["run", "0"]).ok();
     let listed = rclone_s3(&sb, port, &["lsf", "s3m:backups/web1"]);
     let names: Vec<&str> = listed.lines().collect();
     assert_eq!(names.len(), 1, "{listed}");
@@ -533,14 +519,8 @@ fn copies_to_an_s3_bucket_are_uploaded_once_under_their_final_name_and_pruned() 
         "{:?}",
         sb.manager_log()
     );
-    for _ in 0..2 {
-        std::thread::sleep(Duration::from_millis(1100));
-        sb.write(
-            "docs/a.txt",
-            format!("{:?}\n", std::time::SystemTime::now()),
-        );
-        run(&sb);
-    }
+    change_and_run_again(&sb, &env);
+    change_and_run_again(&sb, &env);
     let listed = rclone_s3(&sb, port, &["lsf", "s3m:backups/web1"]);
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert!(!listed.contains(names[0]), "{listed}");
