@@ -256,3 +256,81 @@ fn hook_settings_are_checked_like_every_other() {
         .fails(1)
         .stderr_contains("line 2: metrics: only at the top of the file, not in a [name.…] table");
 }
+
+#[test]
+fn an_unknown_hook_user_is_a_settings_error() {
+    let sb = Sandbox::new();
+    sb.write("docs/f", "x");
+    sb.write("backup_schedules.txt", "docs;03:30;docs\n");
+    sb.write(
+        "backupbox.toml",
+        "[name.docs]\nbefore = \"true\"\nhook_user = \"no-such-user-here\"\n",
+    );
+    sb.manager(&["run", "0"]).fails(1).stderr_contains(
+        "Error: bad settings in backupbox.toml: line 3: hook_user: no such user: \"no-such-user-here\"",
+    );
+    assert!(!sb.join("backups/docs.tar").exists(), "{}", sb.explain());
+}
+
+#[test]
+#[ignore = "needs root: runs a hook as another user"]
+fn hooks_run_as_hook_user_with_its_groups_and_home() {
+    assert_root("switches to nobody");
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write("docs/f", "x");
+    // nobody may write the dump into the folder, and reach it.
+    fs::set_permissions(sb.join("docs"), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    sb.write("backup_schedules.txt", "docs;03:30;docs\n");
+    sb.write(
+        "backupbox.toml",
+        "before = 'printf \"%s %s %s\" \"$(id -u)\" \"$(id -g)\" \"$HOME\" > docs/who'\nhook_user = \"nobody\"\n",
+    );
+    sb.manager(&["run", "0"]).ok();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8(sb.read("docs/who")).unwrap(),
+        format!("{} {} {}", nobody.uid, nobody.gid, nobody.dir.display())
+    );
+    // The dump is in the archive, and the archive is root's as always.
+    let names = gnu_tar_names(&sb.join("backups/docs.tar"));
+    assert!(names.contains(&b"docs/who".to_vec()), "{names:?}");
+}
+
+#[test]
+fn the_sqlite_recipe_backs_up_a_database_that_is_being_written() {
+    let sb = Sandbox::new();
+    let db = sb.join("app.db");
+    let sqlite = |sql: &str| {
+        let out = tool("sqlite3").arg(&db).arg(sql).output().unwrap();
+        assert!(out.status.success(), "sqlite3 {sql}: {}", stderr(&out));
+        stdout(&out)
+    };
+    sqlite("PRAGMA journal_mode=WAL; CREATE TABLE t(n INTEGER, pad TEXT);");
+    fs::create_dir_all(sb.join("dump")).unwrap();
+    sb.write("backup_schedules.txt", "dump;03:30;db\n");
+    // The README's recipe.
+    sb.write(
+        "backupbox.toml",
+        "[name.db]\nbefore = 'sqlite3 app.db \".backup dump/app.db\"'\n",
+    );
+    // A writer keeps inserting while the backup runs.
+    let mut writer = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("i=0; while [ $i -lt 400 ]; do sqlite3 \"$1\" \"INSERT INTO t VALUES ($i, printf('%.500c', 'x'));\" || exit 1; i=$((i+1)); done")
+        .args(["sh", db.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    sb.manager(&["run", "0"]).ok();
+    assert!(writer.wait().unwrap().success());
+    sb.manager(&["restore", "db", "--to", "back"]).ok();
+    let restored = sb.join("back/dump/app.db");
+    let check = tool("sqlite3")
+        .arg(&restored)
+        .arg("PRAGMA integrity_check; SELECT count(*) = max(n) + 1 FROM t;")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&check), "ok\n1\n", "{}", stderr(&check));
+}

@@ -29,7 +29,7 @@ fn run_keeps_what_the_settings_file_says_and_the_command_line_wins() {
          one_file_system = false  # default\ncompress = \"none\"  # default\n\
          level = 0  # default\nthreads = 0  # default\n\
          catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
-         on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
+         on_failure = \"\"  # default\nhook_user = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
          read_threads = 0  # default\nencrypt_to = []  # default\nencrypt_to_file = \"\"  # default\nchecksum = false  # default\noffsite = \"\"  # default\noffsite_prefix = \"\"  # default\noffsite_timeout = 3600  # default\noffsite_bwlimit = \"\"  # default\noffsite_retries = 5  # default\noffsite_prune = true  # default\noffsite_config = \"\"  # default\n",
     );
 }

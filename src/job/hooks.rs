@@ -6,6 +6,7 @@
 
 use crate::log::{Log, show_bytes};
 use crate::sys::io::read_before;
+use crate::sys::process::RunAs;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -67,13 +68,14 @@ impl fmt::Display for HookFailure {
     }
 }
 
-/// Runs `command` as `hook`, with `env` added to the environment, in `base`; logs its output
-/// to `log` and stops it after `limit`.
+/// Runs `command` as `hook`, with `env` added to the environment, in `base`, as `user` when
+/// given (`hook_user`); logs its output to `log` and stops it after `limit`.
 pub fn run(
     hook: Hook,
     command: &str,
     env: &[(&str, OsString)],
     base: &Path,
+    user: Option<&str>,
     limit: Duration,
     log: &Log,
 ) -> Result<(), HookFailure> {
@@ -83,6 +85,15 @@ pub fn run(
         .arg(command)
         .current_dir(base)
         .envs(env.iter().map(|(key, value)| (key, value)));
+    if let Some(name) = user {
+        let user = RunAs::lookup(name).ok_or_else(|| {
+            HookFailure::CantRun(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no such user: {name}"),
+            ))
+        })?;
+        crate::sys::process::run_as(&mut shell, &user);
+    }
     run_logged(&hook.to_string(), &mut shell, limit, log)
 }
 
@@ -263,6 +274,7 @@ mod tests {
             "printf 'one\\n\\033[31mred\\n'; echo two >&2; seq 1 100; printf tail",
             &[],
             dir.path(),
+            None,
             Duration::from_secs(10),
             &log,
         );
@@ -289,6 +301,7 @@ mod tests {
             "echo \"$BACKUPBOX_NAME in $PWD\"; exit 3",
             &[("BACKUPBOX_NAME", OsString::from("docs"))],
             dir.path(),
+            None,
             Duration::from_secs(10),
             &log,
         )

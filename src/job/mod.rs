@@ -170,6 +170,7 @@ impl<'a> JobHooks<'a> {
             command,
             &env,
             &self.base,
+            self.settings.hook_user.as_deref(),
             std::time::Duration::from_secs(u64::from(self.settings.hook_timeout_seconds)),
             log,
         )

@@ -149,7 +149,7 @@ fn show_text(value: Option<&str>) -> String {
 }
 
 /// How many keys there are.
-const KEY_COUNT: usize = 30;
+const KEY_COUNT: usize = 31;
 
 /// Every key, in the order `settings` shows them.
 static KEYS: [Key; KEY_COUNT] = [
@@ -365,6 +365,24 @@ static KEYS: [Key; KEY_COUNT] = [
         read: hook,
         apply: |effective, value| effective.hooks[2] = text(value),
         show: |effective| show_text(effective.hooks[2].as_deref()),
+    },
+    Key {
+        name: "hook_user",
+        doc: "the user the hooks run as (uid, gid, groups and `HOME`)",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| {
+            let user = reading.text()?;
+            if crate::sys::process::RunAs::lookup(&user).is_none() {
+                return Err(
+                    reading.problem(&format!("no such user: {}", crate::log::quoted(&user)))
+                );
+            }
+            Ok(Value::Text(user))
+        },
+        apply: |effective, value| effective.hook_user = text(value),
+        show: |effective| show_text(effective.hook_user.as_deref()),
     },
     Key {
         name: "hook_timeout",
@@ -603,6 +621,8 @@ pub struct Effective {
     /// Shell command lines of the `before`, `on_success` and `on_failure` hooks.
     pub hooks: [Option<String>; 3],
     pub hook_timeout_seconds: u32,
+    /// The user the hooks run as; the service's own when unset.
+    pub hook_user: Option<String>,
     /// Where the service writes its metrics file (top level only).
     pub metrics: Option<String>,
     /// Threads reading ahead of the archive writer; 0 picks by the folder's disk.
@@ -632,6 +652,7 @@ impl Default for Effective {
             catch_up: false,
             hooks: [None, None, None],
             hook_timeout_seconds: 0,
+            hook_user: None,
             metrics: None,
             read_threads: 0,
             sources: [Source::Default; KEY_COUNT],
@@ -1062,7 +1083,7 @@ mod tests {
              exclude_if_present = []  # default\none_file_system = false  # default\n\
              compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
              catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
-             on_failure = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
+             on_failure = \"\"  # default\nhook_user = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\
              read_threads = 0  # default\nencrypt_to = []  # default\nencrypt_to_file = \"\"  # default\nchecksum = false  # default\noffsite = \"\"  # default\noffsite_prefix = \"\"  # default\noffsite_timeout = 3600  # default\noffsite_bwlimit = \"\"  # default\noffsite_retries = 5  # default\noffsite_prune = true  # default\noffsite_config = \"\"  # default\n"
         );
         assert_eq!(
