@@ -6,8 +6,10 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: scripts/install.sh [--prefix DIR] [--no-build] [--bin FILE] [--systemd [--base DIR] [--keep N]]
+Usage: scripts/install.sh [--prefix DIR] [--static] [--no-build] [--bin FILE] [--systemd [--base DIR] [--keep N]]
   --prefix DIR  install into DIR/bin (default: /usr/local)
+  --static      build and install the static-pie binary (no C library needed on the host,
+                the lowest idle RSS; user and group names from /etc/passwd and /etc/group only)
   --no-build    install target/release/backupbox as it is
   --bin FILE    install FILE instead of target/release/backupbox (implies --no-build)
   --systemd     install backupbox.service into /etc/systemd/system, enable and start it
@@ -19,6 +21,7 @@ USAGE
 
 prefix=/usr/local
 build=1
+static=0
 binary=
 systemd=0
 base=/var/lib/backupbox
@@ -28,6 +31,7 @@ while (($#)); do
     case "$1" in
         --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
         --prefix=*) prefix=${1#--prefix=}; shift ;;
+        --static) static=1; shift ;;
         --no-build) build=0; shift ;;
         --bin) binary=${2:?--bin needs a file}; build=0; shift 2 ;;
         --systemd) systemd=1; shift ;;
@@ -43,13 +47,20 @@ done
 # A --bin FILE is relative to where the script was run; the default to the checkout.
 [[ -z $binary || $binary == /* ]] || binary=$PWD/$binary
 cd "$(dirname "$0")/.."
+static_target=x86_64-unknown-linux-gnu
+if ((static)); then
+    binary=${binary:-target/$static_target/release/backupbox}
+fi
 binary=${binary:-target/release/backupbox}
 if ((systemd)) && [[ ! -d /run/systemd/system ]]; then
     # Checked before installing anything: without systemd there is nothing to enable.
     echo "install.sh: systemd is not running on this host; use 'backup_manager start' instead" >&2
     exit 1
 fi
-if ((build)); then
+if ((build && static)); then
+    # glibc linked in (crt-static), position-independent so ASLR stays.
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$static_target"
+elif ((build)); then
     cargo build --release --locked
 fi
 install -d "$prefix/bin"

@@ -24,6 +24,7 @@ mod store;
 mod sys;
 
 fn main() {
+    sys::nss::files_only_when_static();
     let status = cli::run(std::env::args_os().collect());
     std::process::exit(status);
 }

@@ -5,6 +5,7 @@ pub mod atomic_file;
 pub mod flock;
 pub mod io;
 pub mod memory;
+pub mod nss;
 pub mod open;
 pub mod process;
 pub mod terminal;
