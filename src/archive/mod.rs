@@ -1,6 +1,7 @@
-//! Makes `backups/<name>.tar` (or `.tar.gz`, `.tar.zst`) of a plan folder: a GNU tar archive
-//! of the live tree, written to a temporary file and put in place only when complete and on
-//! disk; and opens the archive in place for reading, whatever its form.
+//! Makes `backups/<name>.tar` (or `.tar.gz`, `.tar.zst`, each maybe with `.age`) of a plan
+//! folder: a GNU tar archive of the live tree, written to a temporary file and put in place
+//! only when complete and on disk; and opens the archive in place for reading, whatever its
+//! form.
 
 pub mod check;
 pub mod compression;

@@ -1,5 +1,5 @@
-//! Process control for `start`'s daemon: fork, immediate exit, and adopting the descriptor a
-//! parent passed across exec.
+//! Process control: fork, immediate exit and adopting the descriptor a parent passed across
+//! exec, for `start`'s daemon; and dropping to another user in a hook's child.
 
 use nix::sys::stat::{SFlag, fstat};
 use nix::unistd::ForkResult;
