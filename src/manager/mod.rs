@@ -224,7 +224,7 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
         .filter(|(name, _)| !layout::is_internal_backups_entry(name))
         .collect();
     archives.sort_by(|a, b| a.0.cmp(&b.0));
-    let (kept, records) = if long {
+    let (kept, loaded) = if long {
         (
             prune::reasons(layout),
             crate::store::catalog::load(layout).unwrap_or_default(),
@@ -232,6 +232,7 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
     } else {
         (std::collections::HashMap::new(), Vec::new())
     };
+    let records = crate::store::catalog::Index::of(&loaded);
     let mut listing = Vec::new();
     for (name, entry) in archives {
         if long {
@@ -269,14 +270,14 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
 /// The recipients' fingerprint the catalog recorded for archive file `file`, if it is
 /// encrypted.
 fn encrypted_to<'a>(
-    records: &'a [crate::store::catalog::Record],
+    records: &crate::store::catalog::Index<'a>,
     file: &[u8],
     entry: &fs::DirEntry,
 ) -> Option<&'a str> {
     let meta = entry.metadata().ok()?;
     crate::store::rotation::possible_owners(file)
         .into_iter()
-        .find_map(|owner| crate::store::catalog::find(records, owner, &meta))?
+        .find_map(|owner| records.find(owner, &meta))?
         .recipients
         .as_deref()
 }

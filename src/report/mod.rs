@@ -164,6 +164,7 @@ fn archives_of(layout: &Layout, text: &[u8]) -> HashMap<Vec<u8>, Archives> {
         .collect();
     let protected = rotation::protected_files(schedules.iter().map(|schedule| &*schedule.name));
     let records = catalog::load(layout).unwrap_or_default();
+    let records = catalog::Index::of(&records);
     let mut archives = HashMap::new();
     for schedule in &schedules {
         if archives.contains_key(&*schedule.name) {
@@ -181,7 +182,7 @@ fn archives_of(layout: &Layout, text: &[u8]) -> HashMap<Vec<u8>, Archives> {
         .len();
         // The newest, the one `archive::open` reads (the last of equal mtimes, as there).
         let newest = found.iter().max_by_key(|(_, _, meta)| meta.mtime());
-        let record = newest.and_then(|(_, _, meta)| catalog::find(&records, &schedule.name, meta));
+        let record = newest.and_then(|(_, _, meta)| records.find(&schedule.name, meta));
         archives.insert(
             schedule.name.to_vec(),
             Archives {

@@ -292,6 +292,31 @@ pub fn find<'a>(records: &'a [Record], name: &[u8], meta: &fs::Metadata) -> Opti
         .find(|record| record.describes(name, meta))
 }
 
+/// The records by name, for many look-ups at once (`status` of a large plan, `backups
+/// --long`): each then reads only the records of its own name.
+pub struct Index<'a>(std::collections::HashMap<&'a [u8], Vec<&'a Record>>);
+
+impl<'a> Index<'a> {
+    pub fn of(records: &'a [Record]) -> Index<'a> {
+        let mut by_name: std::collections::HashMap<&[u8], Vec<&Record>> =
+            std::collections::HashMap::new();
+        for record in records {
+            by_name.entry(&record.name).or_default().push(record);
+        }
+        Index(by_name)
+    }
+
+    /// As [`find`], among the records of `name` only.
+    pub fn find(&self, name: &[u8], meta: &fs::Metadata) -> Option<&'a Record> {
+        self.0
+            .get(name)?
+            .iter()
+            .rev()
+            .find(|record| record.describes(name, meta))
+            .copied()
+    }
+}
+
 /// The record the archive of `name` in `form` was written with, for checking the file in place
 /// against it: the newest of that name and form, since the archive in place is the newest
 /// written (generations are older). Unlike [`find`] this does not ask the file to agree: a
@@ -453,6 +478,9 @@ mod tests {
         let records = vec![record("docs", 1), mine.clone()];
         assert_eq!(find(&records, b"docs", &meta), Some(&mine));
         assert_eq!(find(&records, b"mail", &meta), None);
+        let index = Index::of(&records);
+        assert_eq!(index.find(b"docs", &meta), Some(&mine));
+        assert_eq!(index.find(b"mail", &meta), None);
         std::fs::write(&path, [0u8; 100]).unwrap();
         let changed = std::fs::metadata(&path).unwrap();
         assert_eq!(find(&records, b"docs", &changed), None);

@@ -90,41 +90,44 @@ pub fn is_backupbox_process(pid: u32) -> bool {
     }
 }
 
-/// The user a child runs as: looked up once, in the parent, so the child only makes system
-/// calls.
+/// The user a child runs as: looked up in the parent, groups included, so that the child,
+/// forked from a process with other threads, only makes system calls before exec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAs {
-    pub name: std::ffi::CString,
     pub uid: nix::unistd::Uid,
     pub gid: nix::unistd::Gid,
+    /// Its supplementary groups, from the group database (what initgroups would set).
+    pub groups: Vec<nix::unistd::Gid>,
     pub home: std::path::PathBuf,
 }
 
 impl RunAs {
-    /// `name` from the user database; `None` if there is no such user.
+    /// `name` from the user and group databases; `None` if there is no such user.
     pub fn lookup(name: &str) -> Option<RunAs> {
         let user = nix::unistd::User::from_name(name).ok()??;
+        let c_name = std::ffi::CString::new(name).ok()?;
+        let groups = nix::unistd::getgrouplist(&c_name, user.gid).ok()?;
         Some(RunAs {
-            name: std::ffi::CString::new(name).ok()?,
             uid: user.uid,
             gid: user.gid,
+            groups,
             home: user.dir,
         })
     }
 }
 
-/// Makes `command` drop to `user` in the child, before exec: supplementary groups from the
-/// group database (initgroups), then the group, then the user, so nothing of root's stays.
+/// Makes `command` drop to `user` in the child, before exec: its supplementary groups, then
+/// its group, then the user, so nothing of root's stays.
 pub fn run_as(command: &mut std::process::Command, user: &RunAs) {
     use std::os::unix::process::CommandExt;
     let user = user.clone();
     command.env("HOME", &user.home);
-    // SAFETY: the closure runs in the forked child before exec and only makes system calls
-    // (initgroups reads the group database, as the C library allows after fork); it touches
-    // no lock another thread of the parent could hold, and allocates nothing.
+    // SAFETY: the closure runs in the forked child before exec and makes only the setgroups,
+    // setgid and setuid system calls on values computed in the parent: no allocation, no
+    // lock, nothing another thread of the parent could have held at the fork.
     unsafe {
         command.pre_exec(move || {
-            nix::unistd::initgroups(&user.name, user.gid)?;
+            nix::unistd::setgroups(&user.groups)?;
             nix::unistd::setgid(user.gid)?;
             nix::unistd::setuid(user.uid)?;
             Ok(())
