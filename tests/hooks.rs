@@ -313,18 +313,23 @@ fn the_sqlite_recipe_backs_up_a_database_that_is_being_written() {
     // The README's recipe.
     sb.write(
         "backupbox.toml",
-        "[name.db]\nbefore = 'sqlite3 app.db \".backup dump/app.db\"'\n",
+        "[name.db]\nbefore = 'sqlite3 -cmd \".timeout 10000\" app.db \".backup dump/app.db\"'\n",
     );
     // A writer keeps inserting while the backup runs.
     let mut writer = std::process::Command::new("sh")
         .arg("-c")
-        .arg("i=0; while [ $i -lt 400 ]; do sqlite3 \"$1\" \"INSERT INTO t VALUES ($i, printf('%.500c', 'x'));\" || exit 1; i=$((i+1)); done")
+        .arg("i=0; while [ $i -lt 400 ]; do sqlite3 -cmd '.timeout 10000' \"$1\" \"INSERT INTO t VALUES ($i, printf('%.500c', 'x'));\" || exit 1; i=$((i+1)); done")
         .args(["sh", db.to_str().unwrap()])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     sb.manager(&["run", "0"]).ok();
-    assert!(writer.wait().unwrap().success());
+    let wrote = writer.wait().unwrap();
+    assert!(
+        wrote.success(),
+        "the writer failed ({wrote}): {}",
+        sb.explain()
+    );
     sb.manager(&["restore", "db", "--to", "back"]).ok();
     let restored = sb.join("back/dump/app.db");
     let check = tool("sqlite3")
