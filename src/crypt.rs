@@ -52,19 +52,21 @@ pub fn read_key_file(path: &Path, private: bool) -> io::Result<String> {
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
         .open(path)?;
-    let meta = file.metadata()?;
-    if private && meta.mode() & 0o077 != 0 {
+    if private && let Some(mode) = shared_with_others(&file.metadata()?) {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!(
-                "its group or others may read it (mode {:04o}); chmod 600 it",
-                meta.mode() & 0o7777
-            ),
+            format!("its group or others may read it {mode}"),
         ));
     }
     let bytes = crate::sys::open::read_capped(&file, MAX_KEY_FILE_BYTES)?;
     String::from_utf8(bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// `(mode 0640); chmod 600 it` when the group or others may read a file with `meta`: a key or
+/// a credentials file must be its owner's alone.
+pub fn shared_with_others(meta: &std::fs::Metadata) -> Option<String> {
+    (meta.mode() & 0o077 != 0).then(|| format!("(mode {:04o}); chmod 600 it", meta.mode() & 0o7777))
 }
 
 /// The recipients one archive is encrypted to, and their fingerprint.

@@ -22,19 +22,27 @@ struct Shared {
     done: AtomicBool,
 }
 
-/// SHA-256 of a whole file, read at offsets from its start (the descriptor's position is
-/// left alone).
+/// Reads into `buffer` at `offset` (the descriptor's position is left alone), again when a
+/// signal interrupted the read; 0 at the end of the file.
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match file.read_at(buffer, offset) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// SHA-256 of a whole file, read from its start.
 pub fn sha256_of(file: &File) -> io::Result<[u8; 32]> {
     let mut hasher = sha2::Sha256::new();
     let mut buffer = vec![0; CHUNK];
     let mut offset = 0;
     loop {
-        let n = match file.read_at(&mut buffer, offset) {
-            Ok(0) => return Ok(hasher.finalize().into()),
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
+        let n = read_at(file, &mut buffer, offset)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
         hasher.update(&buffer[..n]);
         offset += n as u64;
     }
@@ -84,17 +92,13 @@ fn follow(file: &File, shared: &Shared) -> io::Result<[u8; 32]> {
         let written = shared.written.load(Ordering::Acquire);
         if hashed < written {
             let want = usize::try_from(written - hashed).map_or(CHUNK, |left| left.min(CHUNK));
-            let n = match file.read_at(&mut buffer[..want], hashed) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the archive is shorter than what was written to it",
-                    ));
-                }
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            };
+            let n = read_at(file, &mut buffer[..want], hashed)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the archive is shorter than what was written to it",
+                ));
+            }
             hasher.update(&buffer[..n]);
             hashed += n as u64;
         } else if done {

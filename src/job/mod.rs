@@ -365,8 +365,8 @@ fn put_in_place(
     let form = written.form();
     let policy = settings.policy();
     // Without generations the archives in place go with the rename: their offsite copies go
-    // too, as retention's removals do.
-    let replaced: Vec<String> = if policy.keeps_generations() {
+    // too, as retention's removals do. Looked at only when there are copies to remove.
+    let replaced: Vec<String> = if policy.keeps_generations() || !offsite::prunes_remote(settings) {
         Vec::new()
     } else {
         rotation::in_place(&layout.backups_dir(), &schedule.name)

@@ -15,7 +15,6 @@ use crate::store::catalog::{self, OffsiteState, Written};
 use crate::store::rotation;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -173,11 +172,6 @@ impl<'a> Offsite<'a> {
         let target = format!("{}/{remote_name}", self.folder);
         self.run("deletefile", &[], &[OsStr::new(&target)], true, log)
     }
-
-    /// Whether retention's removals are deleted on the remote too.
-    pub fn prunes(&self) -> bool {
-        self.settings.prune
-    }
 }
 
 /// The host's name, for the remote folder when `offsite_prefix` is not set.
@@ -200,14 +194,13 @@ fn host_name() -> String {
 fn check_private(config: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(config)
         .map_err(|err| format!("can't read offsite_config {} ({err})", config.display()))?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "offsite_config {} may be read by its group or others (mode {:04o}); chmod 600 it",
-            config.display(),
-            meta.mode() & 0o7777
-        ));
+    match crate::crypt::shared_with_others(&meta) {
+        Some(mode) => Err(format!(
+            "offsite_config {} may be read by its group or others {mode}",
+            config.display()
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The name an archive has on the remote: its generation's name, from the mtime it was
@@ -345,16 +338,21 @@ pub fn due_retries(records: &[catalog::Record], now: i64) -> Vec<(Vec<u8>, Writt
         .collect()
 }
 
+/// Whether the settings copy offsite and delete there what retention removes here.
+pub fn prunes_remote(settings: &Effective) -> bool {
+    settings.offsite.remote.is_some() && settings.offsite.prune
+}
+
 /// Deletes on the remote the copies of the archives retention removed (by their remote
 /// names), when the settings prune the remote too; each failure is a warning (the copy
 /// stays, the local removal stands).
 pub fn prune(layout: &Layout, settings: &Effective, removed: &[String], log: &Log) {
+    if !prunes_remote(settings) {
+        return;
+    }
     let Some(offsite) = Offsite::of(settings, layout.base()) else {
         return;
     };
-    if !offsite.prunes() {
-        return;
-    }
     for remote in removed {
         match offsite.delete(remote, log) {
             Ok(()) => log.write(&format!(
