@@ -334,6 +334,24 @@ fn multicall_entry_points() {
         ),
         0
     );
+    // A binary in the folder itself is linked by its name, so the folder can move (an
+    // image's /usr/local/bin built from a copy).
+    let copied = bin_dir.path().join("backupbox");
+    std::fs::copy(BIN, &copied).unwrap();
+    let out = std::process::Command::new(&copied)
+        .arg("--install")
+        .arg(bin_dir.path())
+        .output()
+        .unwrap();
+    out.ok();
+    for role in ["backup_manager", "backup_service"] {
+        let target = std::fs::read_link(bin_dir.path().join(role)).unwrap();
+        assert_eq!(
+            target,
+            std::path::Path::new("backupbox"),
+            "{role} should link to the binary beside it by name"
+        );
+    }
     std::fs::remove_file(bin_dir.path().join("backup_service")).unwrap();
     std::fs::write(bin_dir.path().join("backup_service"), "mine").unwrap();
     let out = std::process::Command::new(BIN)

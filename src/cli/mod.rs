@@ -246,6 +246,7 @@ fn install(dir: &Path) -> Result<()> {
         std::fs::set_permissions(made, std::fs::Permissions::from_mode(0o755))
             .map_err(cant_create)?;
     }
+    let target = link_target(&exe, dir);
     for role in [MANAGER, SERVICE] {
         let link = dir.join(role);
         match std::fs::symlink_metadata(&link) {
@@ -259,12 +260,26 @@ fn install(dir: &Path) -> Result<()> {
         }
         let staging = dir.join(format!(".{role}.backupbox-new"));
         let _ = std::fs::remove_file(&staging);
-        std::os::unix::fs::symlink(&exe, &staging)
+        std::os::unix::fs::symlink(&target, &staging)
             .and_then(|()| std::fs::rename(&staging, &link))
             .map_err(|err| {
                 Error::failed(format!("can't create {}", link.display())).because(err)
             })?;
-        crate::stdout::print_line(&format!("{} -> {}", link.display(), exe.display()))?;
+        crate::stdout::print_line(&format!("{} -> {}", link.display(), target.display()))?;
     }
     Ok(())
+}
+
+/// What the role links point to: the binary's own name when it sits in `dir` (the links keep
+/// working when the folder is moved, copied into an image or mounted elsewhere), else its
+/// full path.
+fn link_target(exe: &Path, dir: &Path) -> std::path::PathBuf {
+    let same_folder = exe
+        .parent()
+        .and_then(|parent| parent.canonicalize().ok())
+        .is_some_and(|parent| dir.canonicalize().is_ok_and(|dir| dir == parent));
+    match exe.file_name() {
+        Some(name) if same_folder => name.into(),
+        _ => exe.to_path_buf(),
+    }
 }

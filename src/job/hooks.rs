@@ -7,6 +7,7 @@
 use crate::log::{Log, show_bytes};
 use crate::sys::io::read_before;
 use crate::sys::process::RunAs;
+use crate::sys::reaper;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -109,22 +110,22 @@ pub fn run_logged(
     let (output, input) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|err| HookFailure::CantRun(err.into()))?;
     let stderr = input.try_clone().map_err(HookFailure::CantRun)?;
-    let child = command
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::from(input))
         .stderr(Stdio::from(stderr))
         // Its own group: a timeout stops everything it started, and a Ctrl-C or a SIGTERM
         // meant for the service does not reach it.
-        .process_group(0)
-        .spawn()
-        .map_err(HookFailure::CantRun);
+        .process_group(0);
+    let child = reaper::spawn(command).map_err(HookFailure::CantRun);
     // The Command holds the write ends until they are replaced: end of file must come when
     // the child and everything it started have closed their output, not never.
     command.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = child?;
+    let mut awaited = child?;
+    let child = awaited.child();
     let mut lines = Lines::new(label, log);
     let deadline = Instant::now() + limit;
-    let ended = watch(&mut child, output, &mut lines, deadline);
+    let ended = watch(child, output, &mut lines, deadline);
     lines.finish();
     match ended {
         Some(status) => match (status.code(), status.signal()) {
@@ -134,7 +135,7 @@ pub fn run_logged(
             (None, None) => Err(HookFailure::Killed(0)),
         },
         None => {
-            stop_group(&mut child);
+            stop_group(child);
             Err(HookFailure::TimedOut(limit))
         }
     }

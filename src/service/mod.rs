@@ -98,6 +98,10 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
             Ok(_) => match signal_fd.read_signal() {
                 // The check below still runs: a minute boundary may have passed meanwhile.
                 Ok(Some(info)) if info.ssi_signo == Signal::SIGHUP as u32 => service.reload(),
+                Ok(Some(info)) if info.ssi_signo == Signal::SIGCHLD as u32 => {
+                    crate::sys::reaper::reap_orphans();
+                    continue;
+                }
                 Ok(Some(_)) => break,
                 _ => {}
             },
@@ -174,13 +178,18 @@ fn start_up(layout: &Layout, readiness: &mut Readiness) -> Result<Started> {
     })
 }
 
-/// SIGTERM, SIGINT and SIGHUP as a descriptor, so that waiting for the next minute and for a
+/// SIGTERM, SIGINT and SIGHUP (and SIGCHLD as PID 1) as a descriptor, so that waiting for the next minute and for a
 /// stop request is one poll. They are blocked before any worker thread starts, so every thread
 /// inherits the mask and none is interrupted.
 fn stop_signals() -> Result<SignalFd> {
     let mut signals = SigSet::empty();
     for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         signals.add(signal);
+    }
+    if crate::sys::reaper::orphans_come_here() {
+        // As PID 1, what a hook leaves running becomes ours when the hook ends; SIGCHLD
+        // wakes the loop to reap it when it ends too, so no zombie piles up.
+        signals.add(Signal::SIGCHLD);
     }
     signals
         .thread_block()

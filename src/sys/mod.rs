@@ -8,5 +8,6 @@ pub mod memory;
 pub mod nss;
 pub mod open;
 pub mod process;
+pub mod reaper;
 pub mod terminal;
 pub mod time;
