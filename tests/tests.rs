@@ -5,6 +5,7 @@ mod archive;
 mod behaviour;
 mod common;
 mod compression;
+mod container;
 mod encryption;
 mod formats;
 mod hooks;

@@ -88,30 +88,16 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
     // waits for them instead of preventing them.
     readiness.ready();
     loop {
-        let wait = LocalTime::now().millis_to_next_minute() + 2;
-        let mut fds = [PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN)];
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(_) => match signal_fd.read_signal() {
-                // The check below still runs: a minute boundary may have passed meanwhile.
-                Ok(Some(info)) if info.ssi_signo == Signal::SIGHUP as u32 => service.reload(),
-                Ok(Some(info)) if info.ssi_signo == Signal::SIGCHLD as u32 => {
-                    crate::sys::reaper::reap_orphans();
-                    continue;
-                }
-                Ok(Some(_)) => break,
-                _ => {}
-            },
-            Err(err) => {
-                service
-                    .log
-                    .write(&format!("Error: can't wait for the next minute ({err})"));
-                std::thread::sleep(std::time::Duration::from_secs(1));
+        match wait_for_wake(&signal_fd, &service.log) {
+            Wake::Stop => break,
+            Wake::Reload => service.reload(),
+            Wake::ChildEnded => {
+                crate::sys::reaper::reap_orphans();
+                continue;
             }
+            Wake::Minute => {}
         }
+        // After a reload too: a minute boundary may have passed meanwhile.
         service.check(LocalTime::now());
     }
     // `status` tells a stopping service (no new schedules run) from a running one.
@@ -122,6 +108,39 @@ pub fn serve(layout: &Layout, mut readiness: Readiness, keep: Option<Keep>) -> R
     service.metrics.finish(layout, &service.log, started);
     lock.release();
     Ok(())
+}
+
+/// Why the service loop woke up.
+enum Wake {
+    /// The next minute began (or the wait failed or was interrupted: check anyway).
+    Minute,
+    Reload,
+    /// SIGCHLD, as PID 1: an orphan may have ended.
+    ChildEnded,
+    Stop,
+}
+
+/// Waits for the next minute boundary or a signal.
+fn wait_for_wake(signal_fd: &SignalFd, log: &Log) -> Wake {
+    let wait = LocalTime::now().millis_to_next_minute() + 2;
+    let mut fds = [PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN)];
+    match poll(
+        &mut fds,
+        PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
+    ) {
+        Ok(0) | Err(nix::errno::Errno::EINTR) => Wake::Minute,
+        Ok(_) => match signal_fd.read_signal() {
+            Ok(Some(info)) if info.ssi_signo == Signal::SIGHUP as u32 => Wake::Reload,
+            Ok(Some(info)) if info.ssi_signo == Signal::SIGCHLD as u32 => Wake::ChildEnded,
+            Ok(Some(_)) => Wake::Stop,
+            _ => Wake::Minute,
+        },
+        Err(err) => {
+            log.write(&format!("Error: can't wait for the next minute ({err})"));
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            Wake::Minute
+        }
+    }
 }
 
 /// What the service holds once it may run.
