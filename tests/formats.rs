@@ -349,3 +349,260 @@ fn f1_a_damaged_pax_sparse_map_is_refused_before_anything_is_written() {
         );
     }
 }
+
+/// Rewrites the header of the member named `name` in `archive` with `change`, then sums its
+/// checksum again, as a writer that put those bytes there would have.
+fn patch_header(archive: &Path, name: &[u8], change: impl Fn(&mut [u8])) {
+    let mut bytes = fs::read(archive).unwrap();
+    let at = bytes
+        .chunks(512)
+        .position(|block| block.starts_with(name) && block[name.len()] == 0)
+        .unwrap_or_else(|| panic!("no header named {}", String::from_utf8_lossy(name)))
+        * 512;
+    let block = &mut bytes[at..at + 512];
+    change(block);
+    block[148..156].fill(b' ');
+    let sum: u32 = block.iter().map(|&b| u32::from(b)).sum();
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    fs::write(archive, bytes).unwrap();
+}
+
+#[test]
+fn f2_hard_links_that_carry_a_size_field_read_as_gnu_tar_reads_them() {
+    let sb = Sandbox::new();
+    sb.write("d/target", "the data, stored once\n");
+    fs::hard_link(sb.join("d/target"), sb.join("d/link")).unwrap();
+    sb.write("d/after", "a member after the link\n");
+    for format in ["ustar", "gnu", "posix"] {
+        let name = format!("links-{format}");
+        let archive = sb.join(format!("{name}.tar"));
+        gnu_tar(
+            &sb,
+            &[
+                &format!("--format={format}"),
+                "-cf",
+                &format!("{name}.tar"),
+                "d",
+            ],
+        );
+        // Some writers put the target's size in the link's header, with no data after it.
+        patch_header(&archive, b"d/link", |block| {
+            block[124..136].copy_from_slice(b"00000000026\0");
+        });
+        adopt(&sb, &name, &archive);
+        sb.manager(&["verify", &name]).ok();
+        let (ours, theirs) = long_listings(&sb, &name, &sb.join(format!("backups/{name}.tar")));
+        assert_eq!(ours, theirs, "{format}: contents --long against tar -tvf");
+        sb.manager(&["restore", &name]).ok();
+        let restored = sb.join(format!("restore/{name}/d"));
+        let target = fs::metadata(restored.join("target")).unwrap();
+        let link = fs::metadata(restored.join("link")).unwrap();
+        assert_eq!(
+            target.ino(),
+            link.ino(),
+            "{format}: one inode for both names"
+        );
+        assert_eq!(
+            fs::read(restored.join("after")).unwrap(),
+            b"a member after the link\n",
+            "{format}: the member after the link is read where it is"
+        );
+    }
+}
+
+#[test]
+fn f2_a_second_long_name_record_is_refused_alike_by_verify_contents_and_restore() {
+    let sb = Sandbox::new();
+    let long = format!("d/{}", "n".repeat(120));
+    sb.write(&long, "x");
+    gnu_tar(&sb, &["--format=gnu", "-cf", "twice.tar", "d"]);
+    // GNU tar keeps the last of two `L` records; the tar crate refuses the member. Put a
+    // record naming a decoy before the real one.
+    let mut bytes = fs::read(sb.join("twice.tar")).unwrap();
+    let at = bytes
+        .chunks(512)
+        .position(|block| block.starts_with(b"././@LongLink") && block[156] == b'L')
+        .expect("GNU tar wrote an L record")
+        * 512;
+    let mut decoy = bytes[at..at + 1024].to_vec();
+    decoy[512..512 + long.len()].copy_from_slice(format!("d/{}", "o".repeat(120)).as_bytes());
+    bytes.splice(at..at, decoy);
+    fs::create_dir_all(sb.join("backups")).unwrap();
+    fs::write(sb.join("backups/twice.tar"), &bytes).unwrap();
+    let names = gnu_tar_names(&sb.join("backups/twice.tar"));
+    assert!(
+        names.iter().any(|name| name.ends_with(&b"nnnn"[..])),
+        "GNU tar reads the last name"
+    );
+    let reason = "a second long-name record for one member at byte 1536";
+    sb.manager(&["verify", "twice"])
+        .fails(1)
+        .stderr_contains(reason);
+    sb.manager(&["restore", "twice"])
+        .fails(1)
+        .stderr_contains(reason);
+    assert!(!sb.join("restore/twice").exists(), "{}", sb.explain());
+    let contents = sb.manager(&["contents", "twice"]);
+    assert_ne!(
+        code(&contents.output),
+        0,
+        "contents must not list what the others refuse"
+    );
+}
+
+/// A libarchive test archive from tests/data/libarchive, uudecoded (and uncompressed from
+/// `.Z` by gzip), put in place as `backups/<name>.tar`.
+fn adopt_libarchive_archive(sb: &Sandbox, name: &str, file: &str) -> std::path::PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/libarchive")
+        .join(file);
+    let mut bytes = uudecode(&fs::read_to_string(&path).unwrap());
+    if file.ends_with(".Z.uu") {
+        use std::io::Write;
+        let mut gzip = tool("gzip")
+            .arg("-dc")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        gzip.stdin.take().unwrap().write_all(&bytes).unwrap();
+        let out = gzip.wait_with_output().unwrap();
+        assert!(out.status.success(), "gzip -dc {file}: {}", stderr(&out));
+        bytes = out.stdout;
+    }
+    let archive = sb.join(format!("backups/{name}.tar"));
+    fs::create_dir_all(sb.join("backups")).unwrap();
+    fs::write(&archive, bytes).unwrap();
+    archive
+}
+
+/// The body of a uuencoded file (`begin …` to `end`).
+fn uudecode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .skip_while(|line| !line.starts_with("begin "))
+        .skip(1)
+    {
+        if line == "end" {
+            break;
+        }
+        let bytes: Vec<u8> = line.bytes().map(|b| b.wrapping_sub(b' ') & 0x3f).collect();
+        let Some((&length, quads)) = bytes.split_first() else {
+            continue;
+        };
+        let mut decoded = Vec::new();
+        for quad in quads.chunks(4).filter(|quad| quad.len() == 4) {
+            decoded.push(quad[0] << 2 | quad[1] >> 4);
+            decoded.push(quad[1] << 4 | quad[2] >> 2);
+            decoded.push(quad[2] << 6 | quad[3]);
+        }
+        decoded.truncate(usize::from(length));
+        out.extend(decoded);
+    }
+    out
+}
+
+/// `tar -xf` of `archive` into a new folder `into`.
+fn gnu_extract(archive: &Path, into: &Path) {
+    fs::create_dir_all(into).unwrap();
+    let out = tool("tar")
+        .arg("-xf")
+        .arg(archive)
+        .current_dir(into)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar -xf: {}", stderr(&out));
+}
+
+#[test]
+fn f2_libarchive_s_odd_tar_archives_read_as_gnu_tar_reads_them() {
+    let sb = Sandbox::new();
+    for (name, file, files) in [
+        // A size field of NULs before the digits, and a 12-digit mtime (year 2450).
+        (
+            "overflow",
+            "test_read_format_tar_timestamp_overflow.tar.uu",
+            &["tmp/f.txt"][..],
+        ),
+        // Ends in one zero block: GNU tar warns "A lone zero block" and reads it.
+        (
+            "lone-zero",
+            "test_read_format_gtar_sparse_length.tar.Z.uu",
+            &["dir/GNUSparseFile.0/file1"][..],
+        ),
+        // Only a volume label.
+        (
+            "label-only",
+            "test_read_format_tar_empty_with_gnulabel.tar.uu",
+            &[][..],
+        ),
+    ] {
+        let archive = adopt_libarchive_archive(&sb, name, file);
+        sb.manager(&["verify", name]).ok();
+        let (ours, theirs) = long_listings(&sb, name, &archive);
+        assert_eq!(ours, theirs, "{name}: contents --long against tar -tvf");
+        sb.manager(&["restore", name]).ok();
+        let gnu = sb.join(format!("gnu-{name}"));
+        gnu_extract(&archive, &gnu);
+        let ours = sb.join(format!("restore/{name}"));
+        for file in files {
+            let (a, b) = (
+                fs::metadata(ours.join(file)).unwrap(),
+                fs::metadata(gnu.join(file)).unwrap(),
+            );
+            assert_eq!(
+                (a.len(), a.mode(), a.mtime()),
+                (b.len(), b.mode(), b.mtime()),
+                "{name}: {file} as GNU tar restores it"
+            );
+            assert_eq!(
+                fs::read(ours.join(file)).unwrap(),
+                fs::read(gnu.join(file)).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn f2_a_pax_size_overrides_the_header_s_in_every_reader() {
+    // libarchive's sparse_skip_entry: a 10 GiB pax 1.0 sparse file whose ustar size field
+    // says 4 while its pax `size` says 4612; then a second member.
+    let sb = Sandbox::new();
+    let archive = adopt_libarchive_archive(
+        &sb,
+        "skip",
+        "test_read_format_gtar_sparse_skip_entry.tar.Z.uu",
+    );
+    sb.manager(&["verify", "skip"]).ok();
+    let (ours, theirs) = long_listings(&sb, "skip", &archive);
+    assert_eq!(ours, theirs, "contents --long against tar -tvf");
+    sb.manager(&["restore", "skip"]).ok();
+    let gnu = sb.join("gnu");
+    gnu_extract(&archive, &gnu);
+    let restored = sb.join("restore/skip");
+    assert_eq!(
+        fs::read(restored.join("b")).unwrap(),
+        fs::read(gnu.join("b")).unwrap()
+    );
+    // The real size that the archive and `tar -tvf` give; GNU tar 1.34 itself stops its file
+    // at the end of the last region, one byte short.
+    let a = fs::metadata(restored.join("a")).unwrap();
+    assert_eq!(a.len(), 10_737_418_244);
+    assert!(a.blocks() < 64, "the hole is a hole: {} blocks", a.blocks());
+    let region = |path: &Path, at: u64, len: usize| {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = fs::File::open(path).unwrap();
+        file.seek(SeekFrom::Start(at)).unwrap();
+        let mut bytes = vec![0; len];
+        file.read_exact(&mut bytes).unwrap();
+        bytes
+    };
+    for (at, len) in [(0, 4096), (10_737_418_240, 3)] {
+        assert_eq!(
+            region(&restored.join("a"), at, len),
+            region(&gnu.join("a"), at, len),
+            "the region at {at}"
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //! it: header checksums, sizes, long-name and pax records, sparse maps, truncation and the
 //! end marker. Each defect carries the byte offset where it is.
 
-use super::header::{BLOCK, CHECKSUM_FIELD, EXTENSION_IS_EXTENDED, GNU_IS_EXTENDED, checksum_of};
+use super::header::BLOCK;
+use super::structure::{self, BLOCK_BYTES, Following, Record, Walk};
 use crate::log::show_name;
 use crate::progress::Progress;
 use std::fmt;
@@ -12,7 +13,6 @@ use tar::{EntryType, Header};
 /// Longest `././@LongLink` name or pax record accepted; anything longer is a damaged size
 /// field or an attack on the memory of whoever reads the archive next.
 const MAX_RECORD: u64 = 1 << 20;
-const BLOCK_BYTES: u64 = BLOCK as u64;
 
 /// What a sound archive holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -61,6 +61,12 @@ pub enum Defect {
         name: Vec<u8>,
         needs: u64,
         got: u64,
+    },
+    /// Two records of one kind before one member: GNU tar keeps the last, the tar crate
+    /// refuses, so a reader could see either name.
+    RepeatedRecord {
+        offset: u64,
+        record: Record,
     },
 }
 
@@ -123,6 +129,16 @@ impl fmt::Display for Defect {
                 "truncated: member {} needs {needs} bytes of data from byte {offset}, the archive has {got}",
                 show_name(name)
             ),
+            Defect::RepeatedRecord { offset, record } => write!(
+                f,
+                "a second {} record for one member at byte {offset} (unsupported: GNU tar \
+                 would use the last, other readers refuse it)",
+                match record {
+                    Record::LongName => "long-name",
+                    Record::LongLink => "long-link",
+                    Record::Pax => "pax",
+                }
+            ),
         }
     }
 }
@@ -181,14 +197,66 @@ impl<R: Stream> Reader<R> {
                 });
             }
             self.offset += BLOCK_BYTES;
-            if self.block[EXTENSION_IS_EXTENDED] == 0 {
+            if !structure::another_extension_follows(&self.block) {
                 return Ok(());
             }
         }
     }
 
-    /// Reads a long-name record's `size` bytes (`padded` with the padding), up to its NUL.
-    fn read_long_name(&mut self, size: u64, padded: u64) -> Result<Vec<u8>, Defect> {
+    /// Reads the next header block; false at a sound end marker.
+    fn next_header(&mut self) -> Result<bool, Defect> {
+        match self.next_block()? {
+            0 => {
+                return Err(Defect::NoEndMarker {
+                    offset: self.offset,
+                    after: self.last_name.clone(),
+                });
+            }
+            BLOCK => {}
+            _ => {
+                return Err(Defect::TruncatedHeader {
+                    offset: self.offset,
+                });
+            }
+        }
+        if self.block.iter().all(|&b| b == 0) {
+            self.end_marker()?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Reads a record of `size` bytes (`padded`) whose header was at `offset`: a long name
+    /// becomes the next member's, a pax record's size tells the walk.
+    fn take_record(
+        &mut self,
+        record: Record,
+        offset: u64,
+        size: u64,
+        padded: u64,
+        pending: &mut Pending,
+        walk: &mut Walk,
+    ) -> Result<(), Defect> {
+        if size > MAX_RECORD {
+            return Err(Defect::ImplausibleRecord { offset, size });
+        }
+        if !pending.first(record) {
+            return Err(Defect::RepeatedRecord { offset, record });
+        }
+        let data = self.read_record(size, padded)?;
+        match record {
+            Record::LongName => {
+                let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+                pending.long_name = Some(data[..end].to_vec());
+            }
+            Record::Pax => walk.pax_record(&data),
+            Record::LongLink => {}
+        }
+        Ok(())
+    }
+
+    /// Reads a record's `size` bytes (`padded` with the padding).
+    fn read_record(&mut self, size: u64, padded: u64) -> Result<Vec<u8>, Defect> {
         let mut data = Vec::new();
         let got = (&mut self.input)
             .take(padded)
@@ -201,8 +269,6 @@ impl<R: Stream> Reader<R> {
             });
         }
         data.truncate(usize::try_from(size).unwrap_or(usize::MAX));
-        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-        data.truncate(end);
         self.offset += padded;
         Ok(data)
     }
@@ -222,10 +288,11 @@ impl<R: Stream> Reader<R> {
         Ok(())
     }
 
-    /// At a zero block: the end marker is sound if a second zero block follows.
+    /// At a zero block: the end marker is sound if a second zero block follows, or nothing
+    /// (GNU tar reads "a lone zero block" at the end as the end, with a warning).
     fn end_marker(&mut self) -> Result<(), Defect> {
         let second = self.next_block()?;
-        if second == BLOCK && self.block.iter().all(|&b| b == 0) {
+        if second == 0 || (second == BLOCK && self.block.iter().all(|&b| b == 0)) {
             return Ok(());
         }
         Err(Defect::IncompleteEndMarker {
@@ -245,24 +312,10 @@ pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<So
         last_name: None,
     };
     let mut members = 0;
-    let mut long_name: Option<Vec<u8>> = None;
+    let mut walk = Walk::default();
+    let mut pending = Pending::default();
     loop {
-        match reader.next_block()? {
-            0 => {
-                return Err(Defect::NoEndMarker {
-                    offset: reader.offset,
-                    after: reader.last_name,
-                });
-            }
-            BLOCK => {}
-            _ => {
-                return Err(Defect::TruncatedHeader {
-                    offset: reader.offset,
-                });
-            }
-        }
-        if reader.block.iter().all(|&b| b == 0) {
-            reader.end_marker()?;
+        if !reader.next_header()? {
             return Ok(Soundness { members });
         }
         let header_offset = reader.offset;
@@ -270,43 +323,65 @@ pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<So
             offset: header_offset,
             after: reader.last_name.clone(),
         };
-        if !checksum_matches(&reader.block) {
+        // As every reader of the stream sees it (TarReader mends the same way).
+        structure::mend(&mut reader.block);
+        if structure::checksum_matches(&reader.block).is_none() {
             return Err(Defect::BadChecksum {
                 offset: header_offset,
                 after: reader.last_name,
             });
         }
-        let header = Header::from_byte_slice(&reader.block);
-        let size = header.entry_size().map_err(|_| defect_here(&reader))?;
-        let kind = header.entry_type();
-        let name = long_name
-            .take()
-            .unwrap_or_else(|| header.path_bytes().into_owned());
+        let header = Header::from_byte_slice(&reader.block).clone();
+        let record = Record::of(&header);
+        let following = walk.after(&header).map_err(|_| defect_here(&reader))?;
+        let name = match record {
+            Some(_) => Vec::new(),
+            None => pending
+                .long_name
+                .take()
+                .unwrap_or_else(|| header.path_bytes().into_owned()),
+        };
         reader.offset += BLOCK_BYTES;
-        if kind == EntryType::GNUSparse && reader.block[GNU_IS_EXTENDED] == 1 {
-            reader.skip_sparse_map(&name)?;
-        }
-        let padded = size
-            .checked_next_multiple_of(BLOCK_BYTES)
+        let size = match following {
+            Following::SparseMap { size } => {
+                reader.skip_sparse_map(&name)?;
+                size
+            }
+            Following::Data { size, .. } => size,
+        };
+        let padded = structure::padded(size)
             .filter(|padded| reader.offset.checked_add(*padded).is_some())
             .ok_or_else(|| defect_here(&reader))?;
-        if is_record(kind) && size > MAX_RECORD {
-            return Err(Defect::ImplausibleRecord {
-                offset: header_offset,
-                size,
-            });
-        }
-        if kind == EntryType::GNULongName {
-            long_name = Some(reader.read_long_name(size, padded)?);
+        if let Some(record) = record {
+            reader.take_record(record, header_offset, size, padded, &mut pending, &mut walk)?;
             continue;
         }
+        pending = Pending::default();
         reader.skip_data(&name, padded)?;
-        // Long-link and pax records describe the next member; they are not members.
-        if !is_record(kind) {
+        // Global pax headers and the like are entries to the tar crate, not members.
+        if !is_record(header.entry_type()) {
             members += 1;
             progress.step(&name, reader.offset);
             reader.last_name = Some(name);
         }
+    }
+}
+
+/// The records read since the last member.
+#[derive(Default)]
+struct Pending {
+    seen: Vec<Record>,
+    long_name: Option<Vec<u8>>,
+}
+
+impl Pending {
+    /// Notes `record`; false if one of its kind came already.
+    fn first(&mut self, record: Record) -> bool {
+        if self.seen.contains(&record) {
+            return false;
+        }
+        self.seen.push(record);
+        true
     }
 }
 
@@ -319,26 +394,6 @@ pub fn is_record(kind: EntryType) -> bool {
             | EntryType::XHeader
             | EntryType::XGlobalHeader
     )
-}
-
-/// The stored checksum equals the sum of the header bytes with the checksum field as spaces,
-/// summed unsigned or (as old tars did) signed.
-fn checksum_matches(block: &[u8; BLOCK]) -> bool {
-    let digits: Vec<u8> = block[CHECKSUM_FIELD]
-        .iter()
-        .copied()
-        .skip_while(|&b| b == b' ')
-        .take_while(|b| (b'0'..=b'7').contains(b))
-        .collect();
-    let Some(stored) = std::str::from_utf8(&digits)
-        .ok()
-        .filter(|d| !d.is_empty())
-        .and_then(|d| i64::from_str_radix(d, 8).ok())
-    else {
-        return false;
-    };
-    let (unsigned, signed) = checksum_of(block);
-    stored == unsigned || stored == signed
 }
 
 /// Fills `buffer` as far as the input goes; returns how many bytes it got.
@@ -409,8 +464,14 @@ mod tests {
         let bytes = archive();
         let total = bytes.len();
         let long = "x".repeat(150).into_bytes();
+        // One zero block and then nothing is the end, as GNU tar reads it ("a lone zero
+        // block"); half of the second one is damage.
         assert!(matches!(
             check_structure(&bytes[..total - BLOCK], &mut Progress::none()),
+            Ok(Soundness { members: 2 })
+        ));
+        assert!(matches!(
+            check_structure(&bytes[..total - BLOCK / 2], &mut Progress::none()),
             Err(Defect::IncompleteEndMarker { after: Some(name), .. }) if name == long
         ));
         assert!(matches!(

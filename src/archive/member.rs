@@ -99,7 +99,8 @@ impl Member {
             other => other,
         };
         let sparse = pax.sparse();
-        let stored_size = header.entry_size().unwrap_or(0);
+        // The data stored, as the tar crate reads it: a pax `size` overrides the header's.
+        let stored_size = entry.size();
         let size = match (&sparse, stored_kind) {
             (Some(sparse), _) => sparse.real_size,
             (None, EntryType::GNUSparse) => header

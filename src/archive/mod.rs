@@ -14,6 +14,7 @@ pub mod member_name;
 mod parallel_gzip;
 mod read_ahead;
 mod stream;
+pub mod structure;
 pub mod tar_reader;
 pub mod walk;
 

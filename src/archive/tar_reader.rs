@@ -1,25 +1,38 @@
-//! The tar stream of an archive in place, read from its first byte. Passing over member data
-//! (`Seek` forward, [`TarReader::pass_over`]) seeks in a plain archive, as `tar -tf` does, and
-//! decodes through it in a compressed one, whose checksum needs every byte anyway.
+//! The tar stream of an archive in place, read from its first byte, with each header mended
+//! as it passes where GNU tar reads it otherwise than the tar crate would
+//! ([`structure::mend`]). Passing over member data (`Seek` forward, [`TarReader::pass_over`])
+//! seeks in a plain archive, as `tar -tf` does, and decodes through it in a compressed one,
+//! whose checksum needs every byte anyway.
 
 use super::compression::Decoder;
+use super::header::BLOCK;
+use super::structure::{self, BLOCK_BYTES, Following, Walk};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
 /// Read-ahead of the archive file and of the tar stream decoded from it.
 pub const READ_BUFFER: usize = 1 << 20;
 
+/// A pax record longer than this is not collected for its size: the structure check refuses
+/// it before anything trusts the stream.
+const MAX_PAX_RECORD: u64 = 1 << 20;
+
 pub struct TarReader<'a> {
     source: Source<'a>,
     /// Bytes of the tar stream behind us.
     position: u64,
-    /// The first block (or less, in a shorter stream), read ahead and mended where GNU tar
-    /// reads what the tar crate would not (see [`mend_first_header`]); and how much of it was
-    /// handed out.
-    first: Vec<u8>,
-    first_handed: usize,
-    /// What the read-ahead of the first block ran into, for the first read to report.
-    first_error: Option<io::Error>,
+    /// The header block being handed out, mended, and how much of it was.
+    header: [u8; BLOCK],
+    header_len: usize,
+    header_handed: usize,
+    walk: Walk,
+    /// Where the next header block starts; `None` once the walk has stopped (the end marker,
+    /// a damaged header, the end of the stream): from there the bytes pass as they are.
+    next_header: Option<u64>,
+    /// Inside a GNU sparse map: the data that follows its last extension block.
+    sparse_map_then: Option<u64>,
+    /// A pax record being collected, and how many of its bytes are still to come.
+    pax: Option<(Vec<u8>, u64)>,
 }
 
 enum Source<'a> {
@@ -33,51 +46,31 @@ enum Source<'a> {
 
 impl<'a> TarReader<'a> {
     pub fn plain(file: &'a File, size: u64) -> TarReader<'a> {
-        TarReader {
-            source: Source::Plain {
-                file: BufReader::with_capacity(READ_BUFFER, file),
-                size,
-            },
-            position: 0,
-            first: Vec::new(),
-            first_handed: 0,
-            first_error: None,
-        }
-        .with_first_block()
+        TarReader::over(Source::Plain {
+            file: BufReader::with_capacity(READ_BUFFER, file),
+            size,
+        })
     }
 
     pub fn decoded(decoder: Decoder<'a>) -> TarReader<'a> {
-        TarReader {
-            source: Source::Decoded(Box::new(BufReader::with_capacity(READ_BUFFER, decoder))),
-            position: 0,
-            first: Vec::new(),
-            first_handed: 0,
-            first_error: None,
-        }
-        .with_first_block()
+        TarReader::over(Source::Decoded(Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            decoder,
+        ))))
     }
 
-    /// Reads the first block ahead and mends it; a stream shorter than a block is left as it
-    /// is, for the checks to report.
-    fn with_first_block(mut self) -> TarReader<'a> {
-        let mut block = [0u8; 512];
-        let mut filled = 0;
-        while filled < 512 {
-            match self.read_source(&mut block[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    self.first_error = Some(err);
-                    break;
-                }
-            }
+    fn over(source: Source<'a>) -> TarReader<'a> {
+        TarReader {
+            source,
+            position: 0,
+            header: [0; BLOCK],
+            header_len: 0,
+            header_handed: 0,
+            walk: Walk::default(),
+            next_header: Some(0),
+            sparse_map_then: None,
+            pax: None,
         }
-        if filled == 512 {
-            mend_first_header(&mut block);
-        }
-        self.first = block[..filled].to_vec();
-        self
     }
 
     fn read_source(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
@@ -87,18 +80,105 @@ impl<'a> TarReader<'a> {
         }
     }
 
-    /// Moves `count` bytes on; returns how many the stream had (fewer only at its end).
-    pub fn pass_over(&mut self, mut count: u64) -> io::Result<u64> {
-        let left_in_first = (self.first.len() - self.first_handed) as u64;
-        if left_in_first == 0
-            && let Some(err) = self.first_error.take()
-        {
-            return Err(err);
+    /// Reads the header block at the current position, mends it and works out where the next
+    /// one starts. A short block ends the walk, for the checks to report.
+    fn take_header(&mut self) -> io::Result<()> {
+        let mut block = [0u8; BLOCK];
+        let mut filled = 0;
+        while filled < BLOCK {
+            match self.read_source(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
         }
-        let from_first = count.min(left_in_first);
-        self.first_handed += usize::try_from(from_first).unwrap_or(0);
-        count -= from_first;
-        self.position += from_first;
+        self.next_header = if filled == BLOCK {
+            self.next_after(&mut block)
+        } else {
+            None
+        };
+        self.header = block;
+        self.header_len = filled;
+        self.header_handed = 0;
+        Ok(())
+    }
+
+    /// Where the header after `block` starts, mending `block` on the way.
+    fn next_after(&mut self, block: &mut [u8; BLOCK]) -> Option<u64> {
+        let after_block = self.position.checked_add(BLOCK_BYTES)?;
+        if let Some(size) = self.sparse_map_then {
+            if structure::another_extension_follows(block) {
+                return Some(after_block);
+            }
+            self.sparse_map_then = None;
+            return after_block.checked_add(structure::padded(size)?);
+        }
+        if block.iter().all(|&b| b == 0) {
+            return None;
+        }
+        structure::mend(block);
+        structure::checksum_matches(block)?;
+        match self.walk.after(tar::Header::from_byte_slice(block)).ok()? {
+            Following::SparseMap { size } => {
+                self.sparse_map_then = Some(size);
+                Some(after_block)
+            }
+            Following::Data { size, pax } => {
+                if pax && size == 0 {
+                    self.walk.pax_record(&[]);
+                } else if pax && size <= MAX_PAX_RECORD {
+                    self.pax = Some((Vec::new(), size));
+                }
+                after_block.checked_add(structure::padded(size)?)
+            }
+        }
+    }
+
+    /// Hands out what is left of the current header block, if anything.
+    fn hand_header(&mut self, buffer: &mut [u8]) -> usize {
+        let left = &self.header[self.header_handed..self.header_len];
+        let n = buffer.len().min(left.len());
+        buffer[..n].copy_from_slice(&left[..n]);
+        self.header_handed += n;
+        self.position += n as u64;
+        n
+    }
+
+    /// How far the bytes from here go before the next header.
+    fn until_header(&self) -> u64 {
+        self.next_header
+            .map_or(u64::MAX, |next| next.saturating_sub(self.position))
+    }
+
+    /// Moves `count` bytes on; returns how many the stream had (fewer only at its end).
+    pub fn pass_over(&mut self, count: u64) -> io::Result<u64> {
+        let mut passed = 0;
+        let mut scratch = [0u8; 8192];
+        while passed < count {
+            let left = count - passed;
+            let step = if self.header_handed < self.header_len
+                || self.next_header == Some(self.position)
+                || self.pax.is_some()
+            {
+                // Headers and pax records are read, never passed over unseen.
+                let want = usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(scratch.len());
+                self.read(&mut scratch[..want])? as u64
+            } else {
+                self.skip_source(left.min(self.until_header()))?
+            };
+            if step == 0 {
+                break;
+            }
+            passed += step;
+        }
+        Ok(passed)
+    }
+
+    /// Passes over `count` bytes of member data in the source.
+    fn skip_source(&mut self, count: u64) -> io::Result<u64> {
         let passed = match &mut self.source {
             Source::Plain { file, size } => {
                 let passed = count.min(size.saturating_sub(self.position));
@@ -113,45 +193,46 @@ impl<'a> TarReader<'a> {
             Source::Decoded(decoded) => io::copy(&mut decoded.take(count), &mut io::sink())?,
         };
         self.position += passed;
-        Ok(from_first + passed)
+        Ok(passed)
+    }
+
+    /// Keeps the bytes of a pax record as they pass; a whole one tells the walk its size.
+    fn collect_pax(&mut self, bytes: &[u8]) {
+        let Some((record, left)) = &mut self.pax else {
+            return;
+        };
+        let n = bytes
+            .len()
+            .min(usize::try_from(*left).unwrap_or(usize::MAX));
+        record.extend_from_slice(&bytes[..n]);
+        *left -= n as u64;
+        if *left == 0 {
+            let record = std::mem::take(record);
+            self.walk.pax_record(&record);
+            self.pax = None;
+        }
     }
 }
 
 impl Read for TarReader<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let left_in_first = &self.first[self.first_handed..];
-        if left_in_first.is_empty()
-            && let Some(err) = self.first_error.take()
-        {
-            return Err(err);
+        if buffer.is_empty() {
+            return Ok(0);
         }
-        if !left_in_first.is_empty() {
-            let n = buffer.len().min(left_in_first.len());
-            buffer[..n].copy_from_slice(&left_in_first[..n]);
-            self.first_handed += n;
-            self.position += n as u64;
-            return Ok(n);
+        if self.header_handed == self.header_len && self.next_header == Some(self.position) {
+            self.take_header()?;
         }
-        let n = self.read_source(buffer)?;
+        if self.header_handed < self.header_len {
+            return Ok(self.hand_header(buffer));
+        }
+        let want = usize::try_from(self.until_header())
+            .unwrap_or(usize::MAX)
+            .min(buffer.len());
+        let n = self.read_source(&mut buffer[..want])?;
+        self.collect_pax(&buffer[..n]);
         self.position += n as u64;
         Ok(n)
     }
-}
-
-/// GNU tar writes a volume label (`tar -V LABEL`, type `V`, always the first header) with a
-/// size field of NULs, which it reads as 0 and the tar crate refuses: the field becomes an
-/// octal 0 and the checksum is made again, so every reader agrees with GNU tar.
-fn mend_first_header(block: &mut [u8; 512]) {
-    const TYPE: usize = 156;
-    const SIZE: std::ops::Range<usize> = 124..136;
-    const CHECKSUM: std::ops::Range<usize> = 148..156;
-    if block[TYPE] != b'V' || block[SIZE].iter().any(|&b| b != 0) {
-        return;
-    }
-    block[SIZE].copy_from_slice(b"00000000000\0");
-    block[CHECKSUM].fill(b' ');
-    let sum: u32 = block.iter().map(|&b| u32::from(b)).sum();
-    block[CHECKSUM].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
 }
 
 /// Forward only: what the tar crate's `entries_with_seek` asks to pass over member data.

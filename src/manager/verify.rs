@@ -168,10 +168,7 @@ pub fn compare(
             continue;
         }
         let member = facts.name.clone();
-        progress.step(
-            &member,
-            entry.raw_header_position() + entry.header().entry_size().unwrap_or(0),
-        );
+        progress.step(&member, entry.raw_header_position() + entry.size());
         let shown = show_name(member.strip_suffix(b"/").unwrap_or(&member));
         // Like restore, never look outside the folder: a crafted `..` name would make
         // verify an oracle for the contents of any file.

@@ -364,10 +364,7 @@ pub fn extract(
                 None => continue,
             }
         }
-        progress.step(
-            &name,
-            entry.raw_header_position() + entry.header().entry_size().unwrap_or(0),
-        );
+        progress.step(&name, entry.raw_header_position() + entry.size());
         let attributes = Attributes::of(&member, owners.as_mut())?;
         let parts = components(&name);
         let Some((last, dirs)) = parts.split_last() else {

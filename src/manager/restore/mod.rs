@@ -204,7 +204,7 @@ fn check_members(
             None => {}
         }
         if let Some(sparse) = &member.sparse {
-            let stored = entry.header().entry_size().unwrap_or(0);
+            let stored = entry.size();
             crate::archive::member::check_sparse(sparse, stored, &mut entry).map_err(|why| {
                 Refusal::BadSparseMap {
                     name: member.name.clone(),
