@@ -69,6 +69,45 @@ fn f1_pax_sparse_files_of_every_gnu_version_restore_with_their_name_size_and_hol
         assert!(listing.contains(" 1048579 "), "{version}: {listing}");
         assert!(listing.trim_end().ends_with(" d/f"), "{version}: {listing}");
     }
+
+    // --against compares the whole file, holes included, not the packed regions. Members
+    // named as backupbox names them: the folder's path without its leading `/`.
+    let folder = sb.join("d");
+    let relative = folder.strip_prefix("/").unwrap().to_str().unwrap();
+    gnu_tar(
+        &sb,
+        &[
+            "--format=posix",
+            "--sparse",
+            "--sparse-version=1.0",
+            "-cf",
+            "against.tar",
+            "-C",
+            "/",
+            relative,
+        ],
+    );
+    adopt(&sb, "s10", &sb.join("against.tar"));
+    sb.write(
+        "backup_schedules.txt",
+        format!("{};03:00;s10\n", folder.display()),
+    );
+    sb.manager(&["verify", "s10", "--against"]).ok();
+    for (at, byte) in [(1 << 20, b'X'), (4096, b'h')] {
+        use std::os::unix::fs::FileExt;
+        let live = fs::OpenOptions::new()
+            .write(true)
+            .open(sb.join("d/f"))
+            .unwrap();
+        live.write_all_at(&[byte], at).unwrap();
+        let out = sb.manager(&["verify", "s10", "--against"]);
+        out.fails(1)
+            .stdout_contains(&format!("{relative}/f: contents differ"));
+        live.write_all_at(&bytes[at as usize..at as usize + 1], at)
+            .unwrap();
+        touch(&sb.join("d/f"), &format!("@{}", source.mtime()));
+    }
+    sb.manager(&["verify", "s10", "--against"]).ok();
 }
 
 #[test]

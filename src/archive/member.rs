@@ -303,6 +303,92 @@ pub fn check_sparse(
     Ok(())
 }
 
+/// The data regions of a sparse member, `(offset, length)`: from its pax header, or read off
+/// the head of `data` (1.0), which then stands at the first region's bytes.
+pub fn sparse_extents(sparse: &Sparse, data: &mut impl Read) -> io::Result<Vec<(u64, u64)>> {
+    match &sparse.map {
+        SparseMap::Extents(extents) => Ok(extents.clone()),
+        SparseMap::InData => Ok(read_data_map(data)?.0),
+        // The check pass refuses it before anything reads the data.
+        SparseMap::Unpaired => Err(damaged("a sparse map with a region without a length")),
+    }
+}
+
+/// A sparse member's file as it is whole: its regions where the map puts them and zeros in
+/// between, up to the real size, read out of the packed data.
+pub struct Expanded<R> {
+    data: R,
+    extents: std::vec::IntoIter<(u64, u64)>,
+    /// The region being read: where it starts and ends in the file.
+    region: Option<(u64, u64)>,
+    position: u64,
+    real_size: u64,
+}
+
+impl<R: Read> Expanded<R> {
+    pub fn new(sparse: &Sparse, mut data: R) -> io::Result<Expanded<R>> {
+        let extents = sparse_extents(sparse, &mut data)?;
+        let mut expanded = Expanded {
+            data,
+            extents: extents.into_iter(),
+            region: None,
+            position: 0,
+            real_size: sparse.real_size,
+        };
+        expanded.next_region()?;
+        Ok(expanded)
+    }
+
+    fn next_region(&mut self) -> io::Result<()> {
+        self.region = match self.extents.next() {
+            Some((offset, length)) => {
+                let end = offset
+                    .checked_add(length)
+                    .filter(|&end| offset >= self.position && end <= self.real_size)
+                    .ok_or_else(|| damaged("a sparse map whose regions overlap or overrun"))?;
+                Some((offset, end))
+            }
+            None => None,
+        };
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Expanded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let limit = |to: u64, position: u64| {
+                usize::try_from(to - position).map_or(buffer.len(), |n| n.min(buffer.len()))
+            };
+            match self.region {
+                Some((start, end)) if self.position >= start => {
+                    if self.position == end {
+                        self.next_region()?;
+                        continue;
+                    }
+                    let want = limit(end, self.position);
+                    let n = self.data.read(&mut buffer[..want])?;
+                    if n == 0 {
+                        return Err(damaged(
+                            "the sparse map names more data than the member holds",
+                        ));
+                    }
+                    self.position += n as u64;
+                    return Ok(n);
+                }
+                // A hole, up to the next region or the end of the file.
+                next => {
+                    let to = next.map_or(self.real_size, |(start, _)| start);
+                    let n = limit(to, self.position);
+                    buffer[..n].fill(0);
+                    self.position += n as u64;
+                    return Ok(n);
+                }
+            }
+        }
+    }
+}
+
 /// Reads the in-data map of a 1.0 sparse member from its data: the extents, and how many bytes
 /// of data the map took (to the end of its last block).
 pub fn read_data_map(data: &mut impl Read) -> io::Result<(Vec<(u64, u64)>, u64)> {

@@ -4,7 +4,7 @@
 
 use crate::archive::form::Form;
 use crate::archive::header::device_number;
-use crate::archive::member::Member;
+use crate::archive::member::{Expanded, Member};
 use crate::archive::{self, check::read_full, member_name::root_member};
 use crate::crypt::Identities;
 use crate::error::{Error, Outcome, Result};
@@ -277,10 +277,15 @@ fn differences_of(
     if file_type.is_file() && kind != EntryType::Link {
         if member.size != meta.len() {
             found.push("size differs");
-        } else if member.sparse.is_none() && !same_contents(entry, live)? {
-            // A pax sparse member's data is its regions packed together: its size is
-            // compared, not its bytes.
-            found.push("contents differ");
+        } else {
+            let same = match &member.sparse {
+                // Its data is its regions packed together: compared as the whole file.
+                Some(sparse) => same_contents(&mut Expanded::new(sparse, entry)?, live)?,
+                None => same_contents(entry, live)?,
+            };
+            if !same {
+                found.push("contents differ");
+            }
         }
     }
     Ok(found)

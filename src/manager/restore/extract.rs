@@ -5,7 +5,7 @@
 //! nothing outside the folder is touched, whatever others do inside it meanwhile.
 
 use super::check::{Refusal, Selection, components};
-use crate::archive::member::{self, Member, Sparse, SparseMap};
+use crate::archive::member::{self, Member, Sparse};
 use crate::log::show_name;
 use crate::progress::Progress;
 use crate::sys::open::FileId;
@@ -516,17 +516,7 @@ fn write_member(
 /// Writes a GNU pax sparse member's data regions where its map puts them, leaving the rest
 /// a hole, and gives the file its real size, as GNU tar does for formats 0.0, 0.1 and 1.0.
 fn copy_pax_sparse(entry: &mut impl Read, file: &mut File, sparse: &Sparse) -> io::Result<()> {
-    let extents = match &sparse.map {
-        SparseMap::Extents(extents) => extents.clone(),
-        SparseMap::InData => member::read_data_map(entry)?.0,
-        // The check pass refused it already.
-        SparseMap::Unpaired => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a sparse map with a region without a length",
-            ));
-        }
-    };
+    let extents = member::sparse_extents(sparse, entry)?;
     for (offset, length) in extents {
         file.seek(SeekFrom::Start(offset))?;
         let copied = io::copy(&mut entry.by_ref().take(length), file)?;
