@@ -93,18 +93,17 @@ fn f1_pax_sparse_files_of_every_gnu_version_restore_with_their_name_size_and_hol
         format!("{};03:00;s10\n", folder.display()),
     );
     sb.manager(&["verify", "s10", "--against"]).ok();
-    for (at, byte) in [(1 << 20, b'X'), (4096, b'h')] {
+    for (at, byte) in [(1usize << 20, b'X'), (4096, b'h')] {
         use std::os::unix::fs::FileExt;
         let live = fs::OpenOptions::new()
             .write(true)
             .open(sb.join("d/f"))
             .unwrap();
-        live.write_all_at(&[byte], at).unwrap();
+        live.write_all_at(&[byte], at as u64).unwrap();
         let out = sb.manager(&["verify", "s10", "--against"]);
         out.fails(1)
             .stdout_contains(&format!("{relative}/f: contents differ"));
-        live.write_all_at(&bytes[at as usize..at as usize + 1], at)
-            .unwrap();
+        live.write_all_at(&bytes[at..=at], at as u64).unwrap();
         touch(&sb.join("d/f"), &format!("@{}", source.mtime()));
     }
     sb.manager(&["verify", "s10", "--against"]).ok();
