@@ -157,8 +157,13 @@ impl Image {
             config,
         };
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/container.sh");
-        let out = Command::new(script)
-            .args(["--tag", &image.tag, "--tz", IMAGE_TZ])
+        let mut build = Command::new(script);
+        build.args(["--tag", &image.tag, "--tz", IMAGE_TZ]);
+        // scripts/test.sh builds the static binary before the tests; alone, the script does.
+        if let Some(binary) = std::env::var_os("BACKUPBOX_STATIC_BIN") {
+            build.arg("--bin").arg(binary);
+        }
+        let out = build
             .env("CONTAINERS_CONF", image.conf())
             .output()
             .expect("scripts/container.sh");
