@@ -385,6 +385,54 @@ fn f1_a_damaged_pax_sparse_map_is_refused_before_anything_is_written() {
             !sb.join(format!("restore/{name}")).exists(),
             "{name}: nothing written"
         );
+        // verify finds what restore refuses.
+        sb.manager(&["verify", name])
+            .fails(1)
+            .stderr_contains(&format!("d/f: damaged sparse map: {why}"));
+    }
+}
+
+#[test]
+fn f2_records_that_describe_nothing_or_do_not_parse_are_damage_to_every_command() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.join("backups")).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 2] = [
+        (
+            "dangling",
+            RawArchive::new()
+                .member(b"f", tar::EntryType::Regular, b"", b"data")
+                .member(
+                    b"././@LongLink",
+                    tar::EntryType::GNULongName,
+                    b"",
+                    b"name\0",
+                )
+                .finish(),
+            "a long-name or pax record at byte 1024 describes a member that is not there",
+        ),
+        (
+            "badpax",
+            RawArchive::new()
+                .member(
+                    b"PaxHeaders/f",
+                    tar::EntryType::XHeader,
+                    b"",
+                    b"99 mtime=1\n",
+                )
+                .member(b"f", tar::EntryType::Regular, b"", b"data")
+                .finish(),
+            "damaged pax record at byte 0",
+        ),
+    ];
+    for (name, archive, why) in cases {
+        fs::write(sb.join(format!("backups/{name}.tar")), archive).unwrap();
+        sb.manager(&["verify", name]).fails(1).stderr_contains(why);
+        sb.manager(&["restore", name]).fails(1).stderr_contains(why);
+        assert_ne!(
+            code(&sb.manager(&["contents", name]).output),
+            0,
+            "{name}: contents lists what verify calls damaged"
+        );
     }
 }
 

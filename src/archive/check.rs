@@ -3,6 +3,7 @@
 //! end marker. Each defect carries the byte offset where it is.
 
 use super::header::BLOCK;
+use super::member::{Member, Sparse};
 use super::structure::{self, BLOCK_BYTES, Following, Record, Walk};
 use crate::log::show_name;
 use crate::progress::Progress;
@@ -61,6 +62,19 @@ pub enum Defect {
         name: Vec<u8>,
         needs: u64,
         got: u64,
+    },
+    /// A pax sparse map that does not fit its data or size.
+    BadSparseMap {
+        name: Vec<u8>,
+        why: &'static str,
+    },
+    /// A pax record whose lines are not `LENGTH key=value`.
+    BadPaxRecord {
+        offset: u64,
+    },
+    /// Long-name or pax records and then the end: they describe a member that is not there.
+    RecordWithoutMember {
+        offset: u64,
     },
     /// Two records of one kind before one member: GNU tar keeps the last, the tar crate
     /// refuses, so a reader could see either name.
@@ -128,6 +142,16 @@ impl fmt::Display for Defect {
                 f,
                 "truncated: member {} needs {needs} bytes of data from byte {offset}, the archive has {got}",
                 show_name(name)
+            ),
+            Defect::BadSparseMap { name, why } => {
+                write!(f, "{}: damaged sparse map: {why}", show_name(name))
+            }
+            Defect::BadPaxRecord { offset } => {
+                write!(f, "damaged pax record at byte {offset}")
+            }
+            Defect::RecordWithoutMember { offset } => write!(
+                f,
+                "a long-name or pax record at byte {offset} describes a member that is not there"
             ),
             Defect::RepeatedRecord { offset, record } => write!(
                 f,
@@ -240,7 +264,7 @@ impl<R: Stream> Reader<R> {
         if size > MAX_RECORD {
             return Err(Defect::ImplausibleRecord { offset, size });
         }
-        if !pending.first(record) {
+        if !pending.first(record, offset) {
             return Err(Defect::RepeatedRecord { offset, record });
         }
         let data = self.read_record(size, padded)?;
@@ -249,7 +273,13 @@ impl<R: Stream> Reader<R> {
                 let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
                 pending.long_name = Some(data[..end].to_vec());
             }
-            Record::Pax => walk.pax_record(&data),
+            Record::Pax => {
+                if tar::PaxExtensions::new(&data).any(|record| record.is_err()) {
+                    return Err(Defect::BadPaxRecord { offset });
+                }
+                walk.pax_record(&data);
+                pending.sparse = Member::sparse_in(&data);
+            }
             Record::LongLink => {}
         }
         Ok(())
@@ -271,6 +301,30 @@ impl<R: Stream> Reader<R> {
         data.truncate(usize::try_from(size).unwrap_or(usize::MAX));
         self.offset += padded;
         Ok(data)
+    }
+
+    /// Checks a pax sparse member's map against its `size` bytes of data (the map of a 1.0
+    /// member heads its data), as restore does before writing, then passes over the rest.
+    fn check_sparse_map(
+        &mut self,
+        name: &[u8],
+        sparse: &Sparse,
+        size: u64,
+        padded: u64,
+    ) -> Result<(), Defect> {
+        let mut head = Counted {
+            input: (&mut self.input).take(size),
+            read: 0,
+        };
+        if let Err(why) = crate::archive::member::check_sparse(sparse, size, &mut head) {
+            return Err(Defect::BadSparseMap {
+                name: name.to_vec(),
+                why,
+            });
+        }
+        let read = head.read;
+        self.offset += read;
+        self.skip_data(name, padded - read)
     }
 
     /// Skips a member's `padded` bytes of data.
@@ -315,8 +369,14 @@ pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<So
     let mut walk = Walk::default();
     let mut pending = Pending::default();
     loop {
+        let at = reader.offset;
         if !reader.next_header()? {
-            return Ok(Soundness { members });
+            if pending.seen.is_empty() {
+                return Ok(Soundness { members });
+            }
+            return Err(Defect::RecordWithoutMember {
+                offset: pending.first_at.unwrap_or(at),
+            });
         }
         let header_offset = reader.offset;
         let defect_here = |reader: &Reader<_>| Defect::BadSize {
@@ -356,8 +416,12 @@ pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<So
             reader.take_record(record, header_offset, size, padded, &mut pending, &mut walk)?;
             continue;
         }
-        pending = Pending::default();
-        reader.skip_data(&name, padded)?;
+        if let Some((sparse, real_name)) = std::mem::take(&mut pending).sparse {
+            let name = real_name.as_deref().unwrap_or(&name);
+            reader.check_sparse_map(name, &sparse, size, padded)?;
+        } else {
+            reader.skip_data(&name, padded)?;
+        }
         // Global pax headers and the like are entries to the tar crate, not members.
         if !is_record(header.entry_type()) {
             members += 1;
@@ -367,20 +431,39 @@ pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<So
     }
 }
 
+/// A reader that counts what was read through it.
+struct Counted<R> {
+    input: R,
+    read: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let n = self.input.read(buffer)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// The records read since the last member.
 #[derive(Default)]
 struct Pending {
     seen: Vec<Record>,
+    /// Where the first of them is.
+    first_at: Option<u64>,
     long_name: Option<Vec<u8>>,
+    /// What the pax record says of the member's sparse layout, and its real name.
+    sparse: Option<(Sparse, Option<Vec<u8>>)>,
 }
 
 impl Pending {
-    /// Notes `record`; false if one of its kind came already.
-    fn first(&mut self, record: Record) -> bool {
+    /// Notes `record`, whose header is at `offset`; false if one of its kind came already.
+    fn first(&mut self, record: Record, offset: u64) -> bool {
         if self.seen.contains(&record) {
             return false;
         }
         self.seen.push(record);
+        self.first_at.get_or_insert(offset);
         true
     }
 }

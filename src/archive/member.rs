@@ -76,6 +76,17 @@ impl Member {
         }
     }
 
+    /// The sparse layout that a member's pax `records` give it, if any: what the structure
+    /// check needs to check the map before anything trusts it.
+    /// With it, the member's real name (`GNU.sparse.name`), if the records give one.
+    pub fn sparse_in(records: &[u8]) -> Option<(Sparse, Option<Vec<u8>>)> {
+        let mut pax = Pax::default();
+        for extension in tar::PaxExtensions::new(records).flatten() {
+            pax.take(extension.key_bytes(), extension.value_bytes());
+        }
+        Some((pax.sparse()?, pax.sparse_name))
+    }
+
     /// Reads `entry`'s headers (not its data).
     pub fn read<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<Member> {
         let mut pax = Pax::default();
