@@ -692,3 +692,32 @@ fn f2_a_pax_size_overrides_the_header_s_in_every_reader() {
         );
     }
 }
+
+#[test]
+fn f2_an_old_gnu_sparse_map_that_does_not_add_up_is_damage_to_every_command() {
+    use std::io::{Seek, SeekFrom, Write};
+    let sb = Sandbox::new();
+    fs::create_dir(sb.join("d")).unwrap();
+    let mut sparse = fs::File::create(sb.join("d/f")).unwrap();
+    sparse.seek(SeekFrom::Start(1 << 20)).unwrap();
+    sparse.write_all(b"END").unwrap();
+    drop(sparse);
+    gnu_tar(&sb, &["--format=gnu", "--sparse", "-cf", "old.tar", "d"]);
+    adopt(&sb, "old", &sb.join("old.tar"));
+    sb.manager(&["verify", "old"]).ok();
+    // The real size (GNU header bytes 483..495) no longer where the last region ends.
+    patch_header(&sb.join("backups/old.tar"), b"d/f", |block| {
+        block[483..495].copy_from_slice(b"00000000007\0");
+    });
+    let why = "d/f: damaged sparse map: its regions end elsewhere than its real size";
+    sb.manager(&["verify", "old"]).fails(1).stderr_contains(why);
+    sb.manager(&["restore", "old"])
+        .fails(1)
+        .stderr_contains(why);
+    assert!(!sb.join("restore/old").exists(), "{}", sb.explain());
+    assert_ne!(
+        code(&sb.manager(&["contents", "old"]).output),
+        0,
+        "contents lists what verify calls damaged"
+    );
+}

@@ -211,16 +211,44 @@ impl<R: Stream> Reader<R> {
         read_full(&mut self.input, &mut self.block).map_err(Defect::Unreadable)
     }
 
-    /// Skips the extension blocks of a sparse map until one says it is the last.
-    fn skip_sparse_map(&mut self, name: &[u8]) -> Result<(), Defect> {
+    /// Reads the extension blocks of an old GNU sparse map until one says it is the last,
+    /// checking the whole map.
+    fn read_sparse_map(&mut self, name: &[u8], header: &Header, stored: u64) -> Result<(), Defect> {
+        let bad = |why| Defect::BadSparseMap {
+            name: name.to_vec(),
+            why,
+        };
+        let Some(gnu) = header.as_gnu() else {
+            return Err(bad(
+                "a GNU sparse member in a header without GNU tar's magic",
+            ));
+        };
+        let mut map = structure::OldSparseMap::new(stored);
+        map.add(&gnu.sparse).map_err(bad)?;
+        if gnu.is_extended() {
+            self.skip_sparse_map(name, |block| {
+                map.add(&structure::extension_block(block).sparse)
+            })
+            .map_err(|err| err.unwrap_or_else(bad))?;
+        }
+        map.finish(gnu).map_err(bad)
+    }
+
+    /// Passes the extension blocks of a sparse map to `take` until one says it is the last.
+    fn skip_sparse_map(
+        &mut self,
+        name: &[u8],
+        mut take: impl FnMut(&[u8; BLOCK]) -> Result<(), &'static str>,
+    ) -> Result<(), Result<Defect, &'static str>> {
         loop {
-            if self.next_block()? != BLOCK {
-                return Err(Defect::TruncatedSparseMap {
+            if self.next_block().map_err(Ok)? != BLOCK {
+                return Err(Ok(Defect::TruncatedSparseMap {
                     offset: self.offset,
                     name: name.to_vec(),
-                });
+                }));
             }
             self.offset += BLOCK_BYTES;
+            take(&self.block).map_err(Err)?;
             if !structure::another_extension_follows(&self.block) {
                 return Ok(());
             }
@@ -403,11 +431,13 @@ pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<So
         };
         reader.offset += BLOCK_BYTES;
         let size = match following {
-            Following::SparseMap { size } => {
-                reader.skip_sparse_map(&name)?;
+            Following::SparseMap { size } | Following::Data { size, .. }
+                if header.entry_type() == tar::EntryType::GNUSparse =>
+            {
+                reader.read_sparse_map(&name, &header, size)?;
                 size
             }
-            Following::Data { size, .. } => size,
+            Following::SparseMap { size } | Following::Data { size, .. } => size,
         };
         let padded = structure::padded(size)
             .filter(|padded| reader.offset.checked_add(*padded).is_some())

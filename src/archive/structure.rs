@@ -83,6 +83,72 @@ impl Walk {
     }
 }
 
+/// An old GNU sparse member's map (`S`: four regions in the header, 21 in each extension
+/// block), checked region by region as the tar crate checks it when it reads the member.
+pub struct OldSparseMap {
+    /// The data the member stores, the end of the last region, and what is left of the data.
+    stored: u64,
+    end: u64,
+    left: u64,
+}
+
+impl OldSparseMap {
+    pub fn new(stored: u64) -> OldSparseMap {
+        OldSparseMap {
+            stored,
+            end: 0,
+            left: stored,
+        }
+    }
+
+    /// Takes the regions of one block of the map.
+    pub fn add(&mut self, regions: &[tar::GnuSparseHeader]) -> Result<(), &'static str> {
+        for region in regions.iter().filter(|region| !region.is_empty()) {
+            let offset = region
+                .offset()
+                .map_err(|_| "a region offset that is not a number")?;
+            let length = region
+                .length()
+                .map_err(|_| "a region length that is not a number")?;
+            if length != 0 && !(self.stored - self.left).is_multiple_of(BLOCK_BYTES) {
+                return Err("a region not aligned to a block of the archive");
+            }
+            if offset < self.end {
+                return Err("regions out of order or overlapping");
+            }
+            self.end = offset
+                .checked_add(length)
+                .ok_or("a region ends past any size")?;
+            self.left = self
+                .left
+                .checked_sub(length)
+                .ok_or("its regions hold more data than the member stores")?;
+        }
+        Ok(())
+    }
+
+    /// Checks the whole map against the header's real size.
+    pub fn finish(&self, header: &tar::GnuHeader) -> Result<(), &'static str> {
+        let real_size = header
+            .real_size()
+            .map_err(|_| "a real size that is not a number")?;
+        if self.end != real_size {
+            return Err("its regions end elsewhere than its real size");
+        }
+        if self.left > 0 {
+            return Err("its regions hold less data than the member stores");
+        }
+        Ok(())
+    }
+}
+
+/// A sparse-map extension block, as the tar crate types it.
+pub fn extension_block(block: &[u8; BLOCK]) -> tar::GnuExtSparseHeader {
+    let mut extension = tar::GnuExtSparseHeader::new();
+    extension.as_mut_bytes().copy_from_slice(block);
+    extension
+}
+
 /// Whether a sparse-map extension block says another one follows.
 pub fn another_extension_follows(block: &[u8; BLOCK]) -> bool {
     block[EXTENSION_IS_EXTENDED] != 0
@@ -150,7 +216,8 @@ pub enum Sum {
 /// - a size field that starts with a NUL is 0 (GNU tar; a volume label's is all NULs);
 /// - a hard link has no data whatever its size field says (GNU tar ignores it, and some
 ///   writers put the target's size there);
-/// - a checksum summed over signed bytes (old tars) is summed again unsigned.
+/// - a checksum summed over signed bytes (old tars), or followed by bytes other than a NUL
+///   or spaces, is written again, unsigned.
 pub fn mend(block: &mut [u8; BLOCK]) -> bool {
     let Some(sum) = checksum_matches(block) else {
         return false;
@@ -160,7 +227,14 @@ pub fn mend(block: &mut [u8; BLOCK]) -> bool {
             .iter()
             .all(|&b| matches!(b, b'0' | b' ' | 0))
     };
-    let mut changed = sum == Sum::Signed;
+    // The tar crate reads the field up to a NUL, trimmed of spaces, as octal digits only.
+    let tar_crate_reads_checksum = {
+        let field = &block[CHECKSUM_FIELD];
+        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+        let digits = field[..end].trim_ascii();
+        !digits.is_empty() && digits.iter().all(|b| (b'0'..=b'7').contains(b))
+    };
+    let mut changed = sum == Sum::Signed || !tar_crate_reads_checksum;
     let nul_size = block[SIZE_FIELD.start] == 0;
     let link_with_size = block[TYPE_FLAG] == b'1' && !size_is_zero(block);
     if nul_size || link_with_size {
@@ -214,6 +288,20 @@ mod tests {
         let mut label = header(b"LABEL", b'V', &[0; 12]);
         assert!(mend(&mut label));
         assert_eq!(size_of(&label), 0);
+    }
+
+    #[test]
+    fn a_checksum_followed_by_junk_is_written_again() {
+        let mut block = header(b"f", b'0', b"00000000004\0");
+        // The field is counted as spaces in the sum, so the digits still match.
+        block[154] = 0xff;
+        assert_eq!(checksum_matches(&block), Some(Sum::Unsigned));
+        assert!(Header::from_byte_slice(&block).cksum().is_err());
+        assert!(mend(&mut block));
+        assert_eq!(
+            Header::from_byte_slice(&block).cksum().ok(),
+            Some(u32::try_from(checksum_of(&block).0).unwrap())
+        );
     }
 
     #[test]
