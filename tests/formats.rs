@@ -23,16 +23,19 @@ fn gnu_tar(sb: &Sandbox, args: &[&str]) {
     assert!(out.status.success(), "tar {args:?}: {}", stderr(&out));
 }
 
-#[test]
-fn f1_pax_sparse_files_of_every_gnu_version_restore_with_their_name_size_and_holes() {
+/// `d/f`: 1 MiB of hole, then three bytes.
+fn sparse_fixture(sb: &Sandbox) {
     use std::io::{Seek, SeekFrom, Write};
-    let sb = Sandbox::new();
     fs::create_dir(sb.join("d")).unwrap();
-    // 1 MiB of hole, then three bytes.
     let mut sparse = fs::File::create(sb.join("d/f")).unwrap();
     sparse.seek(SeekFrom::Start(1 << 20)).unwrap();
     sparse.write_all(b"END").unwrap();
-    drop(sparse);
+}
+
+#[test]
+fn f1_pax_sparse_files_of_every_gnu_version_restore_with_their_name_size_and_holes() {
+    let sb = Sandbox::new();
+    sparse_fixture(&sb);
     let bytes = fs::read(sb.join("d/f")).unwrap();
     let source = fs::metadata(sb.join("d/f")).unwrap();
     assert!(source.blocks() * 512 < 1 << 20, "the fixture has a hole");
@@ -695,13 +698,8 @@ fn f2_a_pax_size_overrides_the_header_s_in_every_reader() {
 
 #[test]
 fn f2_an_old_gnu_sparse_map_that_does_not_add_up_is_damage_to_every_command() {
-    use std::io::{Seek, SeekFrom, Write};
     let sb = Sandbox::new();
-    fs::create_dir(sb.join("d")).unwrap();
-    let mut sparse = fs::File::create(sb.join("d/f")).unwrap();
-    sparse.seek(SeekFrom::Start(1 << 20)).unwrap();
-    sparse.write_all(b"END").unwrap();
-    drop(sparse);
+    sparse_fixture(&sb);
     gnu_tar(&sb, &["--format=gnu", "--sparse", "-cf", "old.tar", "d"]);
     adopt(&sb, "old", &sb.join("old.tar"));
     sb.manager(&["verify", "old"]).ok();

@@ -4,12 +4,13 @@
 
 use super::header::BLOCK;
 use super::member::{Member, Sparse};
+pub use super::structure::is_record;
 use super::structure::{self, BLOCK_BYTES, Following, Record, Walk};
 use crate::log::show_name;
 use crate::progress::Progress;
 use std::fmt;
 use std::io::{self, Read};
-use tar::{EntryType, Header};
+use tar::Header;
 
 /// Longest `././@LongLink` name or pax record accepted; anything longer is a damaged size
 /// field or an attack on the memory of whoever reads the archive next.
@@ -496,17 +497,6 @@ impl Pending {
         self.first_at.get_or_insert(offset);
         true
     }
-}
-
-/// Records that describe the next member rather than being one.
-pub fn is_record(kind: EntryType) -> bool {
-    matches!(
-        kind,
-        EntryType::GNULongName
-            | EntryType::GNULongLink
-            | EntryType::XHeader
-            | EntryType::XGlobalHeader
-    )
 }
 
 /// Fills `buffer` as far as the input goes; returns how many bytes it got.

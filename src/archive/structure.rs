@@ -61,7 +61,7 @@ impl Walk {
         let mut size = header.entry_size().map_err(|_| BadSize)?;
         // A pax size overrides the header's, except for the records in between; whatever
         // the tar crate hands out as an entry uses up the record.
-        if !is_extension_type(kind) {
+        if !is_record(kind) {
             if let Some(pax) = self.pax_size.take() {
                 size = pax;
             }
@@ -159,8 +159,9 @@ pub fn padded(size: u64) -> Option<u64> {
     size.checked_next_multiple_of(BLOCK_BYTES)
 }
 
-/// The types the tar crate never applies a pax size to.
-fn is_extension_type(kind: EntryType) -> bool {
+/// The records that describe the next member rather than being one, by type: the types the
+/// tar crate never applies a pax size to.
+pub fn is_record(kind: EntryType) -> bool {
     matches!(
         kind,
         EntryType::GNULongName
