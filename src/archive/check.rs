@@ -226,34 +226,20 @@ impl<R: Stream> Reader<R> {
         };
         let mut map = structure::OldSparseMap::new(stored);
         map.add(&gnu.sparse).map_err(bad)?;
-        if gnu.is_extended() {
-            self.skip_sparse_map(name, |block| {
-                map.add(&structure::extension_block(block).sparse)
-            })
-            .map_err(|err| err.unwrap_or_else(bad))?;
-        }
-        map.finish(gnu).map_err(bad)
-    }
-
-    /// Passes the extension blocks of a sparse map to `take` until one says it is the last.
-    fn skip_sparse_map(
-        &mut self,
-        name: &[u8],
-        mut take: impl FnMut(&[u8; BLOCK]) -> Result<(), &'static str>,
-    ) -> Result<(), Result<Defect, &'static str>> {
-        loop {
-            if self.next_block().map_err(Ok)? != BLOCK {
-                return Err(Ok(Defect::TruncatedSparseMap {
+        let mut another = gnu.is_extended();
+        while another {
+            if self.next_block()? != BLOCK {
+                return Err(Defect::TruncatedSparseMap {
                     offset: self.offset,
                     name: name.to_vec(),
-                }));
+                });
             }
             self.offset += BLOCK_BYTES;
-            take(&self.block).map_err(Err)?;
-            if !structure::another_extension_follows(&self.block) {
-                return Ok(());
-            }
+            map.add(&structure::extension_block(&self.block).sparse)
+                .map_err(bad)?;
+            another = structure::another_extension_follows(&self.block);
         }
+        map.finish(gnu).map_err(bad)
     }
 
     /// Reads the next header block; false at a sound end marker.
@@ -398,14 +384,11 @@ pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<So
     let mut walk = Walk::default();
     let mut pending = Pending::default();
     loop {
-        let at = reader.offset;
         if !reader.next_header()? {
-            if pending.seen.is_empty() {
-                return Ok(Soundness { members });
-            }
-            return Err(Defect::RecordWithoutMember {
-                offset: pending.first_at.unwrap_or(at),
-            });
+            return match pending.first_at {
+                None => Ok(Soundness { members }),
+                Some(offset) => Err(Defect::RecordWithoutMember { offset }),
+            };
         }
         let header_offset = reader.offset;
         let defect_here = |reader: &Reader<_>| Defect::BadSize {
@@ -413,8 +396,7 @@ pub fn check_structure(input: impl Stream, progress: &mut Progress) -> Result<So
             after: reader.last_name.clone(),
         };
         // As every reader of the stream sees it (TarReader mends the same way).
-        structure::mend(&mut reader.block);
-        if structure::checksum_matches(&reader.block).is_none() {
+        if structure::mend(&mut reader.block).is_none() {
             return Err(Defect::BadChecksum {
                 offset: header_offset,
                 after: reader.last_name,

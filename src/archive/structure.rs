@@ -184,7 +184,7 @@ fn pax_size(records: &[u8]) -> Option<u64> {
 
 /// Whether the stored checksum is the sum of the header bytes with the checksum field as
 /// spaces, summed unsigned or (as old tars did) signed.
-pub fn checksum_matches(block: &[u8; BLOCK]) -> Option<Sum> {
+fn checksum_matches(block: &[u8; BLOCK]) -> Option<Sum> {
     let digits: Vec<u8> = block[CHECKSUM_FIELD]
         .iter()
         .copied()
@@ -207,22 +207,22 @@ pub fn checksum_matches(block: &[u8; BLOCK]) -> Option<Sum> {
 
 /// How a good checksum was summed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sum {
+enum Sum {
     Unsigned,
     Signed,
 }
 
-/// Rewrites a sound header where GNU tar reads it otherwise than the tar crate would; returns
-/// whether it changed. The fields keep their meaning for every reader:
+/// Checks a header's checksum and rewrites a sound header where GNU tar reads it otherwise
+/// than the tar crate would: `None` if the checksum does not match (the header is left as it
+/// is, for the check to report), else whether it changed. The fields keep their meaning for
+/// every reader:
 /// - a size field that starts with a NUL is 0 (GNU tar; a volume label's is all NULs);
 /// - a hard link has no data whatever its size field says (GNU tar ignores it, and some
 ///   writers put the target's size there);
 /// - a checksum summed over signed bytes (old tars), or followed by bytes other than a NUL
 ///   or spaces, is written again, unsigned.
-pub fn mend(block: &mut [u8; BLOCK]) -> bool {
-    let Some(sum) = checksum_matches(block) else {
-        return false;
-    };
+pub fn mend(block: &mut [u8; BLOCK]) -> Option<bool> {
+    let sum = checksum_matches(block)?;
     let size_is_zero = |block: &[u8; BLOCK]| {
         block[SIZE_FIELD]
             .iter()
@@ -246,7 +246,7 @@ pub fn mend(block: &mut [u8; BLOCK]) -> bool {
         let (unsigned, _) = checksum_of(block);
         block[CHECKSUM_FIELD].copy_from_slice(format!("{unsigned:06o}\0 ").as_bytes());
     }
-    changed
+    Some(changed)
 }
 
 #[cfg(test)]
@@ -273,21 +273,21 @@ mod tests {
     #[test]
     fn a_hard_link_with_a_size_gets_none_and_a_good_checksum() {
         let mut link = header(b"l", b'1', b"00000000501\0");
-        assert!(mend(&mut link));
+        assert_eq!(mend(&mut link), Some(true));
         assert_eq!(size_of(&link), 0);
         assert_eq!(checksum_matches(&link), Some(Sum::Unsigned));
         let mut file = header(b"f", b'0', b"00000000501\0");
-        assert!(!mend(&mut file), "a file's size is its own");
+        assert_eq!(mend(&mut file), Some(false), "a file's size is its own");
     }
 
     #[test]
     fn a_size_field_that_starts_with_nul_is_zero() {
         let mut odd = header(b"tmp/f.txt", b'0', b"\0\0\0\0\0\0\0\x30016\0");
         assert!(Header::from_byte_slice(&odd).entry_size().is_err());
-        assert!(mend(&mut odd));
+        assert_eq!(mend(&mut odd), Some(true));
         assert_eq!(size_of(&odd), 0);
         let mut label = header(b"LABEL", b'V', &[0; 12]);
-        assert!(mend(&mut label));
+        assert_eq!(mend(&mut label), Some(true));
         assert_eq!(size_of(&label), 0);
     }
 
@@ -298,7 +298,7 @@ mod tests {
         block[154] = 0xff;
         assert_eq!(checksum_matches(&block), Some(Sum::Unsigned));
         assert!(Header::from_byte_slice(&block).cksum().is_err());
-        assert!(mend(&mut block));
+        assert_eq!(mend(&mut block), Some(true));
         assert_eq!(
             Header::from_byte_slice(&block).cksum().ok(),
             Some(u32::try_from(checksum_of(&block).0).unwrap())
@@ -310,7 +310,7 @@ mod tests {
         let mut link = header(b"l", b'1', b"00000000501\0");
         link[0] ^= 1;
         let before = link;
-        assert!(!mend(&mut link));
+        assert_eq!(mend(&mut link), None);
         assert_eq!(link, before);
     }
 
