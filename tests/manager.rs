@@ -310,11 +310,7 @@ fn multicall_entry_points() {
     out.fails(2);
 
     let bin_dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(BIN)
-        .arg("--install")
-        .arg(bin_dir.path())
-        .output()
-        .unwrap();
+    let out = install_with(BIN, bin_dir.path());
     out.ok();
     for role in ["backup_manager", "backup_service"] {
         let target = std::fs::read_link(bin_dir.path().join(role)).unwrap();
@@ -324,28 +320,27 @@ fn multicall_entry_points() {
         );
     }
     // Installing again replaces the links; it never replaces a regular file.
-    assert_eq!(
-        code(
-            &std::process::Command::new(BIN)
-                .arg("--install")
-                .arg(bin_dir.path())
-                .output()
-                .unwrap()
-        ),
-        0
-    );
+    assert_eq!(code(&install_with(BIN, bin_dir.path())), 0);
     std::fs::remove_file(bin_dir.path().join("backup_service")).unwrap();
     std::fs::write(bin_dir.path().join("backup_service"), "mine").unwrap();
-    let out = std::process::Command::new(BIN)
-        .arg("--install")
-        .arg(bin_dir.path())
-        .output()
-        .unwrap();
+    let out = install_with(BIN, bin_dir.path());
     out.fails(1);
     assert_eq!(
         std::fs::read(bin_dir.path().join("backup_service")).unwrap(),
         b"mine"
     );
+}
+
+/// `BINARY --install DIR`.
+fn install_with(
+    binary: impl AsRef<std::ffi::OsStr>,
+    dir: &std::path::Path,
+) -> std::process::Output {
+    std::process::Command::new(binary)
+        .arg("--install")
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -354,11 +349,7 @@ fn install_links_a_binary_beside_the_links_by_name() {
     let bin_dir = tempfile::tempdir().unwrap();
     let copied = bin_dir.path().join("backupbox");
     std::fs::copy(BIN, &copied).unwrap();
-    let out = std::process::Command::new(&copied)
-        .arg("--install")
-        .arg(bin_dir.path())
-        .output()
-        .unwrap();
+    let out = install_with(&copied, bin_dir.path());
     out.ok();
     for role in ["backup_manager", "backup_service"] {
         let target = std::fs::read_link(bin_dir.path().join(role)).unwrap();
