@@ -150,6 +150,36 @@ pub fn civil_date(days: i64) -> Option<(i64, u32, u32)> {
     Some((year, month, day))
 }
 
+/// The wall-clock minute number of `dd/mm/yyyy hh:mm` (the log lines' stamp, as `--as-of`
+/// takes it), if it is one.
+pub fn wall_minute_of_stamp(text: &str) -> Option<i64> {
+    let (date, clock) = text.split_once(' ')?;
+    let mut parts = date.split('/');
+    let (day, month, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let (hour, minute) = clock.split_once(':')?;
+    let shaped = [(day, 2), (month, 2), (year, 4), (hour, 2), (minute, 2)]
+        .iter()
+        .all(|(part, len)| part.len() == *len && part.bytes().all(|b| b.is_ascii_digit()));
+    if !shaped || parts.next().is_some() {
+        return None;
+    }
+    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    let date = time::Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()?;
+    let (hour, minute): (i64, i64) = (hour.parse().ok()?, minute.parse().ok()?);
+    if hour > 23 || minute > 59 {
+        return None;
+    }
+    // Julian day 2440588 is 1970-01-01.
+    let days = i64::from(date.to_julian_day()) - 2_440_588;
+    Some(days * 1440 + hour * 60 + minute)
+}
+
+/// Local calendar days from `earlier` to `later`: 1 from any time of one day to any time of
+/// the next.
+pub fn days_between(earlier: &LocalTime, later: &LocalTime) -> i64 {
+    later.wall_seconds().div_euclid(86_400) - earlier.wall_seconds().div_euclid(86_400)
+}
+
 /// Minute of the day (0..1440) of a wall-clock minute number.
 pub fn minute_of_day(wall_minute: i64) -> u16 {
     u16::try_from(wall_minute.rem_euclid(24 * 60)).unwrap_or(0)
@@ -158,6 +188,28 @@ pub fn minute_of_day(wall_minute: i64) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn as_of_stamps_read_as_wall_minutes() {
+        let minute = wall_minute_of_stamp("01/12/2026 03:05").unwrap();
+        assert_eq!(wall_minute_log_stamp(minute), "01/12/2026 03:05");
+        for bad in [
+            "1/12/2026 03:05",
+            "31/02/2026 03:05",
+            "01/12/2026 24:00",
+            "01/12/2026",
+            "01/12/2026 03:05 x",
+        ] {
+            assert_eq!(wall_minute_of_stamp(bad), None, "{bad}");
+        }
+        let at = |unix| LocalTime {
+            unix,
+            nanos: 0,
+            offset: 3600,
+        };
+        assert_eq!(days_between(&at(82_799), &at(82_800)), 1, "midnight local");
+        assert_eq!(days_between(&at(0), &at(82_799)), 0);
+    }
 
     #[test]
     fn civil_dates_reach_any_year_gnu_tar_shows() {

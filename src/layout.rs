@@ -28,6 +28,8 @@ pub const STATE_FILE: &str = "backup_state.txt";
 pub const CATALOG_FILE: &str = "backup_catalog.txt";
 /// Serializes writers of the state file and the catalog; in `logs/`.
 pub const STATE_LOCK_FILE: &str = "backup_state.lock";
+/// The ending of an incremental full's snapshot, `backups/<name>.snapshot`.
+pub const SNAPSHOT_SUFFIX: &str = ".snapshot";
 /// Default parent of `restore`'s target folders.
 pub const RESTORE_DIR: &str = "restore";
 /// Lock file in `backups/` that keeps two jobs from writing the same archive at once.
@@ -121,6 +123,13 @@ impl Layout {
     pub fn archive_path(&self, name: &[u8], suffix: &str) -> PathBuf {
         self.backups_dir()
             .join(OsStr::from_bytes(&Layout::archive_file_name(name, suffix)))
+    }
+
+    /// `backups/<name>.snapshot`: what the newest incremental full of `name` holds.
+    pub fn snapshot_path(&self, name: &[u8]) -> PathBuf {
+        let mut file = name.to_vec();
+        file.extend_from_slice(SNAPSHOT_SUFFIX.as_bytes());
+        self.backups_dir().join(OsStr::from_bytes(&file))
     }
 
     /// A plan folder as a path on disk: relative folders resolve against the base directory.

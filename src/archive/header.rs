@@ -47,6 +47,13 @@ pub enum Kind {
         major: u32,
         minor: u32,
     },
+    /// A directory of a GNU incremental archive (`D`), with its dumpdir as data: one
+    /// `Y`/`N`/`D` flag and NUL-terminated name per entry, and a closing NUL.
+    DumpDir {
+        listing: Vec<u8>,
+    },
+    /// A GNU volume label (`V`): names the archive, makes no file.
+    VolumeLabel,
 }
 
 impl Kind {
@@ -55,6 +62,7 @@ impl Kind {
         match self {
             Kind::File { size } => *size,
             Kind::Sparse { extents, .. } => extents.iter().map(|(_, len)| len).sum(),
+            Kind::DumpDir { listing } => listing.len() as u64,
             _ => 0,
         }
     }
@@ -77,8 +85,9 @@ pub fn device_number(number: u64) -> u32 {
     u32::try_from(number).unwrap_or(u32::MAX)
 }
 
-/// Appends the header blocks of member `name` to `out`. Names and link targets of any length
-/// and any bytes are kept exactly, through GNU `././@LongLink` records as GNU tar does.
+/// Appends the header blocks of member `name` to `out` (and a dumpdir's listing, which is
+/// all the data it has). Names and link targets of any length and any bytes are kept
+/// exactly, through GNU `././@LongLink` records as GNU tar does.
 pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
     let mut header = Header::new_gnu();
     if name.len() > 100 {
@@ -99,6 +108,8 @@ pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
     match kind {
         Kind::File { .. } => header.set_entry_type(EntryType::Regular),
         Kind::Directory => header.set_entry_type(EntryType::Directory),
+        Kind::DumpDir { .. } => header.set_entry_type(EntryType::new(b'D')),
+        Kind::VolumeLabel => header.set_entry_type(EntryType::new(b'V')),
         Kind::Fifo => header.set_entry_type(EntryType::Fifo),
         Kind::Symlink { target } | Kind::HardLink { target } => {
             if target.len() > 100 {
@@ -146,6 +157,10 @@ pub fn encode(name: &[u8], kind: &Kind, meta: &Meta, out: &mut Vec<u8>) {
         }
         extension.isextended[0] = u8::from(chunks.peek().is_some());
         out.extend_from_slice(extension.as_bytes());
+    }
+    if let Kind::DumpDir { listing } = kind {
+        out.extend_from_slice(listing);
+        out.resize(out.len() + padding(listing.len() as u64), 0);
     }
 }
 

@@ -9,6 +9,7 @@ pub mod digest;
 pub mod exclude;
 pub mod form;
 pub mod header;
+pub mod incremental;
 pub mod member;
 pub mod member_name;
 mod parallel_gzip;
@@ -107,6 +108,19 @@ impl Stored {
         Ok(sound)
     }
 
+    /// The stamp of the full named by the label a level-1 starts with, if this is one.
+    pub fn label(&self, keys: &Identities) -> Option<incremental::Instant> {
+        if self.form.encrypted && keys.is_empty() {
+            return None;
+        }
+        let mut archive = tar::Archive::new(self.read_from_start(keys).ok()?);
+        let first = archive.entries().ok()?.next()?.ok()?;
+        if first.header().entry_type().as_byte() != b'V' {
+            return None;
+        }
+        incremental::parse_label(&first.path_bytes())
+    }
+
     /// The tar stream, from its first byte, decrypted with `keys` and decoded.
     pub fn read_from_start(&self, keys: &Identities) -> io::Result<TarReader<'_>> {
         (&self.file).rewind()?;
@@ -166,6 +180,32 @@ pub fn open(layout: &Layout, name: &Name) -> crate::error::Result<Stored> {
         ))
         .because(io::Error::from(io::ErrorKind::NotFound))
     })
+}
+
+/// Opens `backups/<file>`, an archive of any form (a generation, a level-1), for reading; a
+/// regular file, never reached through a symlink.
+pub fn open_file(layout: &Layout, file: &[u8]) -> crate::error::Result<Stored> {
+    use std::os::unix::ffi::OsStrExt;
+    let display = format!("backups/{}", crate::log::show_bytes(file));
+    let form = Form::of_file(file)
+        .map(|(form, _)| form)
+        .ok_or_else(|| crate::error::Error::failed(format!("{display} is not an archive")))?;
+    let path = layout.backups_dir().join(std::ffi::OsStr::from_bytes(file));
+    let file = crate::sys::open::open_regular(&path)
+        .map_err(|err| crate::error::Error::failed(format!("can't read {display}")).because(err))?;
+    Ok(Stored {
+        file,
+        form,
+        display,
+    })
+}
+
+/// The stamp of the full that the level-1 `backups/<file>` names in its label, if it can be
+/// read without a key.
+pub fn level_one_label(layout: &Layout, file: &[u8]) -> Option<crate::store::catalog::Written> {
+    let stored = open_file(layout, file).ok()?;
+    let (seconds, nanos) = stored.label(&Identities::default())?;
+    Some(crate::store::catalog::Written { seconds, nanos })
 }
 
 /// Creates `backups/` (mode 0700, private like the archives) if it is missing.
@@ -246,9 +286,16 @@ pub struct Written {
     stream_size: u64,
     members: u64,
     left_out: u64,
+    level: Option<walk::Level>,
 }
 
 impl Written {
+    /// The incremental level the walk wrote, given back to the caller: a full's snapshot
+    /// writer, to finish with the full's stamp.
+    pub fn take_level(&mut self) -> Option<walk::Level> {
+        self.level.take()
+    }
+
     /// The size of the tar stream, before compression.
     pub fn stream_size(&self) -> u64 {
         self.stream_size
@@ -283,6 +330,28 @@ impl Written {
         self.temp.commit(&self.target)?;
         Ok(self.fingerprint.size)
     }
+
+    /// Makes the archive durable under the first of `names` (tried with serial 1, 2, …) that
+    /// no file has yet, replacing nothing. Returns its size and file name.
+    pub fn commit_new(
+        mut self,
+        backups: &std::path::Path,
+        names: impl Fn(u32) -> Vec<u8>,
+    ) -> Result<(u64, Vec<u8>), WriteError> {
+        use std::os::unix::ffi::OsStrExt;
+        for serial in 1..=1000 {
+            let file = names(serial);
+            if self
+                .temp
+                .commit_new(&backups.join(std::ffi::OsStr::from_bytes(&file)))?
+            {
+                return Ok((self.fingerprint.size, file));
+            }
+        }
+        Err(WriteError::Write(io::Error::from(
+            io::ErrorKind::AlreadyExists,
+        )))
+    }
 }
 
 /// Archives `folder` (a plan folder) into a temporary file in `backups/` on its way to the
@@ -293,6 +362,7 @@ pub fn write(
     name: &Name,
     folder: &[u8],
     options: Options,
+    level: Option<walk::Level>,
     watch: Watch,
 ) -> Result<Written, WriteError> {
     let Watch { warn, progress } = watch;
@@ -327,8 +397,11 @@ pub fn write(
     let readers =
         read_ahead::ReadAhead::start(read_ahead::readers_for(&root, options.read_threads));
     let mut walker = Walker::new(stream, exclude, warn, progress, readers);
+    if let Some(level) = level {
+        walker = walker.incremental(level);
+    }
     walker.archive(&root, folder)?;
-    let (stream, left_out) = walker.finish();
+    let (stream, left_out, level) = walker.finish();
     let sizes = stream.finish()?;
     let meta = temp.file().metadata()?;
     let fingerprint = Fingerprint {
@@ -350,5 +423,6 @@ pub fn write(
         stream_size: sizes.stream,
         members: sizes.members,
         left_out,
+        level,
     })
 }

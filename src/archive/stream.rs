@@ -186,6 +186,11 @@ impl<'a> TarStream<'a> {
         })
     }
 
+    /// Members written so far.
+    pub fn members(&self) -> u64 {
+        self.members
+    }
+
     /// Bytes of the tar stream written so far, buffered ones included.
     pub fn position(&self) -> u64 {
         self.flushed + self.filled as u64

@@ -8,6 +8,7 @@ use super::WriteError;
 use super::exclude::{CACHE_TAG, CACHE_TAG_SIGNATURE, Rules};
 use super::header::device_number;
 use super::header::{Extent, Kind, Meta};
+use super::incremental::{self, Held, SnapshotReader, SnapshotWriter};
 use super::member_name::{
     as_directory, push_child, root_member, safer_name, trim_trailing_slashes,
 };
@@ -58,6 +59,10 @@ struct Child {
     end: usize,
     /// The directory entry says regular file, so the file can be opened without a stat first.
     likely_file: bool,
+    /// In an incremental archive, its dumpdir flag (`Y`, `N`, `D`), or 0 for an entry the
+    /// dumpdir leaves out; always 0 otherwise.
+    flag: u8,
+    inode: u64,
 }
 
 impl Children {
@@ -76,6 +81,8 @@ impl Children {
                 start,
                 end: children.names.len(),
                 likely_file: entry.file_type() == Some(Type::File),
+                flag: 0,
+                inode: 0,
             });
         }
         let names = &children.names;
@@ -85,10 +92,10 @@ impl Children {
         Ok(children)
     }
 
-    fn next(&mut self) -> Option<(&[u8], bool)> {
+    fn next(&mut self) -> Option<(&[u8], &Child)> {
         let child = self.entries.get(self.next)?;
         self.next += 1;
-        Some((&self.names[child.start..child.end], child.likely_file))
+        Some((&self.names[child.start..child.end], child))
     }
 
     fn skip_rest(&mut self) {
@@ -133,6 +140,9 @@ struct Frame {
     /// Length of this directory's path in [`Walker::member_path`].
     member_len: usize,
     children: Children,
+    /// At an incremental full: the files it holds, written to the snapshot once they are
+    /// all stored (before the first subdirectory, since files come first).
+    held: Option<Held>,
     /// Entries before this index have been handed to the readers ahead.
     read_ahead_from: usize,
 }
@@ -157,6 +167,20 @@ pub struct Walker<'a> {
     /// How long storing a file takes lately: the readers are only given work when files come
     /// from the disk, not from the page cache, where they would only add system calls.
     file_time: read_ahead::Pace,
+    /// Set when the archive is a GNU incremental one.
+    level: Option<Level>,
+}
+
+/// What kind of GNU incremental archive the walk writes.
+pub enum Level {
+    /// A level 0: everything, and the snapshot of what it holds.
+    Full(SnapshotWriter<std::io::BufWriter<File>>),
+    /// A level 1: what changed since the full that the snapshot describes, headed by a
+    /// volume label naming that full.
+    One {
+        against: SnapshotReader<std::io::BufReader<File>>,
+        label: Vec<u8>,
+    },
 }
 
 impl<'a> Walker<'a> {
@@ -180,7 +204,14 @@ impl<'a> Walker<'a> {
             first_names: std::collections::HashMap::new(),
             read_ahead,
             file_time: read_ahead::Pace::default(),
+            level: None,
         }
+    }
+
+    /// Makes the archive a GNU incremental one.
+    pub fn incremental(mut self, level: Level) -> Self {
+        self.level = Some(level);
+        self
     }
 
     /// Hands the readers the next files of `frame`, the directory the walk is in now.
@@ -211,9 +242,114 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// The stream, to finish the archive after the walk, and the count of entries left out.
-    pub fn finish(self) -> (TarStream<'a>, u64) {
-        (self.stream, self.left_out)
+    /// The stream, to finish the archive after the walk, the count of entries left out, and
+    /// the level it wrote.
+    pub fn finish(self) -> (TarStream<'a>, u64, Option<Level>) {
+        (self.stream, self.left_out, self.level)
+    }
+
+    /// The path of the entry in `member_path` below the folder: a snapshot's key.
+    fn below_folder(&self) -> Vec<u8> {
+        let below = self.member_path.get(self.root_len..).unwrap_or_default();
+        below.strip_prefix(b"/").unwrap_or(below).to_vec()
+    }
+
+    /// Gives each entry of the directory `dir` (whose path is in `member_path`) its dumpdir
+    /// flag, puts the files ahead of the subdirectories, and returns the dumpdir.
+    fn plan_children(&mut self, dir: BorrowedFd, children: &mut Children) -> Vec<u8> {
+        let path = self.below_folder();
+        let (held, since) = match &mut self.level {
+            Some(Level::One { against, .. }) => {
+                // Read trouble here means the rest is stored whole: more, never less.
+                let held = against.find(&path).ok().flatten();
+                (held, against.baseline.started)
+            }
+            _ => (None, (i64::MIN, 0)),
+        };
+        let full = matches!(self.level, Some(Level::Full(_)));
+        let dir_len = self.member_path.len();
+        let in_backups = self.exclude.backups_dir.is_some()
+            && fstat(dir).ok().map(|stat| FileId::of_stat(&stat)) == self.exclude.backups_dir;
+        for index in 0..children.entries.len() {
+            let child = &children.entries[index];
+            let name = children.names[child.start..child.end].to_vec();
+            self.member_path.truncate(dir_len);
+            push_child(&mut self.member_path, &name);
+            if (in_backups && (self.exclude.is_internal_name)(&name)) || self.excluded_by_pattern()
+            {
+                continue;
+            }
+            let Ok(stat) = fstatat(dir, name.as_slice(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            let (flag, likely_file) = if is_kind(&stat, SFlag::S_IFDIR) {
+                (incremental::DIRECTORY, false)
+            } else if is_kind(&stat, SFlag::S_IFSOCK) {
+                (0, false)
+            } else {
+                let changed = [
+                    (
+                        stat.st_mtime,
+                        u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
+                    ),
+                    (
+                        stat.st_ctime,
+                        u32::try_from(stat.st_ctime_nsec).unwrap_or(0),
+                    ),
+                ];
+                let held = held.as_ref().and_then(|held| held.inode(&name));
+                let stored = full || incremental::stores(held, stat.st_ino, changed, since);
+                let flag = if stored {
+                    incremental::STORED
+                } else {
+                    incremental::UNCHANGED
+                };
+                (flag, stored && is_kind(&stat, SFlag::S_IFREG))
+            };
+            let child = &mut children.entries[index];
+            (child.flag, child.likely_file, child.inode) = (flag, likely_file, stat.st_ino);
+        }
+        self.member_path.truncate(dir_len);
+        let names = &children.names;
+        let listing = incremental::dumpdir(
+            children
+                .entries
+                .iter()
+                .filter(|child| child.flag != 0)
+                .map(|child| (child.flag, &names[child.start..child.end])),
+        );
+        children
+            .entries
+            .sort_by_key(|child| child.flag == incremental::DIRECTORY);
+        listing
+    }
+
+    /// The member a directory is stored as: with its dumpdir in an incremental archive
+    /// (`children` are those it stores, `None` when its contents are not archived).
+    fn directory_kind(&mut self, contents: Option<(BorrowedFd, &mut Children)>) -> Kind {
+        match (&self.level, contents) {
+            (None, _) => Kind::Directory,
+            (Some(_), Some((dir, children))) => Kind::DumpDir {
+                listing: self.plan_children(dir, children),
+            },
+            (Some(_), None) => Kind::DumpDir { listing: vec![0] },
+        }
+    }
+
+    /// The snapshot record of a directory of an incremental full, once its files are stored.
+    fn write_held(&mut self, frame: &mut Frame) -> Result<(), WriteError> {
+        if let (Some(held), Some(Level::Full(snapshot))) = (frame.held.take(), &mut self.level) {
+            snapshot.record(&held)?;
+        }
+        Ok(())
+    }
+
+    /// A frame's snapshot record to fill, at an incremental full.
+    fn new_held(&self) -> Option<Held> {
+        matches!(self.level, Some(Level::Full(_))).then(|| Held {
+            path: self.below_folder(),
+            files: Vec::new(),
+        })
     }
 
     /// Whether an `exclude` pattern leaves out the entry `name` whose path is in `member_path`.
@@ -229,45 +365,65 @@ impl<'a> Walker<'a> {
             .excludes(member.strip_suffix(b"/").unwrap_or(member))
     }
 
-    /// Archives `root` (the plan folder resolved on disk) under the member names GNU tar
-    /// would give `folder`. The root itself is followed if it is a symlink; nothing else is.
-    pub fn archive(&mut self, root: &Path, folder: &[u8]) -> Result<(), WriteError> {
+    /// Opens the folder and stores its own member (after a level-1's label): the walk's
+    /// first frame.
+    fn root(&mut self, root: &Path, folder: &[u8]) -> Result<Frame, WriteError> {
         let opened = nix::fcntl::open(root, dir_flags() - OFlag::O_NOFOLLOW, Mode::empty())
             .map_err(|errno| match errno {
                 Errno::ENOENT => WriteError::FolderNotFound,
                 Errno::ENOTDIR => WriteError::NotADirectory,
                 _ => WriteError::FolderUnreadable(errno.into()),
             })?;
-        let (dir, stat, children) = fstat(&opened)
+        let (dir, stat, mut children) = fstat(&opened)
             .map_err(io::Error::from)
             .and_then(|stat| Ok((stat, Children::read(&opened)?)))
             .map(|(stat, children)| (opened, stat, children))
             .map_err(WriteError::FolderUnreadable)?;
-        self.stream.header(
-            &root_member(folder),
-            &Kind::Directory,
-            &self.owners.meta(&stat),
-        )?;
         self.member_path = trim_trailing_slashes(folder);
         self.root_dev = stat.st_dev;
         self.root_len = self.member_path.len();
+        if let Some(Level::One { label, .. }) = &self.level {
+            let label = label.clone();
+            // Dated when it was made, as GNU tar dates its labels.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(0));
+            let meta = Meta {
+                mtime: now,
+                ..Meta::default()
+            };
+            self.stream.header(&label, &Kind::VolumeLabel, &meta)?;
+        }
+        let kind = self.directory_kind(Some((dir.as_fd(), &mut children)));
+        self.stream
+            .header(&root_member(folder), &kind, &self.owners.meta(&stat))?;
         self.progress
             .step(&self.member_path, self.stream.position());
-        let mut stack = vec![Frame {
+        Ok(Frame {
             dir: Some(dir),
             id: FileId::of_stat(&stat),
             member_len: self.member_path.len(),
             children,
             read_ahead_from: 0,
-        }];
+            held: self.new_held(),
+        })
+    }
+
+    /// Archives `root` (the plan folder resolved on disk) under the member names GNU tar
+    /// would give `folder`. The root itself is followed if it is a symlink; nothing else is.
+    pub fn archive(&mut self, root: &Path, folder: &[u8]) -> Result<(), WriteError> {
+        let mut stack = vec![self.root(root, folder)?];
         self.read_ahead_in(&mut stack[0]);
         while let Some(frame) = stack.last_mut() {
             let index = frame.children.next;
             if index < frame.children.entries.len() {
                 self.read_ahead_passed(frame, index);
             }
-            let Some((name, likely_file)) = frame.children.next() else {
-                let done = stack.pop();
+            let Some((name, child)) = frame.children.next() else {
+                let mut done = stack.pop();
+                if let Some(done) = done.as_mut() {
+                    self.write_held(done)?;
+                }
                 if let (Some(parent), Some(done)) = (stack.last_mut(), done) {
                     self.reopen(parent, &done);
                     parent.read_ahead_from = 0;
@@ -275,6 +431,15 @@ impl<'a> Walker<'a> {
                 }
                 continue;
             };
+            let (likely_file, flag, inode) = (child.likely_file, child.flag, child.inode);
+            if flag == incremental::UNCHANGED {
+                continue;
+            }
+            let name = name.to_vec();
+            let name = name.as_slice();
+            if flag == incremental::DIRECTORY {
+                self.write_held(frame)?;
+            }
             // Only a directory whose reopening failed is closed here, and its rest is skipped.
             let Some(dir) = frame.dir.as_ref() else {
                 continue;
@@ -290,9 +455,16 @@ impl<'a> Walker<'a> {
             }
             // Timed only for the readers ahead: without them nobody asks.
             let started = self.read_ahead.as_ref().map(|_| std::time::Instant::now());
+            let members = self.stream.members();
             let child = self.entry(dir.as_fd(), name, likely_file)?;
             if let Some(started) = started.filter(|_| likely_file) {
                 self.file_time.add(started.elapsed());
+            }
+            if let Some(held) = frame.held.as_mut()
+                && flag == incremental::STORED
+                && self.stream.members() > members
+            {
+                held.files.push((name.to_vec(), inode));
             }
             self.progress
                 .step(&self.member_path, self.stream.position());
@@ -425,36 +597,53 @@ impl<'a> Walker<'a> {
             self.left_out += entries_at(parent, name);
             return Ok(None);
         }
+        let id = FileId::of_stat(stat);
+        let own = self
+            .exclude
+            .own_folders
+            .iter()
+            .find(|(own, _)| *own == id)
+            .map(|&(_, what)| what);
+        let other_device = self.exclude.rules.one_file_system && stat.st_dev != self.root_dev;
+        let mut contents = match opened {
+            Ok(opened) if own.is_none() && !other_device => Ok(Some(opened)),
+            Ok((_, dir)) => {
+                if own.is_none() {
+                    // The mount point is stored, empty; what it holds is left out.
+                    self.left_out += entries_below(dir.as_fd(), b".");
+                }
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        };
+        if let Ok(Some((children, dir))) = &mut contents
+            && self.exclude.rules.caches
+            && holds_cache_tag(dir)
+        {
+            self.left_out += entries_below(dir.as_fd(), b".").saturating_sub(1);
+            children.keep_only(CACHE_TAG);
+        }
+        let kind = match &mut contents {
+            Ok(Some((children, dir))) => self.directory_kind(Some((dir.as_fd(), children))),
+            _ => self.directory_kind(None),
+        };
         let member = as_directory(safer_name(&self.member_path));
         self.stream
-            .header(&member, &Kind::Directory, &self.owners.meta(stat))?;
-        let id = FileId::of_stat(stat);
-        let own = self.exclude.own_folders.iter().find(|(own, _)| *own == id);
-        if let Some(&(_, what)) = own {
+            .header(&member, &kind, &self.owners.meta(stat))?;
+        if let Some(what) = own {
             self.warning(&format!("{what}; its contents are not archived"));
             return Ok(None);
         }
-        if self.exclude.rules.one_file_system && stat.st_dev != self.root_dev {
-            // The mount point is stored, empty; what it holds is left out.
-            if let Ok((_, dir)) = &opened {
-                self.left_out += entries_below(dir.as_fd(), b".");
-            }
-            return Ok(None);
-        }
-        match opened {
-            Ok((mut children, dir)) => {
-                if self.exclude.rules.caches && holds_cache_tag(&dir) {
-                    self.left_out += entries_below(dir.as_fd(), b".").saturating_sub(1);
-                    children.keep_only(CACHE_TAG);
-                }
-                Ok(Some(Frame {
-                    dir: Some(dir),
-                    id,
-                    member_len: self.member_path.len(),
-                    children,
-                    read_ahead_from: 0,
-                }))
-            }
+        match contents {
+            Ok(Some((children, dir))) => Ok(Some(Frame {
+                dir: Some(dir),
+                id,
+                member_len: self.member_path.len(),
+                children,
+                read_ahead_from: 0,
+                held: self.new_held(),
+            })),
+            Ok(None) => Ok(None),
             Err(err) => {
                 self.warning(&format!(
                     "can't read directory ({err}); its contents are not archived"

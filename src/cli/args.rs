@@ -277,6 +277,14 @@ pub struct RestoreArgs {
     /// overwrite files that already exist
     #[argh(switch)]
     pub force: bool,
+    /// then remove what the folder holds that the restored state lacks (never through a
+    /// link)
+    #[argh(switch)]
+    pub delete: bool,
+    /// restore the newest state at or before this local time, "dd/mm/yyyy hh:mm" (default:
+    /// the newest)
+    #[argh(option)]
+    pub as_of: Option<String>,
     /// refuse the whole restore if a symlink would point outside the folder (by default
     /// links are restored as stored, as GNU tar does; nothing is ever written through one)
     #[argh(switch)]

@@ -84,11 +84,23 @@ pub fn manager_command(command: ManagerCommand) -> Result<Command> {
     })
 }
 
+/// The wall-clock minute of an `--as-of` value.
+fn as_of_minute(text: &str) -> Result<i64> {
+    crate::clock::wall_minute_of_stamp(text).ok_or_else(|| {
+        Error::usage(format!(
+            "--as-of takes a local time as \"dd/mm/yyyy hh:mm\", not {}",
+            crate::log::quoted(text)
+        ))
+    })
+}
+
 fn restore_command(args: RestoreArgs) -> Result<Command> {
     let RestoreArgs {
         name_and_members,
         to,
         force,
+        delete,
+        as_of,
         refuse_outside_links,
         outside_links,
         numeric_owner,
@@ -103,12 +115,20 @@ fn restore_command(args: RestoreArgs) -> Result<Command> {
     }
     let mut words = name_and_members.into_iter();
     let name = archive_name(words.next(), "restore")?;
+    let members: Vec<Vec<u8>> = words.map(|RawArg(member)| member.into_vec()).collect();
+    if delete && !members.is_empty() {
+        return Err(Error::usage(
+            "--delete restores the whole state; it takes no member names",
+        ));
+    }
     let options = restore::Options {
         to: to.map(|RawArg(to)| PathBuf::from(to)),
         force,
+        delete,
+        as_of: as_of.as_deref().map(as_of_minute).transpose()?,
         refuse_outside_links,
         numeric_owner,
-        members: words.map(|RawArg(member)| member.into_vec()).collect(),
+        members,
         identity: identity_files(identity),
         progress: progress::Mode::from_switches(quiet, progress),
     };

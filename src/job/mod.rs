@@ -3,6 +3,7 @@
 //! A failure is logged here too, once, before the `on_failure` hook runs.
 
 pub mod hooks;
+mod level;
 pub mod name_lock;
 pub mod offsite;
 
@@ -16,6 +17,7 @@ use crate::plan::{self, Name, Schedule};
 use crate::progress::{self, Progress, Total};
 use crate::settings::Effective;
 use crate::store::catalog;
+use crate::store::chain;
 use crate::store::outcomes::{self, Ending, Outcome};
 use crate::store::retention::Policy;
 use crate::store::rotation;
@@ -23,7 +25,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -60,6 +62,8 @@ pub enum Cause {
     Internal(String),
     /// The `before` hook failed; nothing was written.
     BeforeHook(hooks::HookFailure),
+    /// The snapshot of an incremental full could not be started.
+    Snapshot(io::Error),
 }
 
 impl fmt::Display for Failure {
@@ -85,6 +89,7 @@ impl fmt::Display for Failure {
             ),
             Cause::Internal(message) => write!(f, "{what} failed: internal error: {message}"),
             Cause::BeforeHook(failure) => write!(f, "{what} failed: before hook {failure}"),
+            Cause::Snapshot(err) => write!(f, "{what} failed: can't write its snapshot ({err})"),
         }
     }
 }
@@ -238,15 +243,19 @@ pub fn run(
     note(duration_ms, ending.clone(), None);
     let mut offsite_failure = None;
     if let Ok(Done {
-        left_out, written, ..
+        left_out,
+        written,
+        file,
+        ..
     }) = &result
     {
         let left_out = *left_out;
         let folder = show_bytes(&schedule.folder);
-        log.write(&format!(
-            "Backup done for {folder} in {}",
-            options.settings.form().archive_display(&schedule.name)
-        ));
+        let archive = match file {
+            Some(file) => format!("backups/{}", show_bytes(file)),
+            None => options.settings.form().archive_display(&schedule.name),
+        };
+        log.write(&format!("Backup done for {folder} in {archive}"));
         if left_out > 0 {
             log.write(&format!(
                 "Left out {left_out} entries of {folder} by exclude rules"
@@ -284,6 +293,8 @@ struct Done {
     left_out: u64,
     /// The stamp of the archive put in place.
     written: catalog::Written,
+    /// A level-1's file name in `backups/`; a full's is `<name>.tar`.
+    file: Option<Vec<u8>>,
 }
 
 /// The job itself: name lock, the empty-folder guard, the archive, the previous generation,
@@ -322,18 +333,24 @@ fn attempt(
         })
         .map_or(Total::Unknown, Total::About);
     let mut meter = Progress::new(options.progress, "run", previous);
+    let (snapshot, walk_level, level_one_of) = if options.settings.incremental {
+        choose_level(layout, schedule, &options.settings, log)?
+    } else {
+        (None, None, None)
+    };
     let written = archive::write(
         layout,
         &schedule.name,
         &schedule.folder,
         archive_options,
+        walk_level,
         archive::Watch {
             warn: &mut |warning| log.write(&format!("Warning: {warning}")),
             progress: &mut meter,
         },
     );
     meter.finish(written.as_ref().ok().map(archive::Written::stream_size));
-    let written = written?;
+    let mut written = written?;
     if !options.settings.allow_empty
         && written.members() <= 1
         && written.left_out() > 0
@@ -343,13 +360,120 @@ fn attempt(
     }
     let left_out = written.left_out();
     let fingerprint = written.fingerprint();
-    let size = put_in_place(layout, schedule, written, &options.settings, log)?;
     let (seconds, nanos) = fingerprint.written;
+    if let Some(full) = level_one_of {
+        let (size, file) = put_level_one_in_place(layout, schedule, written, full, log)?;
+        return Ok(Done {
+            size,
+            left_out,
+            written: catalog::Written { seconds, nanos },
+            file: Some(file),
+        });
+    }
+    if let Some(snapshot) = snapshot
+        && let Err(err) =
+            snapshot.commit(layout, schedule, written.take_level(), fingerprint.written)
+    {
+        log.write(&format!(
+            "Warning: can't write the snapshot of {} ({err}); the next backup is a full",
+            show_bytes(&schedule.name)
+        ));
+    }
+    let size = put_in_place(layout, schedule, written, &options.settings, log)?;
+    if options.settings.incremental {
+        remove_orphans(layout, &schedule.name, &options.settings, log);
+    }
     Ok(Done {
         size,
         left_out,
         written: catalog::Written { seconds, nanos },
+        file: None,
     })
+}
+
+/// Puts a level-1 in place under a name of its own, replacing nothing: the full it needs and
+/// every other archive stay as they are. Returns its size and file name.
+fn put_level_one_in_place(
+    layout: &Layout,
+    schedule: &Schedule,
+    written: archive::Written,
+    full: catalog::Written,
+    log: &Log,
+) -> Result<(u64, Vec<u8>), Cause> {
+    catalog_record(layout, &schedule.name, &written, Some(full), log);
+    let stamp = rotation::stamp(&LocalTime::at(written.fingerprint().written.0));
+    let form = written.form();
+    Ok(written.commit_new(&layout.backups_dir(), |serial| {
+        chain::level_one_name(&schedule.name, &stamp, serial, form)
+    })?)
+}
+
+/// What an incremental job writes: for a full, its snapshot on the way; the level for the
+/// walk; for a level-1, the stamp of the full it is made against.
+type Chosen = (
+    Option<level::NewSnapshot>,
+    Option<archive::walk::Level>,
+    Option<catalog::Written>,
+);
+
+fn choose_level(
+    layout: &Layout,
+    schedule: &Schedule,
+    settings: &Effective,
+    log: &Log,
+) -> Result<Chosen, Cause> {
+    let now = LocalTime::now();
+    match level::choose(layout, schedule, settings, &now) {
+        level::Plan::Full { warning } => {
+            if let Some(warning) = warning {
+                log.write(&format!("Warning: {warning}"));
+            }
+            let (snapshot, walk) = level::NewSnapshot::start(layout, schedule, settings, &now)
+                .map_err(Cause::Snapshot)?;
+            Ok((Some(snapshot), Some(walk), None))
+        }
+        level::Plan::One { against, full } => {
+            let label = crate::archive::incremental::label((full.seconds, full.nanos));
+            Ok((
+                None,
+                Some(archive::walk::Level::One { against, label }),
+                Some(full),
+            ))
+        }
+    }
+}
+
+/// Removes the level-1s of `name` whose full is gone (replaced, or pruned): nothing can
+/// restore them. A level-1 whose full can't be told is kept.
+fn remove_orphans(layout: &Layout, name: &Name, settings: &Effective, log: &Log) {
+    let records = catalog::load(layout).unwrap_or_default();
+    let chains = chain::Chains::read(&layout.backups_dir(), name, &records, &|file| {
+        archive::level_one_label(layout, file)
+    });
+    let mut gone = Vec::new();
+    for orphan in chains.orphans() {
+        let path = layout
+            .backups_dir()
+            .join(std::ffi::OsStr::from_bytes(&orphan.file));
+        match std::fs::remove_file(path) {
+            Ok(()) => {
+                log.write(&format!("Removed {}: its full is gone", orphan.display()));
+                gone.push(String::from_utf8_lossy(&orphan.file).into_owned());
+            }
+            Err(err) => log.write(&format!(
+                "Warning: can't remove {} ({err})",
+                orphan.display()
+            )),
+        }
+    }
+    if !gone.is_empty() {
+        if let Err(err) = catalog::forget_gone(layout, name) {
+            log.write(&format!(
+                "Warning: can't remove pruned archives from the catalog ({err})"
+            ));
+        }
+        offsite::prune(layout, settings, &gone, log);
+    }
 }
 
 /// Puts a written archive in place of the previous one: its generation kept (or its offsite
@@ -388,7 +512,7 @@ fn put_in_place(
     }
     // Recorded before the rename: an archive in place always has its record, unless writing
     // the catalog failed.
-    catalog_record(layout, &schedule.name, &written, log);
+    catalog_record(layout, &schedule.name, &written, None, log);
     let size = written.commit()?;
     let backups = layout.backups_dir();
     let replacement = form.archive_display(&schedule.name);
@@ -418,7 +542,14 @@ fn put_in_place(
 
 /// Adds the archive about to be put in place to the store's catalog. Without its record the
 /// archive is just as good: what would read the record reads the archive instead.
-fn catalog_record(layout: &Layout, name: &Name, written: &archive::Written, log: &Log) {
+/// A level-1's record carries the stamp of the full it needs.
+fn catalog_record(
+    layout: &Layout,
+    name: &Name,
+    written: &archive::Written,
+    full: Option<catalog::Written>,
+    log: &Log,
+) {
     let fingerprint = written.fingerprint();
     let record = catalog::Record {
         name: name.to_vec(),
@@ -433,6 +564,7 @@ fn catalog_record(layout: &Layout, name: &Name, written: &archive::Written, log:
         sha256: fingerprint.sha256,
         recipients: written.recipients().map(str::to_owned),
         offsite: None,
+        full,
         other: Vec::new(),
     };
     if let Err(err) = catalog::add(layout, &record) {

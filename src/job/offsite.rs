@@ -210,6 +210,31 @@ pub fn remote_name(name: &[u8], form: Form, written: Written) -> String {
     String::from_utf8_lossy(&rotation::generation_name(name, &stamp, 1, form)).into_owned()
 }
 
+/// The archive of `name` written at `written`, wherever rotation has put it, and the name
+/// its copy has on the remote: a full's generation name, a level-1's own (it keeps it for
+/// life, there as here).
+fn local_and_remote(
+    backups: &Path,
+    name: &[u8],
+    written: Written,
+    record: Option<&catalog::Record>,
+    form: Form,
+) -> (Option<Vec<u8>>, String) {
+    let local = rotation::files_of(backups, name)
+        .into_iter()
+        .find(|(_, meta)| {
+            Written::of(meta) == written && record.is_none_or(|record| record.size == meta.len())
+        })
+        .map(|(file, _)| file);
+    let remote = match &local {
+        Some(file) if crate::store::chain::is_level_one(name, file) => {
+            String::from_utf8_lossy(file).into_owned()
+        }
+        _ => remote_name(name, form, written),
+    };
+    (local, remote)
+}
+
 /// Copies the archive of `name` written at `written` offsite, wherever rotation has put it
 /// meanwhile, and records and logs how it went. `Err` holds the line logged after `Error: `.
 pub fn copy_archive(
@@ -229,14 +254,9 @@ pub fn copy_archive(
         .rev()
         .find(|record| record.name == name && record.written == written);
     let form = record.map_or_else(|| settings.form(), |record| record.form);
-    let remote = remote_name(name, form, written);
-    let local = rotation::files_of(&backups, name)
-        .into_iter()
-        .find(|(_, meta)| {
-            Written::of(meta) == written && record.is_none_or(|record| record.size == meta.len())
-        });
+    let (local, remote) = local_and_remote(&backups, name, written, record, form);
     let shown = |file: &[u8]| format!("backups/{}", show_bytes(file));
-    let Some((file, _)) = local else {
+    let Some(file) = local else {
         let line = format!(
             "offsite copy of backups/{remote} to {} failed: the archive is no longer in backups/",
             offsite.folder()
@@ -389,6 +409,7 @@ mod tests {
                 to: "r:p/h".to_owned(),
                 state,
             }),
+            full: None,
             other: Vec::new(),
         };
         let pending = |next| OffsiteState::Pending {

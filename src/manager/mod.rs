@@ -4,6 +4,7 @@
 pub mod contents;
 pub mod prune;
 pub mod restore;
+pub mod state;
 pub mod verify;
 
 use crate::clock::LocalTime;

@@ -149,7 +149,7 @@ fn show_text(value: Option<&str>) -> String {
 }
 
 /// How many keys there are.
-const KEY_COUNT: usize = 31;
+const KEY_COUNT: usize = 33;
 
 /// Every key, in the order `settings` shows them.
 static KEYS: [Key; KEY_COUNT] = [
@@ -268,6 +268,30 @@ static KEYS: [Key; KEY_COUNT] = [
         read: switch,
         apply: |effective, value| effective.one_file_system = on(value),
         show: |effective| effective.one_file_system.to_string(),
+    },
+    Key {
+        name: "incremental",
+        doc: "level-1 archives of what changed since the last full (GNU `--listed-incremental`)",
+        top_only: false,
+        retention: false,
+        default: Value::Switch(false),
+        read: switch,
+        apply: |effective, value| effective.incremental = on(value),
+        show: |effective| effective.incremental.to_string(),
+    },
+    Key {
+        name: "full_every",
+        doc: "days from one full archive to the next, with `incremental`",
+        top_only: false,
+        retention: false,
+        default: Value::Count(7),
+        read: |reading| {
+            reading
+                .number(1..=366, "a whole number of days from 1 to 366")
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.full_every_days = count(value),
+        show: |effective| effective.full_every_days.to_string(),
     },
     Key {
         name: "compress",
@@ -605,6 +629,9 @@ pub struct Effective {
     pub exclude_caches: bool,
     pub exclude_if_present: Vec<String>,
     pub one_file_system: bool,
+    /// Level-1 archives against the newest full, a full every `full_every_days`.
+    pub incremental: bool,
+    pub full_every_days: u32,
     pub compression: Compression,
     /// Hash each archive as it is written, for the catalog.
     pub checksum: bool,
@@ -642,6 +669,8 @@ impl Default for Effective {
             exclude_caches: false,
             exclude_if_present: Vec::new(),
             one_file_system: false,
+            incremental: false,
+            full_every_days: 7,
             compression: Compression::None,
             checksum: false,
             encrypt_to: Vec::new(),
@@ -692,6 +721,22 @@ impl Effective {
             checksum: self.checksum || self.form().encrypted,
             encryption: crate::crypt::Recipients::of(&self.recipients()),
         }
+    }
+
+    /// The settings that decide which entries of the folder an archive holds, as one text:
+    /// a level-1 made against a full written under others would hold the wrong files.
+    pub fn shape(&self) -> String {
+        const SHAPING: [&str; 4] = [
+            "exclude",
+            "exclude_caches",
+            "exclude_if_present",
+            "one_file_system",
+        ];
+        KEYS.iter()
+            .filter(|key| SHAPING.contains(&key.name))
+            .map(|key| format!("{}={}", key.name, (key.show)(self)))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Every recipient the archives are encrypted to: `encrypt_to` and the file's.
@@ -1081,6 +1126,7 @@ mod tests {
              keep_monthly = 0  # default\nkeep_yearly = 0  # default\nallow_empty = true  # name table\n\
              exclude = [\"*.tmp\"]  # file\nexclude_caches = false  # default\n\
              exclude_if_present = []  # default\none_file_system = false  # default\n\
+             incremental = false  # default\nfull_every = 7  # default\n\
              compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
              catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
              on_failure = \"\"  # default\nhook_user = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\

@@ -57,6 +57,8 @@ pub struct Record {
     pub recipients: Option<String>,
     /// Its offsite copy, when the settings ask for one.
     pub offsite: Option<Offsite>,
+    /// For a level-1 archive: the stamp of the full it needs.
+    pub full: Option<Written>,
     /// Fields of a later version, `key=value`, kept in order.
     pub other: Vec<Vec<u8>>,
 }
@@ -171,6 +173,9 @@ impl Record {
         if let Some(offsite) = &self.offsite {
             line.extend_from_slice(offsite.render().as_bytes());
         }
+        if let Some(Written { seconds, nanos }) = self.full {
+            line.extend_from_slice(format!("\tfull={seconds}.{nanos:09}").as_bytes());
+        }
         for field in &self.other {
             line.push(b'\t');
             line.extend_from_slice(field);
@@ -184,7 +189,7 @@ impl Record {
         let name = fields.next().filter(|name| !name.is_empty())?.to_vec();
         let (mut written, mut form, mut size, mut stream, mut members, mut sha256) =
             (None, None, None, None, None, None);
-        let mut recipients = None;
+        let (mut recipients, mut full) = (None, None);
         let (mut offsite_to, mut offsite_state, mut offsite_error) = (None, None, None);
         let mut other = Vec::new();
         for field in fields {
@@ -193,6 +198,7 @@ impl Record {
             let number = || std::str::from_utf8(value).ok()?.parse::<u64>().ok();
             match key {
                 b"written" => written = parse_written(value),
+                b"full" => full = Some(parse_written(value)?),
                 b"form" => form = Form::from_name(std::str::from_utf8(value).ok()?),
                 b"recipients" => recipients = Some(String::from_utf8(value.to_vec()).ok()?),
                 b"offsite_to" => offsite_to = Some(String::from_utf8(value.to_vec()).ok()?),
@@ -220,6 +226,7 @@ impl Record {
                 (Some(to), Some(state)) => Offsite::parse(to, &state, offsite_error),
                 _ => None,
             },
+            full,
             other,
         })
     }
@@ -419,6 +426,7 @@ mod tests {
             sha256: Some([0xab; 32]),
             recipients: None,
             offsite: None,
+            full: None,
             other: Vec::new(),
         }
     }

@@ -5,6 +5,7 @@
 //! the manager.
 
 pub mod catalog;
+pub mod chain;
 mod ledger;
 pub mod outcomes;
 pub mod retention;

@@ -40,7 +40,7 @@ pub fn generation_name(name: &[u8], stamp: &str, serial: u32, form: Form) -> Vec
 }
 
 /// The age key (stamp, serial) of `file` if it is a generation of `name`.
-fn generation_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)> {
+pub(super) fn generation_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)> {
     let (_, stem) = Form::of_file(file)?;
     let middle = stem.strip_prefix(name)?.strip_prefix(b".")?;
     let (stamp, serial) = match middle.get(17..) {
@@ -192,7 +192,19 @@ pub fn possible_owners(file: &[u8]) -> Vec<&[u8]> {
     let Some((_, base)) = Form::of_file(file) else {
         return Vec::new();
     };
+    // A level-1, `x.<stamp>[-n].inc.tar`, belongs to `x` alone.
+    if let Some(generation) = base.strip_suffix(super::chain::LEVEL_ONE_MARK.as_bytes())
+        && let Some(owner) = stamped_owner(generation)
+    {
+        return vec![owner];
+    }
     let mut owners = vec![base];
+    owners.extend(stamped_owner(base));
+    owners
+}
+
+/// `x` of `x.<yyyy-mm-dd_hhmmss>[-n]`, going by the shape's length and dot only.
+fn stamped_owner(base: &[u8]) -> Option<&[u8]> {
     let without_serial = match base.iter().rposition(|&b| b == b'-') {
         Some(dash)
             if base.len() - dash <= 11 && base[dash + 1..].iter().all(u8::is_ascii_digit) =>
@@ -201,12 +213,8 @@ pub fn possible_owners(file: &[u8]) -> Vec<&[u8]> {
         }
         _ => base,
     };
-    if let Some(cut) = without_serial.len().checked_sub(18)
-        && without_serial[cut] == b'.'
-    {
-        owners.push(&without_serial[..cut]);
-    }
-    owners
+    let cut = without_serial.len().checked_sub(18)?;
+    (without_serial[cut] == b'.').then(|| &without_serial[..cut])
 }
 
 /// Gives each archive of `name` in place its generation name too (a hard link), before it is

@@ -82,8 +82,26 @@ impl TempFile {
         self.file.sync_all()?;
         fs::rename(&self.path, target)?;
         self.committed = true;
-        // The rename itself is durable only once the directory is synced. O_DIRECTORY: a
-        // FIFO swapped in for the directory must not hang the commit.
+        self.sync_dir()
+    }
+
+    /// Makes the written data durable and gives it the name `target` if nothing has that
+    /// name yet: `Ok(false)`, and the file stays temporary, if something has.
+    pub fn commit_new(&mut self, target: &Path) -> io::Result<bool> {
+        self.file.sync_all()?;
+        match fs::hard_link(&self.path, target) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(err) => return Err(err),
+        }
+        self.committed = true;
+        fs::remove_file(&self.path)?;
+        self.sync_dir().map(|()| true)
+    }
+
+    /// The rename itself is durable only once the directory is synced. O_DIRECTORY: a FIFO
+    /// swapped in for the directory must not hang the commit.
+    fn sync_dir(&self) -> io::Result<()> {
         OpenOptions::new()
             .read(true)
             .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NONBLOCK)

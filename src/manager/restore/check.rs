@@ -153,6 +153,13 @@ pub enum Shape {
 pub struct Selection {
     /// Each path as given, its components, and whether the archive had it.
     wanted: Vec<(Vec<u8>, Vec<Vec<u8>>, bool)>,
+    /// Only members with these [`key`]s, besides: a full's unchanged files under a level-1.
+    only: Option<HashSet<Vec<u8>>>,
+}
+
+/// A member's path as one key, `a/b/c`, however its name was written (`./a//b/c/`).
+pub fn key(name: &[u8]) -> Vec<u8> {
+    components(name).join(&b'/')
 }
 
 impl Selection {
@@ -165,11 +172,31 @@ impl Selection {
                 (member.clone(), parts, false)
             })
             .collect();
-        Selection { wanted }
+        Selection { wanted, only: None }
+    }
+
+    /// Restricts the selection to members with the [`key`]s in `only` (none: lifts it);
+    /// returns the restriction it had.
+    pub fn restrict(&mut self, only: Option<HashSet<Vec<u8>>>) -> Option<HashSet<Vec<u8>>> {
+        std::mem::replace(&mut self.only, only)
+    }
+
+    /// Whether only some keys are allowed.
+    pub fn restricted(&self) -> bool {
+        self.only.is_some()
+    }
+
+    fn allows(&self, name: &[u8]) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.contains(&key(name)))
     }
 
     /// Whether member `name` is restored: the whole archive, or at or below a path asked for.
     pub fn covers(&self, name: &[u8]) -> bool {
+        if !self.allows(name) {
+            return false;
+        }
         let parts = components(name);
         self.wanted.is_empty()
             || self
@@ -180,6 +207,9 @@ impl Selection {
 
     /// [`Selection::covers`], noting which paths asked for the archive has.
     pub fn take(&mut self, name: &[u8]) -> bool {
+        if !self.allows(name) {
+            return false;
+        }
         if self.wanted.is_empty() {
             return true;
         }
@@ -373,6 +403,13 @@ impl Checker {
         }
     }
 
+    /// Whether the archive makes the path `parts` (or implies it as a parent), and whether
+    /// as a directory: what `--delete` keeps.
+    pub fn makes(&self, parts: &[&[u8]]) -> Option<bool> {
+        self.find(parts)
+            .map(|node| self.nodes[node as usize].shape == Shape::Directory)
+    }
+
     /// Whether a directory member for `parts` came before: restore makes that directory
     /// itself, replacing what is on disk there when forced.
     pub fn has_directory_member(&self, parts: &[&[u8]]) -> bool {
@@ -383,7 +420,7 @@ impl Checker {
     /// Judges every symlink against all the others, once the whole archive is known: a link
     /// that stays inside on its own may lead out through one that comes later. Returns how
     /// many lead outside (allowed), or refuses the first that does (not allowed).
-    pub fn finish(self) -> Result<usize, Refusal> {
+    pub fn finish(&self) -> Result<usize, Refusal> {
         let mut outside = 0;
         for (name, node) in &self.symlinks {
             let link = &self.nodes[*node as usize];

@@ -359,7 +359,7 @@ pub fn extract(
         let mut name = member.name.clone();
         if !selection.covers(&name) {
             // Restored anyway when a link asked for needs its data: under the link's name.
-            match redirect.get(&components(&name).join(&b'/')) {
+            match redirect.get(&super::check::key(&name)) {
                 Some(link) => name.clone_from(link),
                 None => continue,
             }
@@ -561,7 +561,7 @@ fn copy_data(
 /// What hard link `parts` to `stored` links to in this restore: `stored`, or the link that
 /// got its data in a partial restore; `None` when `parts` is that link itself.
 fn link_source(redirect: &super::Redirect, stored: &[u8], parts: &[&[u8]]) -> Option<Vec<u8>> {
-    match redirect.get(&components(stored).join(&b'/')) {
+    match redirect.get(&super::check::key(stored)) {
         Some(substitute) if components(substitute) == parts => None,
         Some(substitute) => Some(substitute.clone()),
         None => Some(stored.to_vec()),
