@@ -38,7 +38,9 @@ pub const NAME_LOCK_FILE: &str = ".backupbox.lock";
 /// Whether an entry of `backups/` is backupbox's own working file rather than an archive:
 /// never listed by `backups`, never put into an archive.
 pub fn is_internal_backups_entry(name: &[u8]) -> bool {
-    crate::sys::atomic_file::is_temp_name(name) || name == NAME_LOCK_FILE.as_bytes()
+    crate::sys::atomic_file::is_temp_name(name)
+        || name == NAME_LOCK_FILE.as_bytes()
+        || name.ends_with(SNAPSHOT_SUFFIX.as_bytes())
 }
 
 /// The files of one backup system, all below one base directory.

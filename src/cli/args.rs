@@ -154,6 +154,10 @@ pub struct ContentsArgs {
     /// show type, mode, owner, size and time too, like tar -tvf
     #[argh(switch)]
     pub long: bool,
+    /// list the newest state at or before this local time, "dd/mm/yyyy hh:mm" (default: the
+    /// newest)
+    #[argh(option)]
+    pub as_of: Option<String>,
     /// an age identity file, for an encrypted archive; give it more than once for archives
     /// made under older keys (default: $BACKUPBOX_IDENTITY)
     #[argh(option)]

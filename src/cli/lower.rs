@@ -55,10 +55,12 @@ pub fn manager_command(command: ManagerCommand) -> Result<Command> {
         ManagerCommand::Contents(ContentsArgs {
             name,
             long,
+            as_of,
             identity,
         }) => Command::Contents {
             name: archive_name(name, "contents")?,
             long,
+            as_of: as_of.as_deref().map(as_of_minute).transpose()?,
             identity: identity_files(identity),
         },
         ManagerCommand::Status(StatusArgs { json, prometheus }) => Command::Status {

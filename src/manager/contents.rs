@@ -1,8 +1,11 @@
-//! `backup_manager contents NAME [--long]`: the members of `backups/NAME.tar`, one a line,
-//! like `tar -tf` (with `--long`, like `tar -tvf`). Names are escaped as in every message.
+//! `backup_manager contents NAME [--long] [--as-of TIME]`: the members of `backups/NAME.tar`,
+//! one a line, like `tar -tf` (with `--long`, like `tar -tvf`); once there are level-1s, of
+//! the newest state (a level-1's members with the unchanged ones of its full). Names are
+//! escaped as in every message.
 
-use crate::archive;
+use crate::archive::Stored;
 use crate::archive::check::is_record;
+use crate::archive::incremental::{UNCHANGED, parse_dumpdir};
 use crate::archive::member::{Member, NotAFile};
 use crate::clock::LocalTime;
 use crate::crypt::Identities;
@@ -11,59 +14,172 @@ use crate::layout::Layout;
 use crate::log::{Log, show_bytes};
 use crate::plan::Name;
 use crate::stdout;
-use std::io;
+use std::collections::HashMap;
+use std::io::{self, Read};
 use tar::EntryType;
+
+/// What `contents` lists, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Listing {
+    /// Like `tar -tvf`, not `tar -tf`.
+    pub long: bool,
+    /// The newest state at or before this local wall-clock minute.
+    pub as_of: Option<i64>,
+}
 
 /// Carries out `contents`.
 pub fn contents(
     layout: &Layout,
     log: &Log,
     name: &Name,
-    long: bool,
+    how: Listing,
     keys: &Identities,
 ) -> Result<Outcome> {
-    let stored = archive::open(layout, name)?;
-    stored.require_key(keys)?;
-    let display = stored.display();
-    let unreadable = |err: io::Error| Error::failed(format!("can't read {display}")).because(err);
-    let mut archive = tar::Archive::new(stored.read_from_start(keys).map_err(unreadable)?);
-    let mut listing = String::new();
-    let mut columns = Columns::default();
-    for entry in archive.entries_with_seek().map_err(unreadable)? {
-        let mut entry = entry.map_err(unreadable)?;
-        if is_record(entry.header().entry_type()) {
-            continue;
+    let parts = crate::manager::state::parts(layout, name, how.as_of, keys)?;
+    for part in &parts {
+        part.require_key(keys)?;
+    }
+    let display = crate::manager::state::display(&parts);
+    let mut lines = Lines {
+        long: how.long,
+        columns: Columns::default(),
+        text: String::new(),
+    };
+    match parts.as_slice() {
+        [full, level_one] => list_state(full, level_one, keys, &mut lines)?,
+        parts => {
+            for part in parts {
+                list_archive(part, keys, &mut lines)?;
+            }
         }
-        let member = Member::read(&mut entry).map_err(unreadable)?;
-        if long {
-            listing.push_str(&columns.prefix(&member));
+    }
+    lines.flush()?;
+    log.write(&format!("Show contents of {display}"));
+    Ok(Outcome::Done)
+}
+
+/// The listing as it is made: printed in pieces, not all at the end.
+struct Lines {
+    long: bool,
+    columns: Columns,
+    text: String,
+}
+
+impl Lines {
+    /// One member's line, `tar -tf`'s or `tar -tvf`'s.
+    fn add(&mut self, member: &Member) -> Result<()> {
+        if self.long {
+            self.text.push_str(&self.columns.prefix(member));
         }
-        listing.push_str(&show_bytes(&member.name));
-        if long && member.not_a_file() == Some(NotAFile::VolumeLabel) {
-            listing.push_str("--Volume Header--");
+        self.text.push_str(&show_bytes(&member.name));
+        if self.long && member.not_a_file() == Some(NotAFile::VolumeLabel) {
+            self.text.push_str("--Volume Header--");
         }
         let arrow = match member.kind {
             EntryType::Symlink => Some(" -> "),
             EntryType::Link => Some(" link to "),
             _ => None,
         };
-        if long && let (Some(arrow), Some(target)) = (arrow, &member.link) {
-            listing.push_str(arrow);
-            listing.push_str(&show_bytes(target));
+        if self.long
+            && let (Some(arrow), Some(target)) = (arrow, &member.link)
+        {
+            self.text.push_str(arrow);
+            self.text.push_str(&show_bytes(target));
         }
-        listing.push('\n');
-        // Large archives print as they go, in pieces, not all at the end.
-        if listing.len() > 1 << 16 {
-            stdout::print(listing.as_bytes())?;
-            listing.clear();
+        self.text.push('\n');
+        if self.text.len() > 1 << 16 {
+            self.flush()?;
         }
+        Ok(())
     }
-    stdout::print(listing.as_bytes())?;
+
+    fn flush(&mut self) -> Result<()> {
+        stdout::print(self.text.as_bytes())?;
+        self.text.clear();
+        Ok(())
+    }
+}
+
+fn unreadable(stored: &Stored) -> impl Fn(io::Error) -> Error + '_ {
+    move |err| Error::failed(format!("can't read {}", stored.display())).because(err)
+}
+
+/// Every member of one archive, as `tar -tf` lists them.
+fn list_archive(stored: &Stored, keys: &Identities, lines: &mut Lines) -> Result<()> {
+    let unreadable = unreadable(stored);
+    let mut archive = tar::Archive::new(stored.read_from_start(keys).map_err(&unreadable)?);
+    for entry in archive.entries_with_seek().map_err(&unreadable)? {
+        let mut entry = entry.map_err(&unreadable)?;
+        if is_record(entry.header().entry_type()) {
+            continue;
+        }
+        lines.add(&Member::read(&mut entry).map_err(&unreadable)?)?;
+    }
     // Like `tar -tzf`, the listing ends with an error when the compressed stream's checksum,
     // at its very end, does not match.
-    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(unreadable)?;
-    log.write(&format!("Show contents of {display}"));
-    Ok(Outcome::Done)
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(&unreadable)?;
+    Ok(())
+}
+
+/// The state a level-1 makes on its full: the level-1's members in its order (its label
+/// left out), each directory followed by the files its dumpdir lists as unchanged, from
+/// the full.
+fn list_state(
+    full: &Stored,
+    level_one: &Stored,
+    keys: &Identities,
+    lines: &mut Lines,
+) -> Result<()> {
+    let unchanged = crate::manager::state::unchanged(
+        level_one
+            .read_from_start(keys)
+            .map_err(unreadable(level_one))?,
+    )
+    .map_err(unreadable(level_one))?;
+    let mut from_full = HashMap::new();
+    let unreadable_full = unreadable(full);
+    let mut archive = tar::Archive::new(full.read_from_start(keys).map_err(&unreadable_full)?);
+    for entry in archive.entries_with_seek().map_err(&unreadable_full)? {
+        let mut entry = entry.map_err(&unreadable_full)?;
+        if is_record(entry.header().entry_type()) {
+            continue;
+        }
+        let member = Member::read(&mut entry).map_err(&unreadable_full)?;
+        let key = crate::manager::restore::key(&member.name);
+        if unchanged.contains(&key) {
+            from_full.insert(key, member);
+        }
+    }
+    let unreadable = unreadable(level_one);
+    let mut archive = tar::Archive::new(level_one.read_from_start(keys).map_err(&unreadable)?);
+    for entry in archive.entries_with_seek().map_err(&unreadable)? {
+        let mut entry = entry.map_err(&unreadable)?;
+        if is_record(entry.header().entry_type()) {
+            continue;
+        }
+        let member = Member::read(&mut entry).map_err(&unreadable)?;
+        if member.not_a_file() == Some(NotAFile::VolumeLabel) {
+            continue;
+        }
+        lines.add(&member)?;
+        if entry.header().entry_type().as_byte() != b'D' {
+            continue;
+        }
+        let mut listing = Vec::new();
+        entry.read_to_end(&mut listing).map_err(&unreadable)?;
+        let directory = crate::manager::restore::key(&member.name);
+        for (flag, child) in parse_dumpdir(&listing).unwrap_or_default() {
+            let mut key = directory.clone();
+            if !key.is_empty() {
+                key.push(b'/');
+            }
+            key.extend_from_slice(child);
+            if let Some(kept) = from_full.remove(&key).filter(|_| flag == UNCHANGED) {
+                lines.add(&kept)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The columns of `tar -tvf`, which widen as GNU tar's do: the owner-and-size column and the

@@ -62,6 +62,8 @@ pub enum Command {
     Contents {
         name: Name,
         long: bool,
+        /// The newest state at or before this local wall-clock minute.
+        as_of: Option<i64>,
         /// Identity files for an encrypted archive.
         identity: Vec<PathBuf>,
     },
@@ -117,8 +119,15 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Resu
         Command::Contents {
             name,
             long,
+            as_of,
             identity,
-        } => contents::contents(layout, log, &name, long, &Identities::load(&identity)?),
+        } => contents::contents(
+            layout,
+            log,
+            &name,
+            contents::Listing { long, as_of },
+            &Identities::load(&identity)?,
+        ),
         Command::Status { format } => show_status(layout, log, format),
         Command::Verify {
             name,
@@ -257,6 +266,9 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
             };
             listing.extend_from_slice(format!("  ({why})").as_bytes());
         }
+        if long && let Some(note) = level_one_note(layout, &records, &name, &entry) {
+            listing.extend_from_slice(format!("  ({note})").as_bytes());
+        }
         if long && let Some(recipients) = encrypted_to(&records, &name, &entry) {
             listing
                 .extend_from_slice(format!("  (encrypted to recipients {recipients})").as_bytes());
@@ -266,6 +278,38 @@ fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
     stdout::print(&listing)?;
     log.write("Show backups list");
     Ok(Outcome::Done)
+}
+
+/// For a level-1, which full it needs: `level 1 on docs.tar`, or that the full is gone.
+fn level_one_note(
+    layout: &Layout,
+    records: &crate::store::catalog::Index,
+    file: &[u8],
+    entry: &fs::DirEntry,
+) -> Option<String> {
+    let owner = *crate::store::rotation::possible_owners(file).first()?;
+    if !crate::store::chain::is_level_one(owner, file) {
+        return None;
+    }
+    let meta = entry.metadata().ok()?;
+    let full = records
+        .find(owner, &meta)
+        .and_then(|record| record.full)
+        .or_else(|| crate::archive::level_one_label(layout, file));
+    let Some(full) = full else {
+        return Some("level 1; its full is not recorded".to_owned());
+    };
+    let chains = crate::store::chain::Chains::read(&layout.backups_dir(), owner, &[], &|_| None);
+    let found = chains.archives.iter().find(|archive| {
+        archive.level == crate::store::chain::Level::Full && archive.written == full
+    });
+    Some(match found {
+        Some(archive) => format!("level 1 on {}", crate::log::show_bytes(&archive.file)),
+        None => format!(
+            "level 1; its full of {} is gone",
+            LocalTime::at(full.seconds).date_time()
+        ),
+    })
 }
 
 /// The recipients' fingerprint the catalog recorded for archive file `file`, if it is

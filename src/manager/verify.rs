@@ -6,6 +6,7 @@ use crate::archive::form::Form;
 use crate::archive::header::device_number;
 use crate::archive::member::{Expanded, Member};
 use crate::archive::{self, check::read_full, member_name::root_member};
+use crate::clock::LocalTime;
 use crate::crypt::Identities;
 use crate::error::{Error, Outcome, Result};
 use crate::layout::Layout;
@@ -14,7 +15,9 @@ use crate::plan::file as plan_file;
 use crate::plan::{self, Name};
 use crate::progress::{self, Progress};
 use crate::stdout;
-use crate::store::catalog;
+use crate::store::catalog::{self, Written};
+use crate::store::chain::{Chains, Level};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read, Seek};
@@ -32,29 +35,29 @@ pub fn verify(
     keys: &Identities,
     progress: progress::Mode,
 ) -> Result<Outcome> {
+    let records = catalog::load(layout).unwrap_or_default();
+    let chains = Chains::read(&layout.backups_dir(), name, &records, &|file| {
+        let (seconds, nanos) = archive::open_file(layout, file).ok()?.label(keys)?;
+        Some(Written { seconds, nanos })
+    });
     // One descriptor for both passes: what was checked is what is compared.
     let stored = archive::open(layout, name)?;
-    if stored.form().encrypted && keys.is_empty() && !against {
-        return verify_without_key(layout, log, name, &stored);
+    let mut summary = verify_archive(name, &stored, &records, keys, against, progress)?;
+    if chains.has_level_ones() {
+        stdout::print_line(&summary)?;
+        log.write(&format!("Verified {summary}"));
+        summary = verify_level_ones(
+            layout, log, name, &chains, &stored, &records, keys, progress,
+        )?;
     }
-    stored.require_key(keys)?;
-    let display = stored.display();
-    let unreadable = |err| Error::failed(format!("can't read {display}")).because(err);
-    let mut meter = Progress::new(progress, "verify", stored.total());
-    let sound = stored.check(keys, &mut meter);
-    meter.finish(sound.as_ref().ok().and(stored.read_in_full()));
-    let sound = sound.map_err(|defect| Error::failed(format!("{display} is damaged: {defect}")))?;
-    let mut summary = format!("{display}: sound, {} members", sound.members);
     if against {
         let folder = schedule_folder(layout, name)?;
         crate::debug_points::pause("archive-checked");
-        let input = stored.read_from_start(keys).map_err(unreadable)?;
-        let mut meter = Progress::new(progress, "compare", stored.total());
-        let differences = compare(input, &folder, &layout.resolve_folder(&folder), &mut meter);
-        meter.finish(differences.as_ref().ok().and(stored.read_in_full()));
-        let differences = differences
-            .map_err(|err| Error::failed(format!("can't compare {display}")).because(err))?;
+        let parts = crate::manager::state::parts(layout, name, None, keys)?;
+        let display = crate::manager::state::display(&parts);
         let shown = show_bytes(&folder);
+        let differences = compare_state(&parts, keys, &folder, layout, progress)
+            .map_err(|err| Error::failed(format!("can't compare {display}")).because(err))?;
         let mut listing = String::new();
         for difference in &differences {
             listing.push_str(&difference.to_string());
@@ -74,27 +77,144 @@ pub fn verify(
                 )));
             }
         }
-        summary.push_str(&format!(", same as {shown}"));
+        if parts.len() > 1 {
+            stdout::print_line(&summary)?;
+            log.write(&format!("Verified {summary}"));
+            summary = format!("{display}: same as {shown}");
+        } else {
+            summary.push_str(&format!(", same as {shown}"));
+        }
     }
     stdout::print_line(&summary)?;
     log.write(&format!("Verified {summary}"));
     Ok(Outcome::Done)
 }
 
+/// Checks one archive end to end (without a key, an encrypted one as far as it can be);
+/// returns its summary line.
+fn verify_archive(
+    name: &Name,
+    stored: &archive::Stored,
+    records: &[catalog::Record],
+    keys: &Identities,
+    against: bool,
+    progress: progress::Mode,
+) -> Result<String> {
+    if stored.form().encrypted && keys.is_empty() && !against {
+        return verify_without_key(name, stored, records);
+    }
+    stored.require_key(keys)?;
+    let display = stored.display();
+    let mut meter = Progress::new(progress, "verify", stored.total());
+    let sound = stored.check(keys, &mut meter);
+    meter.finish(sound.as_ref().ok().and(stored.read_in_full()));
+    let sound = sound.map_err(|defect| Error::failed(format!("{display} is damaged: {defect}")))?;
+    Ok(format!("{display}: sound, {} members", sound.members))
+}
+
+/// Checks every level-1 made against the full in place, its dumpdirs included, oldest
+/// first, and refuses a level-1 whose full is gone, naming both; returns the last summary.
+#[allow(clippy::too_many_arguments)]
+fn verify_level_ones(
+    layout: &Layout,
+    log: &Log,
+    name: &Name,
+    chains: &Chains,
+    full: &archive::Stored,
+    records: &[catalog::Record],
+    keys: &Identities,
+    progress: progress::Mode,
+) -> Result<String> {
+    if let Some(orphan) = chains.orphans().first() {
+        let needs = match orphan.level {
+            Level::One(Some(full)) => LocalTime::at(full.seconds).date_time(),
+            _ => String::new(),
+        };
+        return Err(Error::failed(format!(
+            "{} needs the full of {} written at {needs}, which is no longer in backups/",
+            orphan.display(),
+            show_bytes(name)
+        )));
+    }
+    let full_written = Written::of(
+        &full
+            .file()
+            .metadata()
+            .map_err(|err| Error::failed(format!("can't read {}", full.display())).because(err))?,
+    );
+    let mut summary = None;
+    for level_one in chains.archives.iter().rev() {
+        if level_one.level != Level::One(Some(full_written)) {
+            continue;
+        }
+        let stored = archive::open_file(layout, &level_one.file)?;
+        let mut line = verify_archive(name, &stored, records, keys, false, progress)?;
+        if !(stored.form().encrypted && keys.is_empty()) {
+            let input = stored.read_from_start(keys).map_err(|err| {
+                Error::failed(format!("can't read {}", stored.display())).because(err)
+            })?;
+            crate::manager::state::unchanged(input)
+                .map_err(|err| Error::failed(format!("{} is damaged: {err}", stored.display())))?;
+        }
+        line.push_str(&format!(", level 1 on {}", full.display()));
+        if let Some(previous) = summary.replace(line) {
+            stdout::print_line(&previous)?;
+            log.write(&format!("Verified {previous}"));
+        }
+    }
+    Ok(summary.unwrap_or_else(|| format!("{}: no level-1 on it", full.display())))
+}
+
+/// Compares the state that `parts` make with the live folder: under a level-1, the full's
+/// members only as far as the level-1 lists them unchanged.
+fn compare_state(
+    parts: &[archive::Stored],
+    keys: &Identities,
+    folder: &[u8],
+    layout: &Layout,
+    progress: progress::Mode,
+) -> io::Result<Vec<Difference>> {
+    let unchanged = match parts {
+        [_, level_one] => Some(crate::manager::state::unchanged(
+            level_one.read_from_start(keys)?,
+        )?),
+        _ => None,
+    };
+    let mut differences = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        let only = if index == 0 { unchanged.as_ref() } else { None };
+        let mut meter = Progress::new(progress, "compare", part.total());
+        let found = compare(
+            part.read_from_start(keys)?,
+            folder,
+            &layout.resolve_folder(folder),
+            only,
+            &mut meter,
+        );
+        meter.finish(found.as_ref().ok().and(part.read_in_full()));
+        differences.extend(found?);
+    }
+    Ok(differences)
+}
+
 /// What can be checked of an encrypted archive without its key: an age header that parses,
 /// and the size and SHA-256 the catalog recorded when it was written, so a cut or changed
 /// file is caught on a host that holds only the recipients.
 fn verify_without_key(
-    layout: &Layout,
-    log: &Log,
     name: &Name,
     stored: &archive::Stored,
-) -> Result<Outcome> {
+    records: &[catalog::Record],
+) -> Result<String> {
     let display = stored.display();
     let damaged =
         |why: &dyn std::fmt::Display| Error::failed(format!("{display} is damaged: {why}"));
-    let records = catalog::load(layout).unwrap_or_default();
-    let Some(record) = catalog::last_written(&records, name, stored.form()) else {
+    // Its record by its stamp; the archive in place's by its form, should its mtime be changed.
+    let written = stored.file().metadata().map(|meta| Written::of(&meta)).ok();
+    let by_stamp = records
+        .iter()
+        .rev()
+        .find(|record| record.name == **name && Some(record.written) == written);
+    let Some(record) = by_stamp.or_else(|| catalog::last_full(records, name, stored.form())) else {
         return Err(Error::failed(format!(
             "{display} is encrypted and the catalog has no record of it to check it against; give --identity FILE"
         )));
@@ -118,9 +238,7 @@ fn verify_without_key(
         "{display}: sound as written (age header, size and SHA-256; {} members recorded; give --identity FILE to read them)",
         record.members
     );
-    stdout::print_line(&summary)?;
-    log.write(&format!("Verified {summary}"));
-    Ok(Outcome::Done)
+    Ok(summary)
 }
 
 /// The folder of the first schedule that writes archive `name`.
@@ -153,6 +271,7 @@ pub fn compare(
     archive: impl Read + Seek,
     folder: &[u8],
     live_root: &Path,
+    only: Option<&HashSet<Vec<u8>>>,
     progress: &mut Progress,
 ) -> io::Result<Vec<Difference>> {
     let root = root_member(folder);
@@ -168,6 +287,9 @@ pub fn compare(
             continue;
         }
         let member = facts.name.clone();
+        if only.is_some_and(|only| !only.contains(&crate::manager::restore::key(&member))) {
+            continue;
+        }
         progress.step(&member, entry.raw_header_position() + entry.size());
         let shown = show_name(member.strip_suffix(b"/").unwrap_or(&member));
         // Like restore, never look outside the folder: a crafted `..` name would make

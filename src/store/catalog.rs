@@ -325,13 +325,13 @@ impl<'a> Index<'a> {
 }
 
 /// The record the archive of `name` in `form` was written with, for checking the file in place
-/// against it: the newest of that name and form, since the archive in place is the newest
+/// against it: the newest full of that name and form, since the archive in place is the newest
 /// written (generations are older). Unlike [`find`] this does not ask the file to agree: a
 /// file that was cut or changed has another size or mtime, and that is what is checked.
-pub fn last_written<'a>(records: &'a [Record], name: &[u8], form: Form) -> Option<&'a Record> {
+pub fn last_full<'a>(records: &'a [Record], name: &[u8], form: Form) -> Option<&'a Record> {
     records
         .iter()
-        .filter(|record| record.name == name && record.form == form)
+        .filter(|record| record.name == name && record.form == form && record.full.is_none())
         .max_by_key(|record| record.written)
 }
 
