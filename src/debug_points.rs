@@ -55,3 +55,13 @@ pub fn count(event: &str) {
     #[cfg(not(debug_assertions))]
     let _ = event;
 }
+
+/// Days added to the clock when a job chooses its incremental level, from
+/// `BACKUPBOX_TEST_DAYS_LATER`: a test of `full_every` does not wait for a week.
+pub fn days_later() -> i64 {
+    #[cfg(debug_assertions)]
+    if let Some(days) = std::env::var_os("BACKUPBOX_TEST_DAYS_LATER") {
+        return days.to_string_lossy().parse().unwrap_or(0);
+    }
+    0
+}

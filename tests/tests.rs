@@ -9,6 +9,7 @@ mod container;
 mod encryption;
 mod formats;
 mod hooks;
+mod incremental;
 mod links;
 mod manager;
 mod metrics;

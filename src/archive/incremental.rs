@@ -18,7 +18,7 @@
 //! ```
 
 use std::cmp::Ordering;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 
 /// An instant to the nanosecond: `(seconds, nanoseconds)` since the epoch.
 pub type Instant = (i64, u32);
@@ -269,7 +269,7 @@ impl<R: BufRead> SnapshotReader<R> {
         self.input.read_exact(&mut kind)?;
         if kind == *b"E" {
             let mut rest = Vec::new();
-            capped(&mut self.input, 64).read_to_end(&mut rest)?;
+            capped(&mut self.input, 64).read_until(b'\n', &mut rest)?;
             let full = rest
                 .strip_suffix(b"\n")
                 .and_then(parse_instant)

@@ -26,6 +26,17 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use tar::EntryType;
 
+/// What every archive of one `verify` is checked with.
+struct Verifying<'a> {
+    log: &'a Log,
+    name: &'a Name,
+    records: &'a [catalog::Record],
+    keys: &'a Identities,
+    /// With `--against`, the key is needed even for an encrypted archive.
+    against: bool,
+    progress: progress::Mode,
+}
+
 /// Carries out `verify`.
 pub fn verify(
     layout: &Layout,
@@ -40,20 +51,26 @@ pub fn verify(
         let (seconds, nanos) = archive::open_file(layout, file).ok()?.label(keys)?;
         Some(Written { seconds, nanos })
     });
-    // One descriptor for both passes: what was checked is what is compared.
-    let stored = archive::open(layout, name)?;
-    let mut summary = verify_archive(name, &stored, &records, keys, against, progress)?;
+    refuse_orphans(name, &chains)?;
+    let verifying = Verifying {
+        log,
+        name,
+        records: &records,
+        keys,
+        against,
+        progress,
+    };
+    // The newest state, one descriptor per archive for both passes: what was checked is
+    // what is compared.
+    let parts = crate::manager::state::parts(layout, name, None, keys)?;
+    let mut summary = verifying.archive(&parts[0])?;
     if chains.has_level_ones() {
-        stdout::print_line(&summary)?;
-        log.write(&format!("Verified {summary}"));
-        summary = verify_level_ones(
-            layout, log, name, &chains, &stored, &records, keys, progress,
-        )?;
+        verifying.print(&summary)?;
+        summary = verifying.level_ones(layout, &chains, &parts)?;
     }
     if against {
         let folder = schedule_folder(layout, name)?;
         crate::debug_points::pause("archive-checked");
-        let parts = crate::manager::state::parts(layout, name, None, keys)?;
         let display = crate::manager::state::display(&parts);
         let shown = show_bytes(&folder);
         let differences = compare_state(&parts, keys, &folder, layout, progress)
@@ -78,91 +95,99 @@ pub fn verify(
             }
         }
         if parts.len() > 1 {
-            stdout::print_line(&summary)?;
-            log.write(&format!("Verified {summary}"));
+            verifying.print(&summary)?;
             summary = format!("{display}: same as {shown}");
         } else {
             summary.push_str(&format!(", same as {shown}"));
         }
     }
-    stdout::print_line(&summary)?;
-    log.write(&format!("Verified {summary}"));
+    verifying.print(&summary)?;
     Ok(Outcome::Done)
 }
 
-/// Checks one archive end to end (without a key, an encrypted one as far as it can be);
-/// returns its summary line.
-fn verify_archive(
-    name: &Name,
-    stored: &archive::Stored,
-    records: &[catalog::Record],
-    keys: &Identities,
-    against: bool,
-    progress: progress::Mode,
-) -> Result<String> {
-    if stored.form().encrypted && keys.is_empty() && !against {
-        return verify_without_key(name, stored, records);
-    }
-    stored.require_key(keys)?;
-    let display = stored.display();
-    let mut meter = Progress::new(progress, "verify", stored.total());
-    let sound = stored.check(keys, &mut meter);
-    meter.finish(sound.as_ref().ok().and(stored.read_in_full()));
-    let sound = sound.map_err(|defect| Error::failed(format!("{display} is damaged: {defect}")))?;
-    Ok(format!("{display}: sound, {} members", sound.members))
+/// A level-1 whose full is gone makes the chain unsound: nothing restores it.
+fn refuse_orphans(name: &Name, chains: &Chains) -> Result<()> {
+    let Some(orphan) = chains.orphans().into_iter().next() else {
+        return Ok(());
+    };
+    let needs = match orphan.level {
+        Level::One(Some(full)) => LocalTime::at(full.seconds).date_time(),
+        _ => String::new(),
+    };
+    Err(Error::failed(format!(
+        "{} needs the full of {} written at {needs}, which is no longer in backups/",
+        orphan.display(),
+        show_bytes(name)
+    )))
 }
 
-/// Checks every level-1 made against the full in place, its dumpdirs included, oldest
-/// first, and refuses a level-1 whose full is gone, naming both; returns the last summary.
-#[allow(clippy::too_many_arguments)]
-fn verify_level_ones(
-    layout: &Layout,
-    log: &Log,
-    name: &Name,
-    chains: &Chains,
-    full: &archive::Stored,
-    records: &[catalog::Record],
-    keys: &Identities,
-    progress: progress::Mode,
-) -> Result<String> {
-    if let Some(orphan) = chains.orphans().first() {
-        let needs = match orphan.level {
-            Level::One(Some(full)) => LocalTime::at(full.seconds).date_time(),
-            _ => String::new(),
-        };
-        return Err(Error::failed(format!(
-            "{} needs the full of {} written at {needs}, which is no longer in backups/",
-            orphan.display(),
-            show_bytes(name)
-        )));
+impl Verifying<'_> {
+    /// Prints and logs one summary line.
+    fn print(&self, summary: &str) -> Result<()> {
+        stdout::print_line(summary)?;
+        self.log.write(&format!("Verified {summary}"));
+        Ok(())
     }
-    let full_written = Written::of(
-        &full
-            .file()
-            .metadata()
-            .map_err(|err| Error::failed(format!("can't read {}", full.display())).because(err))?,
-    );
-    let mut summary = None;
-    for level_one in chains.archives.iter().rev() {
-        if level_one.level != Level::One(Some(full_written)) {
-            continue;
+
+    /// Checks one archive end to end (without a key, an encrypted one as far as it can be);
+    /// returns its summary line.
+    fn archive(&self, stored: &archive::Stored) -> Result<String> {
+        if stored.form().encrypted && self.keys.is_empty() && !self.against {
+            return verify_without_key(self.name, stored, self.records);
         }
-        let stored = archive::open_file(layout, &level_one.file)?;
-        let mut line = verify_archive(name, &stored, records, keys, false, progress)?;
-        if !(stored.form().encrypted && keys.is_empty()) {
-            let input = stored.read_from_start(keys).map_err(|err| {
-                Error::failed(format!("can't read {}", stored.display())).because(err)
-            })?;
-            crate::manager::state::unchanged(input)
-                .map_err(|err| Error::failed(format!("{} is damaged: {err}", stored.display())))?;
-        }
-        line.push_str(&format!(", level 1 on {}", full.display()));
-        if let Some(previous) = summary.replace(line) {
-            stdout::print_line(&previous)?;
-            log.write(&format!("Verified {previous}"));
-        }
+        stored.require_key(self.keys)?;
+        let display = stored.display();
+        let mut meter = Progress::new(self.progress, "verify", stored.total());
+        let sound = stored.check(self.keys, &mut meter);
+        meter.finish(sound.as_ref().ok().and(stored.read_in_full()));
+        let sound =
+            sound.map_err(|defect| Error::failed(format!("{display} is damaged: {defect}")))?;
+        Ok(format!("{display}: sound, {} members", sound.members))
     }
-    Ok(summary.unwrap_or_else(|| format!("{}: no level-1 on it", full.display())))
+
+    /// Checks every level-1 made against the full of `state` (the archive in place), its
+    /// dumpdirs included, oldest first, the state's own level-1 through its descriptor;
+    /// returns the last summary.
+    fn level_ones(
+        &self,
+        layout: &Layout,
+        chains: &Chains,
+        state: &[archive::Stored],
+    ) -> Result<String> {
+        let full = &state[0];
+        let full_written =
+            Written::of(&full.file().metadata().map_err(|err| {
+                Error::failed(format!("can't read {}", full.display())).because(err)
+            })?);
+        let mut summary = None;
+        for level_one in chains.archives.iter().rev() {
+            if level_one.level != Level::One(Some(full_written)) {
+                continue;
+            }
+            let opened;
+            let stored = match state.get(1) {
+                Some(newest) if newest.display() == level_one.display() => newest,
+                _ => {
+                    opened = archive::open_file(layout, &level_one.file)?;
+                    &opened
+                }
+            };
+            let mut line = self.archive(stored)?;
+            if !(stored.form().encrypted && self.keys.is_empty()) {
+                let input = stored.read_from_start(self.keys).map_err(|err| {
+                    Error::failed(format!("can't read {}", stored.display())).because(err)
+                })?;
+                crate::manager::state::unchanged(input).map_err(|err| {
+                    Error::failed(format!("{} is damaged: {err}", stored.display()))
+                })?;
+            }
+            line.push_str(&format!(", level 1 on {}", full.display()));
+            if let Some(previous) = summary.replace(line) {
+                self.print(&previous)?;
+            }
+        }
+        Ok(summary.unwrap_or_else(|| format!("{}: no level-1 on it", full.display())))
+    }
 }
 
 /// Compares the state that `parts` make with the live folder: under a level-1, the full's

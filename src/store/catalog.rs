@@ -347,12 +347,18 @@ pub fn in_place(layout: &Layout, name: &[u8]) -> Option<Record> {
 
 /// Adds `record` of the archive about to be put in place (once the archive in place has its
 /// generation name, if it keeps one) and forgets the archives of its name that will no longer
-/// be in `backups/`: those gone already and those in place, which the new one replaces.
+/// be in `backups/`: those gone already and, for a full, those in place, which it replaces (a
+/// level-1 replaces nothing).
 pub fn add(layout: &Layout, record: &Record) -> io::Result<()> {
-    let in_place = Layout::archive_file_names(&record.name);
+    // A full replaces the archive in place; a level-1 replaces nothing.
+    let replaced = if record.full.is_some() {
+        Vec::new()
+    } else {
+        Layout::archive_file_names(&record.name).to_vec()
+    };
     let staying: Vec<fs::Metadata> = super::rotation::files_of(&layout.backups_dir(), &record.name)
         .into_iter()
-        .filter(|(file, _)| !in_place.contains(file))
+        .filter(|(file, _)| !replaced.contains(file))
         .map(|(_, meta)| meta)
         .collect();
     ledger::rewrite(layout, &layout.catalog_file(), |current| {
