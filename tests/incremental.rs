@@ -568,3 +568,52 @@ fn i10_a_folder_on_another_device_than_at_the_full_gets_a_full_and_a_warning() {
     drop(second);
     drop(first);
 }
+
+#[test]
+#[ignore = "needs root: mounts a 1 MiB tmpfs"]
+fn i11_a_full_disk_fails_a_level_1_and_keeps_the_chain_as_it_was() {
+    assert_root("mounts tmpfs");
+    let sb = incremental_sandbox("");
+    let _disk = SmallDisk::mount(&sb.join("backups"), "1m");
+    sb.manager(&["run", "0"]).ok();
+    sb.write("docs/small.txt", "fits\n");
+    sb.manager(&["run", "0"]).ok();
+    let before = level_ones(&sb);
+    let day = sb.join("day");
+    copy_tree(&sb.join("docs"), &day);
+    let snapshot = sb.read("backups/docs.snapshot");
+    sb.write("docs/large", noise(3 << 20));
+    sb.manager(&["run", "0"])
+        .fails(1)
+        .stderr_contains("failed: can't write archive (No space left on device");
+    assert_eq!(level_ones(&sb), before, "no level-1 of the failed run");
+    assert_eq!(sb.temp_files(), Vec::<String>::new());
+    assert_eq!(sb.read("backups/docs.snapshot"), snapshot);
+    fs::remove_file(sb.join("docs/large")).unwrap();
+    sb.manager(&["restore", "docs", "--to", "after"]).ok();
+    assert_eq!(tree(&sb.join("after/docs")), tree(&day.join("docs")));
+}
+
+#[test]
+fn i12_hooks_name_the_level_1_they_follow() {
+    let sb = incremental_sandbox(
+        "on_success = \"echo \\\"$BACKUPBOX_ARCHIVE $BACKUPBOX_SIZE\\\" >> hook.txt\"\n",
+    );
+    sb.manager(&["run", "0"]).ok();
+    sb.write("docs/new.txt", "new\n");
+    sb.manager(&["run", "0"]).ok();
+    let [level_one] = level_ones(&sb).try_into().expect("one level-1");
+    let lines = String::from_utf8(sb.read("hook.txt")).unwrap();
+    let lines: Vec<&str> = lines.lines().collect();
+    let size = |file: &str| fs::metadata(sb.join("backups").join(file)).unwrap().len();
+    let backups = fs::canonicalize(sb.join("backups")).unwrap();
+    assert_eq!(
+        lines,
+        [
+            format!("{}/docs.tar {}", backups.display(), size("docs.tar")),
+            format!("{}/{level_one} {}", backups.display(), size(&level_one)),
+        ],
+        "{}",
+        sb.explain()
+    );
+}

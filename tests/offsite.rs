@@ -195,6 +195,45 @@ fn each_new_archive_is_copied_under_its_stamp_and_pruned_with_its_generation() {
 }
 
 #[test]
+fn a_level_1_is_copied_under_its_own_name_and_its_copy_goes_with_its_full() {
+    let remote = tempfile::tempdir().unwrap();
+    let (sb, env) = docs_sandbox(
+        &format!(
+            "incremental = true\noffsite = \"off:{}\"\noffsite_prefix = \"web1\"\n",
+            remote.path().display()
+        ),
+        0,
+    );
+    let target = remote.path().join("web1");
+    manager(&sb, &env, &["run", "0"]).ok();
+    change_and_run_again(&sb, &env);
+    let local: Vec<String> = names_in(&sb.join("backups"))
+        .into_iter()
+        .filter(|name| name.contains(".inc.tar"))
+        .collect();
+    let [level_one] = local.try_into().expect("one level-1");
+    let copies = names_in(&target);
+    assert_eq!(copies.len(), 2, "{copies:?}\n{}", sb.explain());
+    assert!(copies.contains(&level_one), "{copies:?}");
+    assert_eq!(
+        fs::read(target.join(&level_one)).unwrap(),
+        sb.read(&format!("backups/{level_one}"))
+    );
+    // A week on, a full replaces the full, and the level-1 goes with it, here and there.
+    let out = sb
+        .command("backup_manager", &["run", "0"])
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .env_remove("AWS_CA_BUNDLE")
+        .env("BACKUPBOX_TEST_DAYS_LATER", "7")
+        .output()
+        .unwrap();
+    out.ok();
+    let copies = names_in(&target);
+    assert_eq!(copies.len(), 1, "{copies:?}\n{}", sb.explain());
+    assert!(!copies.contains(&level_one), "{copies:?}");
+}
+
+#[test]
 fn with_offsite_prune_off_the_remote_keeps_what_retention_removes_here() {
     let remote = tempfile::tempdir().unwrap();
     let (sb, env) = docs_sandbox(

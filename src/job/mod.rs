@@ -124,6 +124,8 @@ pub fn describe(schedule: &Schedule, form: Form) -> String {
 struct JobHooks<'a> {
     settings: &'a Effective,
     base: std::path::PathBuf,
+    /// `backups/`, absolute.
+    backups: std::path::PathBuf,
     archive: String,
     env: Vec<(&'static str, OsString)>,
 }
@@ -143,6 +145,7 @@ impl<'a> JobHooks<'a> {
         let archive = absolute(layout.archive_path(&schedule.name, settings.form().suffix()));
         JobHooks {
             settings,
+            backups: absolute(layout.backups_dir()).into(),
             archive: settings.form().archive_display(&schedule.name),
             env: vec![
                 ("BACKUPBOX_NAME", OsString::from_vec(schedule.name.to_vec())),
@@ -162,14 +165,15 @@ impl<'a> JobHooks<'a> {
     fn run(
         &self,
         hook: hooks::Hook,
-        extra: Option<(&'static str, OsString)>,
+        extra: &[(&'static str, OsString)],
         log: &Log,
     ) -> Result<(), hooks::HookFailure> {
         let Some(command) = &self.settings.hooks[hook as usize] else {
             return Ok(());
         };
+        // Later entries win: `extra` may say more precisely what an earlier one says.
         let mut env = self.env.clone();
-        env.extend(extra);
+        env.extend(extra.iter().cloned());
         hooks::run(
             hook,
             command,
@@ -185,16 +189,21 @@ impl<'a> JobHooks<'a> {
     /// and the log; it changes nothing on disk.
     fn after(&self, result: &Result<Done, Failure>, log: &Log) -> Option<String> {
         let (hook, extra) = match result {
-            Ok(Done { size, .. }) => (
-                hooks::Hook::OnSuccess,
-                ("BACKUPBOX_SIZE", OsString::from(size.to_string())),
-            ),
+            Ok(Done { size, file, .. }) => {
+                let mut extra = vec![("BACKUPBOX_SIZE", OsString::from(size.to_string()))];
+                // A level-1 has a name of its own.
+                if let Some(file) = file {
+                    let path = self.backups.join(std::ffi::OsStr::from_bytes(file));
+                    extra.push(("BACKUPBOX_ARCHIVE", path.into_os_string()));
+                }
+                (hooks::Hook::OnSuccess, extra)
+            }
             Err(failure) => (
                 hooks::Hook::OnFailure,
-                ("BACKUPBOX_ERROR", OsString::from(failure.to_string())),
+                vec![("BACKUPBOX_ERROR", OsString::from(failure.to_string()))],
             ),
         };
-        let failure = self.run(hook, Some(extra), log).err()?;
+        let failure = self.run(hook, &extra, log).err()?;
         Some(format!("{hook} hook for {} {failure}", self.archive))
     }
 }
@@ -315,29 +324,25 @@ fn attempt(
     crate::debug_points::fault("job");
     // Before the empty-folder guard: a `before` hook may be what fills the folder (a dump).
     hooks
-        .run(hooks::Hook::Before, None, log)
+        .run(hooks::Hook::Before, &[], log)
         .map_err(Cause::BeforeHook)?;
     if !options.settings.allow_empty {
         refuse_an_empty_folder(layout, schedule)?;
     }
     let archive_options = options.settings.archive_options();
     let in_place = catalog::in_place(layout, &schedule.name);
-    // The previous tar stream's size is the best guess of this one's.
-    let previous = in_place
-        .as_ref()
-        .map(|record| record.stream)
-        .or_else(|| {
-            archive::open(layout, &schedule.name)
-                .ok()
-                .and_then(|stored| stored.read_in_full())
-        })
-        .map_or(Total::Unknown, Total::About);
-    let mut meter = Progress::new(options.progress, "run", previous);
     let (snapshot, walk_level, level_one_of) = if options.settings.incremental {
         choose_level(layout, schedule, &options.settings, log)?
     } else {
         (None, None, None)
     };
+    let expected = if level_one_of.is_some() {
+        // A level-1 is no size like its full's.
+        Total::Unknown
+    } else {
+        previous_size(layout, schedule, in_place.as_ref())
+    };
+    let mut meter = Progress::new(options.progress, "run", expected);
     let written = archive::write(
         layout,
         &schedule.name,
@@ -389,6 +394,22 @@ fn attempt(
         written: catalog::Written { seconds, nanos },
         file: None,
     })
+}
+
+/// The previous tar stream's size: the best guess of a full's.
+fn previous_size(
+    layout: &Layout,
+    schedule: &Schedule,
+    in_place: Option<&catalog::Record>,
+) -> Total {
+    in_place
+        .map(|record| record.stream)
+        .or_else(|| {
+            archive::open(layout, &schedule.name)
+                .ok()
+                .and_then(|stored| stored.read_in_full())
+        })
+        .map_or(Total::Unknown, Total::About)
 }
 
 /// Puts a level-1 in place under a name of its own, replacing nothing: the full it needs and
