@@ -79,16 +79,19 @@ fn gnu_restore(archives: &[PathBuf], into: &Path) {
     }
 }
 
-/// The level-1 files in `backups/`, oldest first.
+/// The level-1 files in `backups/`, oldest first (by mtime: several may share a second).
 fn level_ones(sb: &Sandbox) -> Vec<String> {
-    let mut files: Vec<String> = fs::read_dir(sb.join("backups"))
+    let mut files: Vec<(std::time::SystemTime, String)> = fs::read_dir(sb.join("backups"))
         .unwrap()
         .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.contains(".inc.tar"))
+        .map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (entry.metadata().unwrap().modified().unwrap(), name)
+        })
+        .filter(|(_, name)| name.contains(".inc.tar"))
         .collect();
     files.sort();
-    files
+    files.into_iter().map(|(_, name)| name).collect()
 }
 
 /// A sandbox whose plan backs up `docs` as `docs`, incrementally, with `settings` besides.
@@ -259,7 +262,8 @@ fn i2_a_full_comes_every_full_every_days_or_whenever_a_level_1_could_be_wrong() 
     let [first] = level_ones(&sb).try_into().expect("one level-1");
     sb.manager(&["backups", "--long"])
         .ok()
-        .stdout_contains(&format!("{first}  (level 1 on docs.tar)"));
+        .stdout_contains(&format!("{first}  (kept: newest)  (level 1 on docs.tar)"))
+        .stdout_contains("docs.tar  (kept: needed by ");
 
     // Six days on, still a level-1; seven days on, a full, and the level-1s of the full it
     // replaced go with it.
@@ -271,8 +275,16 @@ fn i2_a_full_comes_every_full_every_days_or_whenever_a_level_1_could_be_wrong() 
             .unwrap();
         assert!(out.status.success(), "{}{}", stderr(&out), sb.explain());
     };
+    // keep = 1 keeps one day: a new level-1 replaces the one before, as a full would.
     run_later("6");
-    assert_eq!(level_ones(&sb).len(), 2, "{}", sb.explain());
+    assert_eq!(level_ones(&sb).len(), 1, "{}", sb.explain());
+    assert!(
+        sb.manager_log()
+            .contains(&format!("Removed backups/{first}: more than 1 kept")),
+        "{}",
+        sb.explain()
+    );
+    let [first] = level_ones(&sb).try_into().expect("one level-1");
     run_later("7");
     assert_eq!(level_ones(&sb), Vec::<String>::new(), "{}", sb.explain());
     let log = sb.manager_log();
@@ -451,7 +463,9 @@ fn i6_kill_9_while_a_level_1_is_written_leaves_the_chain_as_it_was() {
     sb.manager(&["restore", "docs", "--to", "after-kill"]).ok();
     assert_eq!(tree(&sb.join("after-kill/docs")), tree(&day.join("docs")));
     sb.manager(&["run", "0"]).ok();
-    assert_eq!(level_ones(&sb).len(), 2);
+    // keep = 1: the new day replaces the one before.
+    assert_eq!(level_ones(&sb).len(), 1);
+    assert_ne!(level_ones(&sb), before);
 }
 
 #[test]
@@ -616,4 +630,59 @@ fn i12_hooks_name_the_level_1_they_follow() {
         "{}",
         sb.explain()
     );
+}
+
+#[test]
+fn i13_keep_counts_restorable_days_and_a_full_stays_while_a_kept_level_1_needs_it() {
+    let sb = incremental_sandbox("keep = 3\n");
+    let run = |days: &str, change: &str| {
+        sb.write(&format!("docs/{change}"), change);
+        let out = sb
+            .command("backup_manager", &["run", "0"])
+            .env("BACKUPBOX_TEST_DAYS_LATER", days)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stderr(&out), sb.explain());
+    };
+    run("0", "full");
+    for change in ["a", "b", "c"] {
+        run("0", change);
+    }
+    let days = level_ones(&sb);
+    assert_eq!(days.len(), 3, "three days and their full: {}", sb.explain());
+    run("0", "d");
+    assert!(
+        sb.manager_log()
+            .contains(&format!("Removed backups/{}: more than 3 kept", days[0])),
+        "{}",
+        sb.explain()
+    );
+    // A new full: the old one becomes a generation and stays, for the level-1s still kept.
+    run("7", "week-two");
+    let kept = level_ones(&sb);
+    assert_eq!(kept.len(), 2, "{}", sb.explain());
+    let listing = sb.manager(&["backups", "--long"]).ok().stdout_text();
+    let generation_line = listing
+        .lines()
+        .find(|line| line.contains("docs.2") && line.contains(".tar  ") && !line.contains(".inc."))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(generation_line.contains("(kept: needed by "), "{listing}");
+    sb.manager(&["verify", "docs"]).ok();
+
+    // Its full gone, a level-1 is the first to go, and says why.
+    let generation = generation_line
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    fs::remove_file(sb.join("backups").join(&generation)).unwrap();
+    sb.manager(&["prune", "--dry-run"])
+        .ok()
+        .stdout_contains(&format!(
+            "backups/{}: would be removed: its full is gone",
+            kept[0]
+        ));
+    sb.manager(&["prune"]).ok();
+    assert_eq!(level_ones(&sb), Vec::<String>::new(), "{}", sb.explain());
+    sb.manager(&["verify", "docs"]).ok();
 }

@@ -367,7 +367,8 @@ fn attempt(
     let fingerprint = written.fingerprint();
     let (seconds, nanos) = fingerprint.written;
     if let Some(full) = level_one_of {
-        let (size, file) = put_level_one_in_place(layout, schedule, written, full, log)?;
+        let (size, file) =
+            put_level_one_in_place(layout, schedule, written, full, &options.settings, log)?;
         return Ok(Done {
             size,
             left_out,
@@ -385,9 +386,6 @@ fn attempt(
         ));
     }
     let size = put_in_place(layout, schedule, written, &options.settings, log)?;
-    if options.settings.incremental {
-        remove_orphans(layout, &schedule.name, &options.settings, log);
-    }
     Ok(Done {
         size,
         left_out,
@@ -419,14 +417,23 @@ fn put_level_one_in_place(
     schedule: &Schedule,
     written: archive::Written,
     full: catalog::Written,
+    settings: &Effective,
     log: &Log,
 ) -> Result<(u64, Vec<u8>), Cause> {
     catalog_record(layout, &schedule.name, &written, Some(full), log);
     let stamp = rotation::stamp(&LocalTime::at(written.fingerprint().written.0));
     let form = written.form();
-    Ok(written.commit_new(&layout.backups_dir(), |serial| {
+    let committed = written.commit_new(&layout.backups_dir(), |serial| {
         chain::level_one_name(&schedule.name, &stamp, serial, form)
-    })?)
+    })?;
+    // Each level-1 is a day of its own: the oldest may now be one day too many.
+    let removed: Vec<String> = prune(layout, &schedule.name, &settings.policy(), log)
+        .0
+        .iter()
+        .map(|(file, _)| String::from_utf8_lossy(file).into_owned())
+        .collect();
+    offsite::prune(layout, settings, &removed, log);
+    Ok(committed)
 }
 
 /// What an incremental job writes: for a full, its snapshot on the way; the level for the
@@ -463,39 +470,6 @@ fn choose_level(
                 Some(full),
             ))
         }
-    }
-}
-
-/// Removes the level-1s of `name` whose full is gone (replaced, or pruned): nothing can
-/// restore them. A level-1 whose full can't be told is kept.
-fn remove_orphans(layout: &Layout, name: &Name, settings: &Effective, log: &Log) {
-    let records = catalog::load(layout).unwrap_or_default();
-    let chains = chain::Chains::read(&layout.backups_dir(), name, &records, &|file| {
-        archive::level_one_label(layout, file)
-    });
-    let mut gone = Vec::new();
-    for orphan in chains.orphans() {
-        let path = layout
-            .backups_dir()
-            .join(std::ffi::OsStr::from_bytes(&orphan.file));
-        match std::fs::remove_file(path) {
-            Ok(()) => {
-                log.write(&format!("Removed {}: its full is gone", orphan.display()));
-                gone.push(String::from_utf8_lossy(&orphan.file).into_owned());
-            }
-            Err(err) => log.write(&format!(
-                "Warning: can't remove {} ({err})",
-                orphan.display()
-            )),
-        }
-    }
-    if !gone.is_empty() {
-        if let Err(err) = catalog::forget_gone(layout, name) {
-            log.write(&format!(
-                "Warning: can't remove pruned archives from the catalog ({err})"
-            ));
-        }
-        offsite::prune(layout, settings, &gone, log);
     }
 }
 
@@ -548,7 +522,8 @@ fn put_in_place(
             Err(err) => log.write(&format!("Warning: can't remove backups/{shown} ({err})")),
         }
     }
-    let removed = if policy.keeps_generations() {
+    // With level-1s there is always something to prune: those of the full just replaced.
+    let removed = if policy.keeps_generations() || settings.incremental {
         prune(layout, &schedule.name, &policy, log).0
     } else {
         Vec::new()
@@ -557,7 +532,7 @@ fn put_in_place(
     gone.extend(
         removed
             .iter()
-            .map(|file| String::from_utf8_lossy(file).into_owned()),
+            .map(|(file, _)| String::from_utf8_lossy(file).into_owned()),
     );
     offsite::prune(layout, settings, &gone, log);
     Ok(size)
@@ -651,12 +626,26 @@ fn record(layout: &Layout, schedule: &Schedule, log: &Log, outcome: &Outcome) {
 /// Removes the generations of `name` that `policy` does not keep, never the archive of
 /// another schedule in the plan, and logs each removal with its reason; returns the files
 /// removed and how many could not be.
-pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> (Vec<Vec<u8>>, usize) {
+pub fn prune(
+    layout: &Layout,
+    name: &Name,
+    policy: &Policy,
+    log: &Log,
+) -> (Vec<(Vec<u8>, String)>, usize) {
     let Some(protected) = protected_names(layout) else {
         log.write("Warning: can't read the plan; older generations are not pruned this time");
         return (Vec::new(), 0);
     };
-    let removals = match rotation::prune(&layout.backups_dir(), name, policy, &protected) {
+    let records = catalog::load(layout).unwrap_or_default();
+    let chains = chain::Chains::read(&layout.backups_dir(), name, &records, &|file| {
+        archive::level_one_label(layout, file)
+    });
+    let orphans: HashSet<Vec<u8>> = chains
+        .orphans()
+        .into_iter()
+        .map(|archive| archive.file.clone())
+        .collect();
+    let removals = match rotation::prune(&layout.backups_dir(), name, policy, &protected, &chains) {
         Ok(removals) => removals,
         Err(err) => {
             log.write(&format!(
@@ -670,8 +659,9 @@ pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> (Vec<V
         let shown = show_bytes(&file);
         match outcome {
             Ok(()) => {
-                log.write(&format!("Removed backups/{shown}: {}", why_removed(policy)));
-                removed.push(file);
+                let why = why_removed(policy, orphans.contains(&file));
+                log.write(&format!("Removed backups/{shown}: {why}"));
+                removed.push((file, why));
             }
             Err(err) => {
                 log.write(&format!("Warning: can't remove backups/{shown} ({err})"));
@@ -689,10 +679,12 @@ pub fn prune(layout: &Layout, name: &Name, policy: &Policy, log: &Log) -> (Vec<V
     (removed, failed)
 }
 
-/// Why a generation goes: `more than 3 kept` for plain `keep`, else the rules none of which
-/// keeps it.
-pub fn why_removed(policy: &Policy) -> String {
-    if policy.has_periods() {
+/// Why a generation goes: a level-1 whose full is gone (an `orphan`) for that; `more than 3
+/// kept` for plain `keep`; else the rules none of which keeps it.
+pub fn why_removed(policy: &Policy, orphan: bool) -> String {
+    if orphan {
+        "its full is gone".to_owned()
+    } else if policy.has_periods() {
         format!("not kept by {}", policy.describe())
     } else {
         format!("more than {} kept", policy.last)

@@ -9,6 +9,7 @@ use crate::plan::file as plan_file;
 use crate::plan::{self, Name};
 use crate::settings::{self, Settings};
 use crate::stdout;
+use crate::store::chain::{self, Chains};
 use crate::store::retention::Reason;
 use crate::store::rotation;
 use std::collections::{HashMap, HashSet};
@@ -30,6 +31,7 @@ struct Survey {
     /// The files of `backups/` by the names they may belong to.
     files: HashMap<Vec<u8>, Vec<Vec<u8>>>,
     protected: HashSet<Vec<u8>>,
+    records: Vec<crate::store::catalog::Record>,
 }
 
 impl Survey {
@@ -42,7 +44,19 @@ impl Survey {
                 .map(|(owner, files)| (owner.to_vec(), files))
                 .collect(),
             protected: crate::store::rotation::protected_files(names.iter().map(|name| &**name)),
+            records: crate::store::catalog::load(layout).unwrap_or_default(),
         }
+    }
+
+    /// The fulls and level-1s of `name`, read only when it has level-1s in `backups/`.
+    fn chains(&self, layout: &Layout, name: &Name) -> Chains {
+        let files = self.files.get(&**name).map_or(&[][..], Vec::as_slice);
+        if !files.iter().any(|file| chain::is_level_one(name, file)) {
+            return Chains::default();
+        }
+        Chains::read(&layout.backups_dir(), name, &self.records, &|file| {
+            crate::archive::level_one_label(layout, file)
+        })
     }
 
     /// Each archive of `name` with the reasons the settings keep it, newest first.
@@ -51,13 +65,22 @@ impl Survey {
         layout: &Layout,
         settings: &Settings,
         name: &Name,
-    ) -> Vec<(Vec<u8>, Vec<Reason>)> {
+    ) -> Vec<(Vec<u8>, Vec<Reason>, bool)> {
         let policy = settings.for_name(name, None).policy();
         let currents = rotation::currents(&layout.backups_dir(), name);
         let files = self.files.get(&**name).map_or(&[][..], Vec::as_slice);
-        rotation::review(name, files, &currents, &policy, &self.protected)
+        let chains = self.chains(layout, name);
+        let orphans: HashSet<&[u8]> = chains
+            .orphans()
             .into_iter()
-            .map(|(generation, reasons)| (generation.file, reasons))
+            .map(|archive| archive.file.as_slice())
+            .collect();
+        rotation::review(name, files, &currents, &policy, &self.protected, &chains)
+            .into_iter()
+            .map(|(generation, reasons)| {
+                let orphan = orphans.contains(generation.file.as_slice());
+                (generation.file, reasons, orphan)
+            })
             .collect()
     }
 }
@@ -74,6 +97,7 @@ pub fn reasons(layout: &Layout) -> HashMap<Vec<u8>, Vec<Reason>> {
         .iter()
         .filter(|name| survey.files.contains_key(&***name))
         .flat_map(|name| survey.review(layout, &settings, name))
+        .map(|(file, reasons, _)| (file, reasons))
         .collect()
 }
 
@@ -99,20 +123,19 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
             )));
         }
         let policy = effective.policy();
-        let why = job::why_removed(&policy);
-        let going: Vec<Vec<u8>> = if let Some(survey) = &survey {
+        let going: Vec<(Vec<u8>, String)> = if let Some(survey) = &survey {
             survey
                 .review(layout, &settings, name)
                 .into_iter()
-                .filter(|(_, reasons)| reasons.is_empty())
-                .map(|(file, _)| file)
+                .filter(|(_, reasons, _)| reasons.is_empty())
+                .map(|(file, _, orphan)| (file, job::why_removed(&policy, orphan)))
                 .collect()
         } else {
             let (removed, not_removed) = job::prune(layout, name, &policy, log);
             failed += not_removed;
             let remote_names: Vec<String> = removed
                 .iter()
-                .map(|file| String::from_utf8_lossy(file).into_owned())
+                .map(|(file, _)| String::from_utf8_lossy(file).into_owned())
                 .collect();
             job::offsite::prune(layout, &effective, &remote_names, log);
             removed
@@ -122,7 +145,7 @@ pub fn prune(layout: &Layout, log: &Log, name: Option<Name>, dry_run: bool) -> R
         } else {
             "removed"
         };
-        for file in going {
+        for (file, why) in going {
             listing.push_str(&format!("backups/{}: {verb}: {why}\n", show_bytes(&file)));
         }
     }

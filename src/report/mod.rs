@@ -172,12 +172,14 @@ fn archives_of(layout: &Layout, text: &[u8]) -> HashMap<Vec<u8>, Archives> {
         }
         // One look at the archives in place serves both the count and the size.
         let found = rotation::in_place(&backups, &schedule.name);
+        let files = files_of.get(&*schedule.name).map_or(&[][..], Vec::as_slice);
         let count = rotation::review(
             &schedule.name,
-            files_of.get(&*schedule.name).map_or(&[][..], Vec::as_slice),
+            files,
             &rotation::stamped(&found),
             &Policy::default(),
             &protected,
+            &crate::store::chain::Chains::default(),
         )
         .len();
         // The newest, the one `archive::open` reads (the last of equal mtimes, as there).

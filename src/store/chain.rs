@@ -23,15 +23,16 @@ pub fn level_one_name(name: &[u8], stamp: &str, serial: u32, form: Form) -> Vec<
     file
 }
 
+/// The age key (stamp, serial) of `file` if it is a level-1 of `name`.
+pub fn level_one_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)> {
+    let (form, stem) = Form::of_file(file)?;
+    let generation = stem.strip_suffix(LEVEL_ONE_MARK.as_bytes())?;
+    generation_key(name, &[generation, form.suffix().as_bytes()].concat())
+}
+
 /// Whether `file` is a level-1 of `name`.
 pub fn is_level_one(name: &[u8], file: &[u8]) -> bool {
-    let Some((form, stem)) = Form::of_file(file) else {
-        return false;
-    };
-    stem.strip_suffix(LEVEL_ONE_MARK.as_bytes())
-        .is_some_and(|generation| {
-            generation_key(name, &[generation, form.suffix().as_bytes()].concat()).is_some()
-        })
+    level_one_key(name, file).is_some()
 }
 
 /// What an archive of the chain is.

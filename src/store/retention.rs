@@ -56,6 +56,10 @@ pub enum Reason {
     Weekly(String),
     Monthly(String),
     Yearly(String),
+    /// A full that a kept level-1 (of this stamp) needs.
+    Needed(String),
+    /// The archive in place, which only the next backup replaces.
+    InPlace,
 }
 
 impl fmt::Display for Reason {
@@ -67,6 +71,8 @@ impl fmt::Display for Reason {
             Reason::Weekly(week) => write!(f, "weekly {week}"),
             Reason::Monthly(month) => write!(f, "monthly {month}"),
             Reason::Yearly(year) => write!(f, "yearly {year}"),
+            Reason::Needed(stamp) => write!(f, "needed by {stamp}"),
+            Reason::InPlace => f.write_str("in place"),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! When the form changes, the archive in the old form is removed only once the new one is in
 //! place.
 
+use super::catalog::Written;
+use super::chain::Chains;
 use super::retention::{self, Generation, Policy, Reason};
 use crate::archive::form::Form;
 use crate::clock::LocalTime;
@@ -64,37 +66,119 @@ pub(super) fn generation_key(name: &[u8], file: &[u8]) -> Option<(Vec<u8>, u32)>
 
 /// The archives of `name` among `files`, newest first, each with the reasons `policy` keeps
 /// it (none: it goes). The archives in place (`<name>.tar` or another form, with their stamps,
-/// newest first: [`currents`]) count as the newest; files named in `protected` (the archives
+/// newest first: [`currents`]) are never removed; files named in `protected` (the archives
 /// of the plan's schedules, `<other>.tar`) are never counted, whatever they look like.
+///
+/// With incremental backups each level-1 counts as a day of its own, a full stays while a
+/// kept level-1 needs it, and a level-1 whose full is gone goes first: `chains` says which is
+/// which, and orders them all by when they were written.
 pub fn review(
     name: &[u8],
     files: &[Vec<u8>],
     currents: &[(Vec<u8>, String)],
     policy: &Policy,
     protected: &HashSet<Vec<u8>>,
+    chains: &Chains,
 ) -> Vec<(Generation, Vec<Reason>)> {
-    let mut generations: Vec<(Vec<u8>, u32, &Vec<u8>)> = files
+    let written = |file: &[u8]| {
+        chains
+            .archives
+            .iter()
+            .find(|archive| archive.file == file)
+            .map(|archive| archive.written)
+    };
+    let mut dated: Vec<Dated> = files
         .iter()
-        .filter_map(|file| generation_key(name, file).map(|(stamp, serial)| (stamp, serial, file)))
-        .filter(|(_, _, file)| !protected.contains(*file))
+        .filter(|file| !protected.contains(*file))
+        .filter_map(|file| {
+            let key =
+                generation_key(name, file).or_else(|| super::chain::level_one_key(name, file))?;
+            Some(Dated {
+                written: written(file),
+                in_place: false,
+                key,
+                file,
+            })
+        })
         .collect();
-    // Newest first.
-    generations.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
-    let currents = currents
+    dated.extend(currents.iter().filter_map(|(current, stamp)| {
+        let file = files.iter().find(|file| *file == current)?;
+        Some(Dated {
+            written: written(file),
+            in_place: true,
+            key: (stamp.as_bytes().to_vec(), 0),
+            file,
+        })
+    }));
+    // Newest first, the archive in place before its own generation of the same instant.
+    dated.sort_by(|a, b| b.order().cmp(&a.order()));
+    let all: Vec<Generation> = dated
         .iter()
-        .filter(|(file, _)| files.contains(file))
-        .map(|(file, stamp)| Generation {
-            file: file.clone(),
-            stamp: stamp.clone(),
-        });
-    let all: Vec<Generation> = currents
-        .chain(generations.into_iter().map(|(stamp, _, file)| Generation {
-            file: file.clone(),
-            stamp: String::from_utf8_lossy(&stamp).into_owned(),
-        }))
+        .map(|dated| Generation {
+            file: dated.file.clone(),
+            stamp: String::from_utf8_lossy(&dated.key.0).into_owned(),
+        })
         .collect();
-    let reasons = retention::choose(&all, policy);
+    let mut reasons = retention::choose(&all, policy);
+    let orphans: HashSet<&[u8]> = chains
+        .orphans()
+        .into_iter()
+        .map(|archive| archive.file.as_slice())
+        .collect();
+    for (generation, kept) in all.iter().zip(reasons.iter_mut()) {
+        if orphans.contains(generation.file.as_slice()) {
+            kept.clear();
+        }
+    }
+    mark_needed(&all, &mut reasons, chains);
+    for (dated, kept) in dated.iter().zip(reasons.iter_mut()) {
+        if dated.in_place && kept.is_empty() {
+            kept.push(Reason::InPlace);
+        }
+    }
     all.into_iter().zip(reasons).collect()
+}
+
+/// An archive that retention reviews, with what orders it.
+struct Dated<'a> {
+    /// When it was written, if `chains` knows.
+    written: Option<Written>,
+    in_place: bool,
+    /// Its age key: stamp and serial.
+    key: (Vec<u8>, u32),
+    file: &'a Vec<u8>,
+}
+
+impl Dated<'_> {
+    fn order(&self) -> (bool, Option<Written>, bool, &(Vec<u8>, u32)) {
+        (
+            self.written.is_some(),
+            self.written,
+            self.in_place,
+            &self.key,
+        )
+    }
+}
+
+/// Gives each full that a kept level-1 needs the reason, from the newest such level-1.
+fn mark_needed(all: &[Generation], reasons: &mut [Vec<Reason>], chains: &Chains) {
+    let mut needed = vec![false; all.len()];
+    for (index, generation) in all.iter().enumerate() {
+        if reasons[index].is_empty() {
+            continue;
+        }
+        let full = chains
+            .archives
+            .iter()
+            .find(|archive| archive.file == generation.file)
+            .and_then(|archive| chains.full_of(archive));
+        if let Some(at) = full.and_then(|full| all.iter().position(|g| g.file == full.file))
+            && !needed[at]
+        {
+            needed[at] = true;
+            reasons[at].push(Reason::Needed(generation.stamp.clone()));
+        }
+    }
 }
 
 /// The generations of `name` to delete, oldest last: those no rule of `policy` keeps.
@@ -104,8 +188,9 @@ pub fn to_prune(
     currents: &[(Vec<u8>, String)],
     policy: &Policy,
     protected: &HashSet<Vec<u8>>,
+    chains: &Chains,
 ) -> Vec<Vec<u8>> {
-    review(name, files, currents, policy, protected)
+    review(name, files, currents, policy, protected, chains)
         .into_iter()
         .filter(|(_, reasons)| reasons.is_empty())
         .map(|(generation, _)| generation.file)
@@ -273,10 +358,11 @@ pub fn prune(
     name: &[u8],
     policy: &Policy,
     protected: &HashSet<Vec<u8>>,
+    chains: &Chains,
 ) -> io::Result<Vec<(Vec<u8>, io::Result<()>)>> {
     let files = list(backups)?;
     let currents = currents(backups, name);
-    Ok(to_prune(name, &files, &currents, policy, protected)
+    Ok(to_prune(name, &files, &currents, policy, protected, chains)
         .into_iter()
         .map(|file| {
             let removed = fs::remove_file(backups.join(OsStr::from_bytes(&file)));
@@ -356,7 +442,14 @@ mod tests {
             "db.2026-01-01_030000-02.tar",
         ]);
         assert_eq!(
-            to_prune(b"db", &files, &now(), &keep(3), &HashSet::new()),
+            to_prune(
+                b"db",
+                &files,
+                &now(),
+                &keep(3),
+                &HashSet::new(),
+                &Chains::default()
+            ),
             names(&[
                 "db.2026-01-02_030000-2.tar",
                 "db.2026-01-02_030000.tar",
@@ -364,11 +457,26 @@ mod tests {
             ])
         );
         assert_eq!(
-            to_prune(b"db", &files, &now(), &keep(1), &HashSet::new()).len(),
+            to_prune(
+                b"db",
+                &files,
+                &now(),
+                &keep(1),
+                &HashSet::new(),
+                &Chains::default()
+            )
+            .len(),
             5
         );
         assert_eq!(
-            to_prune(b"db", &files, &now(), &keep(6), &HashSet::new()),
+            to_prune(
+                b"db",
+                &files,
+                &now(),
+                &keep(6),
+                &HashSet::new(),
+                &Chains::default()
+            ),
             Vec::<Vec<u8>>::new()
         );
     }
@@ -383,8 +491,100 @@ mod tests {
         let protected: HashSet<Vec<u8>> =
             names(&["db.2026-01-01_030000.tar"]).into_iter().collect();
         assert_eq!(
-            to_prune(b"db", &files, &now(), &keep(1), &protected),
+            to_prune(
+                b"db",
+                &files,
+                &now(),
+                &keep(1),
+                &protected,
+                &Chains::default()
+            ),
             names(&["db.2026-01-02_030000.tar"])
+        );
+    }
+
+    #[test]
+    fn level_ones_count_as_days_keep_the_full_they_need_and_orphans_go_first() {
+        use crate::store::chain::{Archive, Level};
+        let written = |seconds| Written { seconds, nanos: 0 };
+        let archive = |file: &str, seconds, level| Archive {
+            file: file.as_bytes().to_vec(),
+            form: Form::default(),
+            written: written(seconds),
+            size: 1,
+            level,
+        };
+        // Newest first: this week's full and two level-1s, last week's full (a generation)
+        // and its two level-1s, and a level-1 whose full is gone.
+        let chains = Chains {
+            archives: vec![
+                archive(
+                    "db.2026-01-10_030000.inc.tar",
+                    10,
+                    Level::One(Some(written(8))),
+                ),
+                archive(
+                    "db.2026-01-09_030000.inc.tar",
+                    9,
+                    Level::One(Some(written(8))),
+                ),
+                archive("db.tar", 8, Level::Full),
+                archive(
+                    "db.2026-01-07_030000.inc.tar",
+                    7,
+                    Level::One(Some(written(5))),
+                ),
+                archive(
+                    "db.2026-01-06_030000.inc.tar",
+                    6,
+                    Level::One(Some(written(5))),
+                ),
+                archive("db.2026-01-05_030000.tar", 5, Level::Full),
+                archive(
+                    "db.2026-01-04_030000.inc.tar",
+                    4,
+                    Level::One(Some(written(1))),
+                ),
+            ],
+        };
+        let files: Vec<Vec<u8>> = chains.archives.iter().map(|a| a.file.clone()).collect();
+        let currents = vec![(b"db.tar".to_vec(), "2026-01-08_030000".to_owned())];
+        let review = |count| {
+            review(
+                b"db",
+                &files,
+                &currents,
+                &keep(count),
+                &HashSet::new(),
+                &chains,
+            )
+            .into_iter()
+            .map(|(generation, reasons)| {
+                let shown: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                format!(
+                    "{} {}",
+                    String::from_utf8_lossy(&generation.file),
+                    shown.join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            review(4),
+            [
+                "db.2026-01-10_030000.inc.tar newest",
+                "db.2026-01-09_030000.inc.tar last",
+                "db.tar last, needed by 2026-01-10_030000",
+                "db.2026-01-07_030000.inc.tar last",
+                "db.2026-01-06_030000.inc.tar ",
+                "db.2026-01-05_030000.tar needed by 2026-01-07_030000",
+                "db.2026-01-04_030000.inc.tar ",
+            ]
+        );
+        // keep = 1: the newest day alone, with its full; the archive in place is never pruned.
+        assert_eq!(
+            to_prune(b"db", &files, &currents, &keep(1), &HashSet::new(), &chains).len(),
+            5
         );
     }
 }
