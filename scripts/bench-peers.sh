@@ -95,7 +95,7 @@ change() {
     done
     mkdir -p "$round/src/share/bench-new-$day"
     for ((i = 0; i < 100; i++)); do printf 'new on day %d, %d\n' "$day" "$i" >"$round/src/share/bench-new-$day/$i"; done
-    awk -v d="$day" 'NR % 100 == (d + 50) % 100' "$list" | head -50 | while IFS= read -r file; do rm -f "$file"; done
+    awk -v d="$day" 'NR % 100 == (d + 50) % 100 && removed++ < 50' "$list" | while IFS= read -r file; do rm -f "$file"; done
 }
 
 # The restored tree must be the tree of the last day, byte for byte, links as links.
