@@ -9,6 +9,7 @@ mod clock;
 mod crypt;
 mod debug_points;
 mod error;
+mod host;
 mod job;
 mod layout;
 mod log;

@@ -37,17 +37,6 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
     found
 }
 
-/// Stdout of a finished run, as text.
-trait StdoutText {
-    fn stdout_text(&self) -> String;
-}
-
-impl<T: Finished> StdoutText for T {
-    fn stdout_text(&self) -> String {
-        stdout(self.output())
-    }
-}
-
 /// `cp -a`: the live tree as it was when the backup ran.
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();

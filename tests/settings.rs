@@ -26,7 +26,10 @@ fn run_keeps_what_the_settings_file_says_and_the_command_line_wins() {
          keep_monthly = 0  # default\nkeep_yearly = 0  # default\n\
          allow_empty = false  # default\nexclude = []  # default\n\
          exclude_caches = false  # default\nexclude_if_present = []  # default\n\
-         one_file_system = false  # default\nincremental = false  # default\nfull_every = 7  # default\ncompress = \"none\"  # default\n\
+         one_file_system = false  # default\nincremental = false  # default\nfull_every = 7  # default\n\
+         days = []  # default\nmonthdays = []  # default\nsplay = 0  # default\n\
+         nice = 0  # default\nio_class = \"\"  # default\nio_level = 4  # default\n\
+         compress = \"none\"  # default\n\
          level = 0  # default\nthreads = 0  # default\n\
          catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
          on_failure = \"\"  # default\nhook_user = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\

@@ -7,6 +7,7 @@ mod common;
 mod compression;
 mod container;
 mod encryption;
+mod fleet;
 mod formats;
 mod hooks;
 mod incremental;

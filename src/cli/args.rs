@@ -98,6 +98,7 @@ pub enum ManagerCommand {
     Settings(SettingsArgs),
     Prune(PruneArgs),
     Contents(ContentsArgs),
+    Check(CheckArgs),
 }
 
 impl ManagerCommand {
@@ -154,6 +155,9 @@ pub struct ContentsArgs {
     /// show type, mode, owner, size and time too, like tar -tvf
     #[argh(switch)]
     pub long: bool,
+    /// print one JSON object a line, one per member, for machines
+    #[argh(switch)]
+    pub json: bool,
     /// list the newest state at or before this local time, "dd/mm/yyyy hh:mm" (default: the
     /// newest)
     #[argh(option)]
@@ -179,7 +183,11 @@ pub struct CreateArgs {
 #[derive(FromArgs)]
 /// Show the schedules with their index.
 #[argh(subcommand, name = "list")]
-pub struct ListArgs {}
+pub struct ListArgs {
+    /// print JSON for machines: {"schedules": [...]}
+    #[argh(switch)]
+    pub json: bool,
+}
 
 #[derive(FromArgs)]
 /// Delete the schedule at an index.
@@ -214,14 +222,25 @@ pub struct BackupsArgs {
     /// show each archive's size and modification time too
     #[argh(switch)]
     pub long: bool,
+    /// print JSON for machines, with all --long shows: {"archives": [...]}
+    #[argh(switch)]
+    pub json: bool,
 }
 
 #[derive(FromArgs)]
-/// Back up the schedule at an index now, in the foreground.
+/// Back up now, in the foreground: the schedule at an index, every schedule writing an archive name, or --all.
 #[argh(subcommand, name = "run")]
 pub struct RunArgs {
+    /// the schedule's index, or an archive name: every plan line that writes it (a name that
+    /// is a number is taken as an index)
     #[argh(positional)]
     pub index: Option<String>,
+    /// run every plan line, in order
+    #[argh(switch)]
+    pub all: bool,
+    /// print one JSON line per job: name, archive, size, seconds, outcome
+    #[argh(switch)]
+    pub json: bool,
     /// archives to keep per name, the newest included (default: keep in backupbox.toml, else 1: each backup replaces the last)
     #[argh(option)]
     pub keep: Option<Keep>,
@@ -232,6 +251,11 @@ pub struct RunArgs {
     #[argh(switch)]
     pub progress: bool,
 }
+
+#[derive(FromArgs)]
+/// Check the plan, the settings, every folder and where the backups go, before trusting them: one line per problem, exit 1 if any.
+#[argh(subcommand, name = "check")]
+pub struct CheckArgs {}
 
 #[derive(FromArgs)]
 /// Show each schedule's next run and last outcome, and whether the service runs. Exit 0 when all is well.
@@ -254,6 +278,9 @@ pub struct VerifyArgs {
     /// also compare the archive with the live folder, like tar --compare
     #[argh(switch)]
     pub against: bool,
+    /// print one JSON document for machines: the archives checked and the differences
+    #[argh(switch)]
+    pub json: bool,
     /// an age identity file, for an encrypted archive; give it more than once for archives
     /// made under older keys (default: $BACKUPBOX_IDENTITY)
     #[argh(option)]
@@ -312,6 +339,43 @@ pub struct RestoreArgs {
     /// show the progress line on stderr even when it is not a terminal
     #[argh(switch)]
     pub progress: bool,
+}
+
+/// The options whose value is the next argument: a `--dir` there is a value, not the option.
+const TAKES_A_VALUE: [&str; 6] = [
+    "--to",
+    "--keep",
+    "--identity",
+    "--timeout",
+    "--as-of",
+    "--dir",
+];
+
+/// `args` with a `--dir DIR` given after the command word moved in front of it, where argh
+/// takes it: `backup_manager status --dir /srv/box` works as `--dir /srv/box status` does.
+pub fn dir_first(args: &[OsString]) -> Vec<OsString> {
+    let (_, word) = scan_manager_args(args);
+    let Some(word_at) = word.and_then(|word| args.iter().position(|arg| std::ptr::eq(arg, word)))
+    else {
+        return args.to_vec();
+    };
+    let mut at = word_at + 1;
+    while at < args.len() {
+        match args[at].to_str() {
+            Some("--") => break,
+            Some("--dir") if at + 1 < args.len() => {
+                let mut moved = args.to_vec();
+                let value = moved.remove(at + 1);
+                let flag = moved.remove(at);
+                moved.insert(word_at, value);
+                moved.insert(word_at, flag);
+                return moved;
+            }
+            Some(option) if TAKES_A_VALUE.contains(&option) => at += 2,
+            _ => at += 1,
+        }
+    }
+    args.to_vec()
 }
 
 /// The `--dir` value and the command word (the first argument that is not an option or an

@@ -13,11 +13,13 @@ Usage:
   backupbox manager ...                              same as backup_manager
   backupbox service ...                              same as backup_service
   backupbox --install DIR                            create the two role links in DIR
+  backupbox completions bash|zsh|fish                print a shell completion script
+  backupbox man                                      print the man page (roff)
   backupbox --version | --help
 ";
 
 /// argh's help for `args` given to a parser of `T` named `name`.
-fn argh_help<T: FromArgs>(name: &str, args: &[&str]) -> Option<String> {
+pub(super) fn argh_help<T: FromArgs>(name: &str, args: &[&str]) -> Option<String> {
     match T::from_args(&[name], args) {
         Err(exit) if exit.status.is_ok() => Some(exit.output),
         _ => None,

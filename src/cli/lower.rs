@@ -3,7 +3,7 @@
 //! see the command line's types.
 
 use super::args::{
-    BackupsArgs, ContentsArgs, CreateArgs, DeleteArgs, ManagerCommand, PruneArgs, RawArg,
+    BackupsArgs, ContentsArgs, CreateArgs, DeleteArgs, ListArgs, ManagerCommand, PruneArgs, RawArg,
     RestoreArgs, RunArgs, SettingsArgs, StartArgs, StatusArgs, StopArgs, VerifyArgs,
 };
 use crate::error::{Error, Result};
@@ -24,23 +24,15 @@ pub fn manager_command(command: ManagerCommand) -> Result<Command> {
         ManagerCommand::Create(CreateArgs { schedule }) => Command::Create {
             schedule: schedule.map(|RawArg(schedule)| schedule),
         },
-        ManagerCommand::List(_) => Command::List,
+        ManagerCommand::List(ListArgs { json }) => Command::List { json },
+        ManagerCommand::Check(_) => Command::Check,
         ManagerCommand::Delete(DeleteArgs { index }) => Command::Delete { index },
         ManagerCommand::Start(StartArgs { keep }) => Command::Start { keep },
         ManagerCommand::Stop(StopArgs { timeout }) => Command::Stop {
             timeout: Duration::from_secs(timeout.min(MAX_STOP_TIMEOUT)),
         },
-        ManagerCommand::Backups(BackupsArgs { long }) => Command::Backups { long },
-        ManagerCommand::Run(RunArgs {
-            index,
-            keep,
-            quiet,
-            progress,
-        }) => Command::Run {
-            index,
-            keep,
-            progress: progress::Mode::from_switches(quiet, progress),
-        },
+        ManagerCommand::Backups(BackupsArgs { long, json }) => Command::Backups { long, json },
+        ManagerCommand::Run(args) => run_command(args)?,
         ManagerCommand::Prune(PruneArgs { name, dry_run }) => Command::Prune {
             name: name
                 .map(|name| archive_name(Some(name), "prune"))
@@ -55,17 +47,24 @@ pub fn manager_command(command: ManagerCommand) -> Result<Command> {
         ManagerCommand::Contents(ContentsArgs {
             name,
             long,
+            json,
             as_of,
             identity,
         }) => Command::Contents {
             name: archive_name(name, "contents")?,
             long,
+            json,
             as_of: as_of.as_deref().map(as_of_minute).transpose()?,
             identity: identity_files(identity),
         },
         ManagerCommand::Status(StatusArgs { json, prometheus }) => Command::Status {
             format: match (json, prometheus) {
-                (_, true) => StatusFormat::Prometheus,
+                (true, true) => {
+                    return Err(Error::usage(
+                        "status takes --json or --prometheus, not both",
+                    ));
+                }
+                (false, true) => StatusFormat::Prometheus,
                 (true, false) => StatusFormat::Json,
                 (false, false) => StatusFormat::Text,
             },
@@ -73,16 +72,45 @@ pub fn manager_command(command: ManagerCommand) -> Result<Command> {
         ManagerCommand::Verify(VerifyArgs {
             name,
             against,
+            json,
             identity,
             quiet,
             progress,
         }) => Command::Verify {
             name: archive_name(name, "verify")?,
             against,
+            json,
             identity: identity_files(identity),
             progress: progress::Mode::from_switches(quiet, progress),
         },
         ManagerCommand::Restore(args) => restore_command(args)?,
+    })
+}
+
+fn run_command(args: RunArgs) -> Result<Command> {
+    let RunArgs {
+        index,
+        all,
+        json,
+        keep,
+        quiet,
+        progress,
+    } = args;
+    let which = match (index, all) {
+        (Some(_), true) => {
+            return Err(Error::usage(
+                "run takes an index, a name or --all, not both",
+            ));
+        }
+        (None, true) => crate::manager::RunWhich::All,
+        (Some(word), false) => crate::manager::RunWhich::Word(word),
+        (None, false) => return Err(Error::usage("run needs a schedule index")),
+    };
+    Ok(Command::Run {
+        which,
+        keep,
+        json,
+        progress: progress::Mode::from_switches(quiet, progress),
     })
 }
 

@@ -2,6 +2,7 @@
 //! arguments, parsed with argh. Returns an exit status; only `main` exits.
 
 pub mod args;
+mod complete;
 mod help;
 mod lower;
 
@@ -54,6 +55,18 @@ fn multicall(args: &[OsString]) -> i32 {
             Some(dir) if args.len() == 2 => report(install(Path::new(dir))),
             _ => usage_error("--install takes one directory"),
         },
+        "completions" => match args.get(1).and_then(|shell| shell.to_str()) {
+            Some(shell @ ("bash" | "zsh" | "fish")) if args.len() == 2 => {
+                let script = match shell {
+                    "bash" => complete::bash(),
+                    "zsh" => complete::zsh(),
+                    _ => complete::fish(),
+                };
+                report(stdout::print(script.as_bytes()))
+            }
+            _ => usage_error("completions takes one shell: bash, zsh or fish"),
+        },
+        "man" if args.len() == 1 => report(stdout::print(complete::man_page().as_bytes())),
         "--version" | "-V" => print_version(),
         "--help" | "-h" | "help" => print_help(),
         "" => usage_error("no role given"),
@@ -91,10 +104,21 @@ fn report(result: Result<()>) -> i32 {
     }
 }
 
-/// The base directory: `--dir` or the current directory, made absolute so a daemon never
-/// depends on its working directory.
+/// Where the base directory comes from when `--dir` is not given.
+const DIR_VARIABLE: &str = "BACKUPBOX_DIR";
+
+/// The base directory: `--dir`, else `$BACKUPBOX_DIR` (when set and not empty), else the
+/// current directory; made absolute so a daemon never depends on its working directory.
 fn base_dir(dir: Option<RawArg>) -> Result<Layout> {
-    let dir = dir.map_or_else(|| PathBuf::from("."), |RawArg(dir)| PathBuf::from(dir));
+    let from_environment = || {
+        std::env::var_os(DIR_VARIABLE)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = dir.map_or_else(
+        || from_environment().unwrap_or_else(|| PathBuf::from(".")),
+        |RawArg(dir)| PathBuf::from(dir),
+    );
     let absolute = std::path::absolute(&dir)
         .map_err(|err| Error::usage("can't resolve base directory").because(err))?;
     if !absolute.is_dir() {
@@ -110,6 +134,7 @@ fn manager_role(name: &str, args: &[OsString]) -> i32 {
     if is_version_request(args) {
         return print_version();
     }
+    let args = &crate::cli::args::dir_first(args);
     let (dir, word) = scan_manager_args(args);
     match word {
         None if args.iter().any(|arg| arg == "--help" || arg == "-h") => return print_help(),

@@ -34,6 +34,8 @@ use std::time::Instant;
 pub struct Options {
     pub settings: Effective,
     pub progress: progress::Mode,
+    /// Seconds to wait before starting: the rest of a `splay` offset within its minute.
+    pub start_delay_seconds: u8,
 }
 
 /// Why a backup did not put its archive in place. `Display` gives the text logged after
@@ -209,13 +211,55 @@ impl<'a> JobHooks<'a> {
 }
 
 /// Runs one backup with its hooks and its offsite copy, writes its progress to `log`, logs a
-/// failure, and records its outcome.
+/// failure, and records its outcome. With `nice` or `io_class` set it runs on a thread of
+/// its own at that priority, which every thread and hook it starts inherits; the caller's
+/// thread (a worker that runs other jobs next) keeps its own.
 pub fn run(
     layout: &Layout,
     schedule: &Schedule,
     log: &Log,
     options: &Options,
 ) -> Result<Ran, Failure> {
+    let settings = &options.settings;
+    let io_class = match settings.io_class.as_deref() {
+        Some("idle") => Some(crate::sys::priority::IoClass::Idle),
+        Some(_) => Some(crate::sys::priority::IoClass::BestEffort(
+            u8::try_from(settings.io_level).unwrap_or(7),
+        )),
+        None => None,
+    };
+    if settings.nice == 0 && io_class.is_none() {
+        return run_here(layout, schedule, log, options);
+    }
+    let nice = i32::try_from(settings.nice).unwrap_or(19);
+    std::thread::scope(|scope| {
+        let lowered = scope.spawn(|| {
+            if let Err(err) = crate::sys::priority::lower_this_thread(nice, io_class) {
+                log.write(&format!(
+                    "Warning: can't lower the priority of {} ({err}); it runs as it is",
+                    describe(schedule, settings.form())
+                ));
+            }
+            run_here(layout, schedule, log, options)
+        });
+        lowered
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// [`run`] on the calling thread.
+fn run_here(
+    layout: &Layout,
+    schedule: &Schedule,
+    log: &Log,
+    options: &Options,
+) -> Result<Ran, Failure> {
+    if options.start_delay_seconds > 0 {
+        std::thread::sleep(std::time::Duration::from_secs(u64::from(
+            options.start_delay_seconds,
+        )));
+    }
     let started = LocalTime::now();
     let clock = Instant::now();
     let hooks = JobHooks::new(layout, schedule, &options.settings, started);
@@ -251,6 +295,7 @@ pub fn run(
     };
     note(duration_ms, ending.clone(), None);
     let mut offsite_failure = None;
+    let mut archive = String::new();
     if let Ok(Done {
         left_out,
         written,
@@ -260,7 +305,7 @@ pub fn run(
     {
         let left_out = *left_out;
         let folder = show_bytes(&schedule.folder);
-        let archive = match file {
+        archive = match file {
             Some(file) => format!("backups/{}", show_bytes(file)),
             None => options.settings.form().archive_display(&schedule.name),
         };
@@ -286,7 +331,11 @@ pub fn run(
         note(duration_ms, ending, Some(problem.clone()));
         log.write(&format!("Error: {problem}"));
     }
-    result.map(|_| Ran { offsite_failure })
+    result.map(|done| Ran {
+        offsite_failure,
+        archive,
+        size: done.size,
+    })
 }
 
 /// A backup whose archive is in place.
@@ -294,6 +343,9 @@ pub fn run(
 pub struct Ran {
     /// How the offsite copy failed (logged already), if the settings ask for one and it did.
     pub offsite_failure: Option<String>,
+    /// `backups/<file>` of the archive put in place.
+    pub archive: String,
+    pub size: u64,
 }
 
 /// What [`attempt`] hands back.

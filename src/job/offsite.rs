@@ -121,6 +121,31 @@ impl<'a> Offsite<'a> {
         })
     }
 
+    /// Whether rclone knows the remote the copies go to (from its config file or the
+    /// `RCLONE_CONFIG_*` environment), for `check`; a `:backend:` string needs no config.
+    pub fn check_remote(&self) -> Result<(), String> {
+        let remote = self.folder.split(':').next().unwrap_or_default();
+        if remote.is_empty() || !self.folder.contains(':') {
+            return Ok(());
+        }
+        let mut command = self.rclone()?;
+        let out = command
+            .arg("listremotes")
+            .output()
+            .map_err(|err| format!("can't run rclone ({err})"))?;
+        let listed = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|line| line.trim() == format!("{remote}:"));
+        if listed {
+            Ok(())
+        } else {
+            Err(format!(
+                "rclone has no remote {remote}: (rclone listremotes; the config file, or RCLONE_CONFIG_{}_TYPE)",
+                remote.to_uppercase()
+            ))
+        }
+    }
+
     /// Copies `local` to `<folder>/<remote_name>`, complete or not at all.
     pub fn copy(&self, local: &Path, remote_name: &str, log: &Log) -> Result<(), String> {
         let target = format!("{}/{remote_name}", self.folder);

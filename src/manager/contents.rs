@@ -23,6 +23,8 @@ use tar::EntryType;
 pub struct Listing {
     /// Like `tar -tvf`, not `tar -tf`.
     pub long: bool,
+    /// A JSON object a line, one per member.
+    pub json: bool,
     /// The newest state at or before this local wall-clock minute.
     pub as_of: Option<i64>,
 }
@@ -42,6 +44,7 @@ pub fn contents(
     let display = crate::manager::state::display(&parts);
     let mut lines = Lines {
         long: how.long,
+        json: how.json,
         columns: Columns::default(),
         text: String::new(),
     };
@@ -61,13 +64,54 @@ pub fn contents(
 /// The listing as it is made: printed in pieces, not all at the end.
 struct Lines {
     long: bool,
+    json: bool,
     columns: Columns,
     text: String,
 }
 
+/// A member as one JSON object: `{"name", "type", "mode", "size", "mtime", "uid", "gid",
+/// "user", "group", "link"}`.
+fn json_line(member: &Member) -> String {
+    use crate::log::quoted;
+    let kind = match mode_string(member.kind, &member.name, member.mode)
+        .chars()
+        .next()
+    {
+        Some('d') => "directory",
+        Some('-') => "file",
+        Some('l') => "symlink",
+        Some('h') => "hardlink",
+        Some('p') => "fifo",
+        Some('c') => "char",
+        Some('b') => "block",
+        Some('V') => "label",
+        _ => "other",
+    };
+    let link = member
+        .link
+        .as_ref()
+        .map_or_else(|| "null".to_owned(), |link| quoted(&show_bytes(link)));
+    format!(
+        "{{\"name\": {}, \"type\": \"{kind}\", \"mode\": \"{:04o}\", \"size\": {}, \"mtime\": {}, \"uid\": {}, \"gid\": {}, \"user\": {}, \"group\": {}, \"link\": {link}}}",
+        quoted(&show_bytes(&member.name)),
+        member.mode & 0o7777,
+        member.size,
+        member.mtime.seconds,
+        member.uid,
+        member.gid,
+        quoted(&show_bytes(&member.uname)),
+        quoted(&show_bytes(&member.gname)),
+    )
+}
+
 impl Lines {
-    /// One member's line, `tar -tf`'s or `tar -tvf`'s.
+    /// One member's line, `tar -tf`'s or `tar -tvf`'s, or its JSON.
     fn add(&mut self, member: &Member) -> Result<()> {
+        if self.json {
+            self.text.push_str(&json_line(member));
+            self.text.push('\n');
+            return self.flush_if_full();
+        }
         if self.long {
             self.text.push_str(&self.columns.prefix(member));
         }
@@ -87,6 +131,10 @@ impl Lines {
             self.text.push_str(&show_bytes(target));
         }
         self.text.push('\n');
+        self.flush_if_full()
+    }
+
+    fn flush_if_full(&mut self) -> Result<()> {
         if self.text.len() > 1 << 16 {
             self.flush()?;
         }

@@ -1,17 +1,18 @@
 //! The manager's commands: each does its work and logs its success line, and returns how it
 //! ended; errors go back to the command line, which logs them once.
 
+mod backups;
+pub mod check;
 pub mod contents;
 pub mod prune;
 pub mod restore;
 pub mod state;
 pub mod verify;
 
-use crate::clock::LocalTime;
 use crate::crypt::Identities;
 use crate::error::{Error, Outcome, Result};
 use crate::job;
-use crate::layout::{self, Layout};
+use crate::layout::Layout;
 use crate::log::{Log, for_terminal, show_bytes};
 use crate::plan::file::{self as plan_file, Missing};
 use crate::plan::{self, Name};
@@ -22,9 +23,7 @@ use crate::settings;
 use crate::stdout;
 use crate::store::Keep;
 use std::ffi::OsString;
-use std::fs;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,7 +33,10 @@ pub enum Command {
     Create {
         schedule: Option<OsString>,
     },
-    List,
+    List {
+        /// One JSON document on stdout.
+        json: bool,
+    },
     Delete {
         index: Option<String>,
     },
@@ -46,10 +48,14 @@ pub enum Command {
     },
     Backups {
         long: bool,
+        /// One JSON document on stdout, with what `--long` shows.
+        json: bool,
     },
     Run {
-        index: Option<String>,
+        which: RunWhich,
         keep: Option<Keep>,
+        /// One JSON line per job on stdout.
+        json: bool,
         progress: progress::Mode,
     },
     Prune {
@@ -62,6 +68,7 @@ pub enum Command {
     Contents {
         name: Name,
         long: bool,
+        json: bool,
         /// The newest state at or before this local wall-clock minute.
         as_of: Option<i64>,
         /// Identity files for an encrypted archive.
@@ -70,9 +77,12 @@ pub enum Command {
     Status {
         format: StatusFormat,
     },
+    /// Everything the service will need, looked at.
+    Check,
     Verify {
         name: Name,
         against: bool,
+        json: bool,
         identity: Vec<PathBuf>,
         progress: progress::Mode,
     },
@@ -94,7 +104,7 @@ pub enum StatusFormat {
 pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Result<Outcome> {
     match command {
         Command::Create { schedule } => create(layout, log, schedule),
-        Command::List => list(layout, log),
+        Command::List { json } => list(layout, log, json),
         Command::Delete { index } => delete(layout, log, index),
         Command::Start { keep } => {
             // The spec's line, then why on a line of its own: the log is where an admin
@@ -108,39 +118,46 @@ pub fn execute(layout: &Layout, log: &Log, exe: &Path, command: Command) -> Resu
             log.write("backup_service stopped");
             Ok(Outcome::Done)
         }
-        Command::Backups { long } => backups(layout, log, long),
+        Command::Backups { long, json } => backups::backups(layout, log, long, json),
         Command::Run {
-            index,
+            which,
             keep,
+            json,
             progress,
-        } => run(layout, log, index, keep, progress),
+        } => run(layout, log, &which, keep, json, progress),
         Command::Prune { name, dry_run } => prune::prune(layout, log, name, dry_run),
         Command::Settings { name } => show_settings(layout, log, name.as_ref()),
         Command::Contents {
             name,
             long,
+            json,
             as_of,
             identity,
         } => contents::contents(
             layout,
             log,
             &name,
-            contents::Listing { long, as_of },
+            contents::Listing { long, json, as_of },
             &Identities::load(&identity)?,
         ),
         Command::Status { format } => show_status(layout, log, format),
+        Command::Check => check::check(layout, log),
         Command::Verify {
             name,
             against,
+            json,
             identity,
             progress,
         } => verify::verify(
             layout,
             log,
             &name,
-            against,
+            verify::Asked {
+                against,
+                json,
+                progress,
+            },
             &Identities::load(&identity)?,
-            progress,
         ),
         Command::Restore { name, options } => restore::restore(layout, log, &name, &options),
     }
@@ -165,8 +182,13 @@ fn create(layout: &Layout, log: &Log, schedule: Option<OsString>) -> Result<Outc
     Ok(Outcome::Done)
 }
 
-fn list(layout: &Layout, log: &Log) -> Result<Outcome> {
+fn list(layout: &Layout, log: &Log, json: bool) -> Result<Outcome> {
     let text = plan_file::read(layout)?;
+    if json {
+        stdout::print_line(&list_json(&text))?;
+        log.write("Show schedules list");
+        return Ok(Outcome::Done);
+    }
     let mut listing = Vec::new();
     for (index, entry) in plan::entries(&text).iter().enumerate() {
         listing.extend_from_slice(format!("{index}: ").as_bytes());
@@ -179,6 +201,32 @@ fn list(layout: &Layout, log: &Log) -> Result<Outcome> {
 }
 
 /// A schedule index from the command line; anything but a whole number is a usage error.
+/// `list --json`: `{"schedules": [...]}`, each entry with its index and line, and its
+/// fields or what is wrong with it.
+fn list_json(text: &[u8]) -> String {
+    use crate::log::quoted;
+    let entries: Vec<String> = plan::entries(text)
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let line = quoted(&show_bytes(entry.text));
+            match entry.schedule() {
+                Some(schedule) => format!(
+                    "{{\"index\": {index}, \"line\": {line}, \"folder\": {}, \"time\": {}, \"name\": {}}}",
+                    quoted(&show_bytes(&schedule.folder)),
+                    quoted(&schedule.time_text()),
+                    quoted(&show_bytes(&schedule.name))
+                ),
+                None => format!(
+                    "{{\"index\": {index}, \"line\": {line}, \"malformed\": {}}}",
+                    quoted(&plan::why_malformed(entry.text).unwrap_or_default())
+                ),
+            }
+        })
+        .collect();
+    format!("{{\"schedules\": [{}]}}", entries.join(", "))
+}
+
 fn parse_index(index: Option<String>, command: &str) -> Result<usize> {
     let index = index.ok_or_else(|| Error::usage(format!("{command} needs a schedule index")))?;
     index.parse().map_err(|_| {
@@ -225,108 +273,6 @@ fn show_status(layout: &Layout, log: &Log, format: StatusFormat) -> Result<Outco
     Ok(outcome)
 }
 
-fn backups(layout: &Layout, log: &Log, long: bool) -> Result<Outcome> {
-    let entries = fs::read_dir(layout.backups_dir())
-        .map_err(|err| Error::failed("can't find backups directory").because(err))?;
-    let mut archives: Vec<(Vec<u8>, fs::DirEntry)> = entries
-        .filter_map(|entry| entry.ok())
-        .map(|entry| (entry.file_name().into_vec(), entry))
-        .filter(|(name, _)| !layout::is_internal_backups_entry(name))
-        .collect();
-    archives.sort_by(|a, b| a.0.cmp(&b.0));
-    let (kept, loaded) = if long {
-        (
-            prune::reasons(layout),
-            crate::store::catalog::load(layout).unwrap_or_default(),
-        )
-    } else {
-        (std::collections::HashMap::new(), Vec::new())
-    };
-    let records = crate::store::catalog::Index::of(&loaded);
-    let mut listing = Vec::new();
-    for (name, entry) in archives {
-        if long {
-            // Like `ls -l`: size right-aligned, then local modification time, then the name.
-            let meta = entry.metadata().ok();
-            let (size, modified) = meta.map_or((String::from("?"), String::from("?")), |meta| {
-                (
-                    meta.len().to_string(),
-                    LocalTime::at(meta.mtime()).date_time(),
-                )
-            });
-            listing.extend_from_slice(format!("{size:>14}  {modified:<19}  ").as_bytes());
-        }
-        listing.extend_from_slice(&for_terminal(&name));
-        if long && let Some(reasons) = kept.get(&name) {
-            let why = if reasons.is_empty() {
-                "goes at the next prune".to_owned()
-            } else {
-                let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-                format!("kept: {}", reasons.join(", "))
-            };
-            listing.extend_from_slice(format!("  ({why})").as_bytes());
-        }
-        if long && let Some(note) = level_one_note(layout, &records, &name, &entry) {
-            listing.extend_from_slice(format!("  ({note})").as_bytes());
-        }
-        if long && let Some(recipients) = encrypted_to(&records, &name, &entry) {
-            listing
-                .extend_from_slice(format!("  (encrypted to recipients {recipients})").as_bytes());
-        }
-        listing.push(b'\n');
-    }
-    stdout::print(&listing)?;
-    log.write("Show backups list");
-    Ok(Outcome::Done)
-}
-
-/// For a level-1, which full it needs: `level 1 on docs.tar`, or that the full is gone.
-fn level_one_note(
-    layout: &Layout,
-    records: &crate::store::catalog::Index,
-    file: &[u8],
-    entry: &fs::DirEntry,
-) -> Option<String> {
-    let owner = *crate::store::rotation::possible_owners(file).first()?;
-    if !crate::store::chain::is_level_one(owner, file) {
-        return None;
-    }
-    let meta = entry.metadata().ok()?;
-    let full = records
-        .find(owner, &meta)
-        .and_then(|record| record.full)
-        .or_else(|| crate::archive::level_one_label(layout, file));
-    let Some(full) = full else {
-        return Some("level 1; its full is not recorded".to_owned());
-    };
-    let chains = crate::store::chain::Chains::read(&layout.backups_dir(), owner, &[], &|_| None);
-    let found = chains.archives.iter().find(|archive| {
-        archive.level == crate::store::chain::Level::Full && archive.written == full
-    });
-    Some(match found {
-        Some(archive) => format!("level 1 on {}", crate::log::show_bytes(&archive.file)),
-        None => format!(
-            "level 1; its full of {} is gone",
-            LocalTime::at(full.seconds).date_time()
-        ),
-    })
-}
-
-/// The recipients' fingerprint the catalog recorded for archive file `file`, if it is
-/// encrypted.
-fn encrypted_to<'a>(
-    records: &crate::store::catalog::Index<'a>,
-    file: &[u8],
-    entry: &fs::DirEntry,
-) -> Option<&'a str> {
-    let meta = entry.metadata().ok()?;
-    crate::store::rotation::possible_owners(file)
-        .into_iter()
-        .find_map(|owner| records.find(owner, &meta))?
-        .recipients
-        .as_deref()
-}
-
 /// `settings [NAME]`: every key in force for NAME (or the defaults) and where it came from.
 fn show_settings(layout: &Layout, log: &Log, name: Option<&Name>) -> Result<Outcome> {
     let settings = settings::load(layout)?;
@@ -351,33 +297,142 @@ fn warn_of_unused_tables(log: &Log, settings: &settings::Settings, plan: &[u8]) 
     }
 }
 
+/// Which plan lines `run` runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunWhich {
+    /// An index, or else an archive name: every line that writes it.
+    Word(String),
+    /// Every line, in order.
+    All,
+}
+
+/// The plan lines `which` names, by index; a malformed one is kept, to fail in its turn.
+fn chosen_lines<'a>(
+    entries: &'a [plan::Entry<'a>],
+    which: &RunWhich,
+) -> Result<Vec<(usize, &'a plan::Entry<'a>)>> {
+    let word = match which {
+        RunWhich::All => return Ok(entries.iter().enumerate().collect()),
+        RunWhich::Word(word) => word,
+    };
+    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
+        let index: usize = word
+            .parse()
+            .map_err(|_| Error::failed(format!("can't find schedule at index {word}")))?;
+        let entry = entries
+            .get(index)
+            .ok_or_else(|| Error::failed(format!("can't find schedule at index {index}")))?;
+        return Ok(vec![(index, entry)]);
+    }
+    let chosen: Vec<_> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| {
+            entry
+                .schedule()
+                .is_some_and(|schedule| *schedule.name == *word.as_bytes())
+        })
+        .collect();
+    if chosen.is_empty() {
+        return Err(Error::failed(format!(
+            "can't find schedule at index or with archive name {}",
+            show_bytes(word.as_bytes())
+        )));
+    }
+    Ok(chosen)
+}
+
 fn run(
     layout: &Layout,
     log: &Log,
-    index: Option<String>,
+    which: &RunWhich,
     keep: Option<Keep>,
+    json: bool,
     progress: progress::Mode,
 ) -> Result<Outcome> {
-    let index = parse_index(index, "run")?;
     let text = plan_file::read(layout)?;
     let entries = plan::entries(&text);
-    let entry = entries
-        .get(index)
-        .ok_or_else(|| Error::failed(format!("can't find schedule at index {index}")))?;
-    let schedule = entry
-        .schedule()
-        .ok_or_else(|| Error::failed(format!("malformed schedule: {}", show_bytes(entry.text))))?;
+    let chosen = chosen_lines(&entries, which)?;
     // The same settings as the service's, so a manual run keeps what the service keeps.
     let settings = settings::load(layout)?;
     warn_of_unused_tables(log, &settings, &text);
+    let mut failures = Vec::new();
+    for (_, entry) in &chosen {
+        let started = std::time::Instant::now();
+        let result = run_line(layout, log, entry, &settings, keep, progress);
+        if json {
+            stdout::print_line(&run_summary(entry, &result, started.elapsed()))?;
+        }
+        if let Err(err) = result {
+            failures.push(err);
+        }
+    }
+    // As the service does after its jobs, so a host driven by cron or a CronJob has metrics.
+    let metrics = settings.for_name(b"", None).metrics;
+    crate::service::metrics_writer::publish_after_run(layout, metrics.as_deref(), log);
+    match (chosen.len(), failures.pop()) {
+        (_, None) => Ok(Outcome::Done),
+        (1, Some(failure)) => Err(failure),
+        (count, Some(_)) => Err(Error::already_logged(format!(
+            "{} of {count} backups failed",
+            failures.len() + 1
+        ))),
+    }
+}
+
+/// Runs one plan line as the service would; `Ok` holds the archive and its size.
+fn run_line(
+    layout: &Layout,
+    log: &Log,
+    entry: &plan::Entry,
+    settings: &settings::Settings,
+    keep: Option<Keep>,
+    progress: progress::Mode,
+) -> Result<(String, u64)> {
+    // The log line is the spec's; stderr says which field is wrong too.
+    let schedule = entry.schedule().ok_or_else(|| {
+        let error = Error::failed(format!("malformed schedule: {}", show_bytes(entry.text)));
+        match plan::why_malformed(entry.text) {
+            Some(why) => error.because(why),
+            None => error,
+        }
+    })?;
     let options = job::Options {
         settings: settings.for_name(&schedule.name, keep),
         progress,
+        start_delay_seconds: 0,
     };
     let ran = job::run(layout, &schedule, log, &options)?;
     // `run` copies offsite in the foreground: a copy that failed fails the command.
     match ran.offsite_failure {
         Some(line) => Err(Error::already_logged(line)),
-        None => Ok(Outcome::Done),
+        None => Ok((ran.archive, ran.size)),
     }
+}
+
+/// `run --json`'s line for one job.
+fn run_summary(
+    entry: &plan::Entry,
+    result: &Result<(String, u64)>,
+    took: std::time::Duration,
+) -> String {
+    use crate::log::quoted as json_string;
+    let name = entry
+        .schedule()
+        .map_or_else(String::new, |schedule| show_bytes(&schedule.name));
+    let (archive, size, outcome) = match result {
+        Ok((archive, size)) => (json_string(archive), size.to_string(), "\"ok\"".to_owned()),
+        Err(err) => (
+            "null".to_owned(),
+            "null".to_owned(),
+            format!("\"failed\", \"error\": {}", json_string(&err.to_string())),
+        ),
+    };
+    format!(
+        "{{\"name\": {}, \"line\": {}, \"archive\": {archive}, \"size\": {size}, \"seconds\": {}.{:03}, \"outcome\": {outcome}}}",
+        json_string(&name),
+        json_string(&show_bytes(entry.text)),
+        took.as_secs(),
+        took.subsec_millis()
+    )
 }

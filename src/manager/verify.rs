@@ -35,17 +35,69 @@ struct Verifying<'a> {
     /// With `--against`, the key is needed even for an encrypted archive.
     against: bool,
     progress: progress::Mode,
+    /// With `--json`, the summaries and differences, printed as one document at the end.
+    json: Option<&'a std::cell::RefCell<(Vec<String>, Vec<String>)>>,
 }
 
-/// Carries out `verify`.
+/// What `verify` is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked {
+    /// Compare with the live folder too.
+    pub against: bool,
+    /// One JSON document on stdout.
+    pub json: bool,
+    pub progress: progress::Mode,
+}
+
+/// Carries out `verify`. With `--json` the outcome is one document on stdout, a failure
+/// included: `{"name", "ok", "error", "verified": [summaries], "differences": [lines]}`.
 pub fn verify(
     layout: &Layout,
     log: &Log,
     name: &Name,
-    against: bool,
+    asked: Asked,
     keys: &Identities,
-    progress: progress::Mode,
 ) -> Result<Outcome> {
+    let collected = asked
+        .json
+        .then(|| std::cell::RefCell::new((Vec::new(), Vec::new())));
+    let result = verify_collecting(layout, log, name, asked, keys, collected.as_ref());
+    if let Some(collected) = collected {
+        use crate::log::quoted;
+        let (verified, differences) = collected.into_inner();
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .map(|item| quoted(item))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let error = match &result {
+            Ok(_) => "null".to_owned(),
+            Err(err) => quoted(&err.to_string()),
+        };
+        stdout::print_line(&format!(
+            "{{\"name\": {}, \"ok\": {}, \"error\": {error}, \"verified\": [{}], \"differences\": [{}]}}",
+            quoted(&show_bytes(name)),
+            result.is_ok(),
+            list(&verified),
+            list(&differences)
+        ))?;
+    }
+    result
+}
+
+fn verify_collecting(
+    layout: &Layout,
+    log: &Log,
+    name: &Name,
+    asked: Asked,
+    keys: &Identities,
+    collected: Option<&std::cell::RefCell<(Vec<String>, Vec<String>)>>,
+) -> Result<Outcome> {
+    let Asked {
+        against, progress, ..
+    } = asked;
     let records = catalog::load(layout).unwrap_or_default();
     let chains = Chains::read(&layout.backups_dir(), name, &records, &|file| {
         let (seconds, nanos) = archive::open_file(layout, file).ok()?.label(keys)?;
@@ -59,6 +111,7 @@ pub fn verify(
         keys,
         against,
         progress,
+        json: collected,
     };
     // The newest state, one descriptor per archive for both passes: what was checked is
     // what is compared.
@@ -75,12 +128,7 @@ pub fn verify(
         let shown = show_bytes(&folder);
         let differences = compare_state(&parts, keys, &folder, layout, progress)
             .map_err(|err| Error::failed(format!("can't compare {display}")).because(err))?;
-        let mut listing = String::new();
-        for difference in &differences {
-            listing.push_str(&difference.to_string());
-            listing.push('\n');
-        }
-        stdout::print(listing.as_bytes())?;
+        verifying.differences(&differences)?;
         match differences.len() {
             0 => {}
             1 => {
@@ -122,10 +170,30 @@ fn refuse_orphans(name: &Name, chains: &Chains) -> Result<()> {
 }
 
 impl Verifying<'_> {
-    /// Prints and logs one summary line.
+    /// Prints (or, for `--json`, keeps) and logs one summary line.
     fn print(&self, summary: &str) -> Result<()> {
-        stdout::print_line(summary)?;
+        match self.json {
+            Some(collected) => collected.borrow_mut().0.push(summary.to_owned()),
+            None => stdout::print_line(summary)?,
+        }
         self.log.write(&format!("Verified {summary}"));
+        Ok(())
+    }
+
+    /// Prints (or keeps) the differences `--against` found, one a line.
+    fn differences(&self, differences: &[Difference]) -> Result<()> {
+        let lines = differences.iter().map(ToString::to_string);
+        match self.json {
+            Some(collected) => collected.borrow_mut().1.extend(lines),
+            None => {
+                let mut listing = String::new();
+                for line in lines {
+                    listing.push_str(&line);
+                    listing.push('\n');
+                }
+                stdout::print(listing.as_bytes())?;
+            }
+        }
         Ok(())
     }
 

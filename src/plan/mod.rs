@@ -1,6 +1,7 @@
 //! The backup plan: its format and byte-exact edits of its text (pure, here) and the file on
 //! disk (`file`).
 
+pub mod calendar;
 pub mod file;
 pub mod timing;
 
@@ -37,6 +38,36 @@ impl std::ops::Deref for Name {
     fn deref(&self) -> &[u8] {
         &self.0
     }
+}
+
+/// What is wrong with a plan line that [`Schedule::parse`] refuses: which field, and how.
+pub fn why_malformed(line: &[u8]) -> Option<String> {
+    if Schedule::parse(line).is_some() {
+        return None;
+    }
+    if line.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return Some("it holds a control character".to_owned());
+    }
+    let fields: Vec<&[u8]> = line.split(|&b| b == b';').collect();
+    let why = match fields.as_slice() {
+        [folder, time, name] => {
+            if folder.is_empty() {
+                "the folder is empty".to_owned()
+            } else if parse_hh_mm(time).is_none() {
+                format!(
+                    "the time {} is not hh:mm from 00:00 to 23:59",
+                    crate::log::quoted(&crate::log::show_bytes(time))
+                )
+            } else {
+                format!(
+                    "the name {} is empty, \".\" or \"..\", holds '/', or is longer than {MAX_NAME_LEN} bytes",
+                    crate::log::quoted(&crate::log::show_bytes(name))
+                )
+            }
+        }
+        fields => format!("{} fields where folder;hh:mm;name has 3", fields.len()),
+    };
+    Some(why)
 }
 
 impl Schedule {
@@ -290,6 +321,33 @@ mod tests {
         assert_eq!(
             with_line_appended(b"x\r\n", b"a;00:00;n"),
             b"x\r\na;00:00;n\n"
+        );
+    }
+
+    #[test]
+    fn a_malformed_line_says_which_field_is_wrong() {
+        assert_eq!(why_malformed(b"docs;03:00;docs"), None);
+        assert_eq!(
+            why_malformed(b"docs;3:00;docs").unwrap(),
+            "the time \"3:00\" is not hh:mm from 00:00 to 23:59"
+        );
+        assert_eq!(
+            why_malformed(b"docs;03:00").unwrap(),
+            "2 fields where folder;hh:mm;name has 3"
+        );
+        assert_eq!(
+            why_malformed(b"docs;03:00;a;b").unwrap(),
+            "4 fields where folder;hh:mm;name has 3"
+        );
+        assert!(
+            why_malformed(b"docs;03:00;a/b")
+                .unwrap()
+                .starts_with("the name \"a/b\"")
+        );
+        assert_eq!(why_malformed(b";03:00;d").unwrap(), "the folder is empty");
+        assert_eq!(
+            why_malformed(b"d\t;03:00;d").unwrap(),
+            "it holds a control character"
         );
     }
 }

@@ -20,16 +20,6 @@ pub fn next_due(now: i64, minute: u16) -> i64 {
     most_recent_due(now, minute) + 24 * 60
 }
 
-/// Catch-up after downtime (`catch_up = true`): the due minute a schedule at `minute` missed,
-/// if it should run once now. That is its most recent due time, when it lies before the
-/// current minute (a schedule due now is the normal tick's) and after the start of its last
-/// recorded run, or when no run is recorded. Being the most recent, it lies within the last
-/// 24 hours: three days off still make one run.
-pub fn missed_due(now: i64, minute: u16, last_started: Option<i64>) -> Option<i64> {
-    let due = most_recent_due(now, minute);
-    (due < now && last_started.is_none_or(|started| started < due)).then_some(due)
-}
-
 /// Whether a wake-up is one after which missed schedules are caught up: the service's start,
 /// and a clock step forward too large to run the minutes in between.
 pub fn catches_up(step: Step) -> bool {
@@ -63,6 +53,15 @@ pub struct Due {
     /// Minutes of the day (0..1440) whose schedules run now, oldest first, each at most once.
     pub minutes: Vec<u16>,
     pub step: Step,
+}
+
+impl Due {
+    /// The wall-clock minutes due, for the `now` the scheduler woke at: they end there, one
+    /// after the other.
+    pub fn walls(&self, now: i64) -> std::ops::RangeInclusive<i64> {
+        let count = i64::try_from(self.minutes.len()).unwrap_or(0);
+        (now - count + 1)..=now
+    }
 }
 
 /// Remembers the last wall-clock minute whose schedules were run.
@@ -115,6 +114,11 @@ impl Scheduler {
 mod tests {
     use super::*;
     use crate::clock::LocalTime;
+
+    /// Catch-up of a schedule that runs every day, through [`crate::plan::calendar::When`].
+    fn missed_due(now: i64, minute: u16, last_started: Option<i64>) -> Option<i64> {
+        crate::plan::calendar::When::every_day(minute).missed(now, last_started)
+    }
 
     fn hm(h: u16, m: u16) -> u16 {
         h * 60 + m

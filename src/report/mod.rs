@@ -63,6 +63,20 @@ pub struct Facts {
     pub outcomes: Vec<(Vec<u8>, Outcome)>,
     /// The archives of each name the plan has.
     pub archives: HashMap<Vec<u8>, Archives>,
+    /// The days and splay the settings give each name the plan has (every day, no splay,
+    /// when the settings can't be read).
+    pub timings: HashMap<Vec<u8>, crate::plan::calendar::Timing>,
+}
+
+impl Facts {
+    /// When `schedule` starts, as the service would start it.
+    pub fn when(&self, schedule: &plan::Schedule) -> crate::plan::calendar::When {
+        self.timings
+            .get(&*schedule.name)
+            .copied()
+            .unwrap_or_default()
+            .when(schedule, crate::host::identity())
+    }
 }
 
 /// One plan entry with what the facts say of it.
@@ -95,7 +109,7 @@ impl Facts {
                 let schedule = entry.schedule();
                 let next_due = schedule
                     .as_ref()
-                    .map(|schedule| crate::plan::timing::next_due(wall, schedule.minute_of_day));
+                    .and_then(|schedule| self.when(schedule).next_after(wall));
                 let archives = schedule
                     .as_ref()
                     .and_then(|schedule| self.archives.get(&*schedule.name).cloned())
@@ -142,6 +156,17 @@ pub fn gather(layout: &Layout, service: ServiceInfo) -> Facts {
         Ok(text) => archives_of(layout, text),
         Err(_) => HashMap::new(),
     };
+    let timings = match (&plan, crate::settings::load(layout)) {
+        (Ok(text), Ok(settings)) => plan::entries(text)
+            .iter()
+            .filter_map(plan::Entry::schedule)
+            .map(|schedule| {
+                let timing = settings.for_name(&schedule.name, None).timing();
+                (schedule.name.to_vec(), timing)
+            })
+            .collect(),
+        _ => HashMap::new(),
+    };
     Facts {
         base: layout.base().to_string_lossy().into_owned(),
         now: LocalTime::now(),
@@ -150,6 +175,7 @@ pub fn gather(layout: &Layout, service: ServiceInfo) -> Facts {
         plan_changed,
         outcomes: outcomes::load(layout).unwrap_or_default(),
         archives,
+        timings,
     }
 }
 

@@ -127,7 +127,7 @@ impl Context<'_> {
             };
             return (shown, Some(problem));
         };
-        let missed = self.missed_run(schedule.minute_of_day, facts.last);
+        let missed = self.missed_run(&self.facts.when(schedule), facts.last);
         let last = facts.last.map(|outcome| LastRun {
             started: outcome.started,
             duration_ms: outcome.duration_ms,
@@ -187,10 +187,14 @@ impl Context<'_> {
     /// The due time (`yyyy-mm-dd hh:mm`) of a run that should have started and did not: the
     /// service was up at the schedule's most recent time, which is some minutes past, the
     /// plan has not changed since (the line may be new), and no run has started since.
-    fn missed_run(&self, minute: u16, last: Option<&Outcome>) -> Option<String> {
+    fn missed_run(
+        &self,
+        when: &crate::plan::calendar::When,
+        last: Option<&Outcome>,
+    ) -> Option<String> {
         let since = self.facts.service.since?;
         let wall = self.facts.now.wall_minute();
-        let due = crate::plan::timing::most_recent_due(wall, minute);
+        let due = when.most_recent(wall)?;
         let plan_unchanged = self
             .facts
             .plan_changed
@@ -451,6 +455,7 @@ mod tests {
                 .map(|(line, outcome)| (line.to_vec(), outcome.clone()))
                 .collect(),
             archives: std::collections::HashMap::new(),
+            timings: std::collections::HashMap::new(),
         }
     }
 

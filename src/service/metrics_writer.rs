@@ -148,17 +148,28 @@ fn write_when_due(shared: &Shared, layout: &Layout, log: &Log, started: i64) {
 /// Writes the metrics file that the `metrics` setting names (relative to the base
 /// directory), if it names one. A failure is a warning in `log`: metrics never stop a backup.
 pub fn publish(layout: &Layout, setting: Option<&str>, service_started: i64, log: &Log) {
-    let Some(setting) = setting else {
-        return;
-    };
-    let path = layout.base().join(setting);
-    crate::debug_points::count("metrics-written");
     // The service knows it runs: no need to read its own PID file.
     let service = ServiceInfo {
         pid: i32::try_from(std::process::id()).ok(),
         since: Some(LocalTime::at(service_started)),
         stopping: false,
     };
+    write_metrics(layout, setting, service, log);
+}
+
+/// [`publish`] for `run`, which is not the service: what the PID file says of it goes in.
+pub fn publish_after_run(layout: &Layout, setting: Option<&str>, log: &Log) {
+    if setting.is_some() {
+        write_metrics(layout, setting, report::service_info(layout), log);
+    }
+}
+
+fn write_metrics(layout: &Layout, setting: Option<&str>, service: ServiceInfo, log: &Log) {
+    let Some(setting) = setting else {
+        return;
+    };
+    let path = layout.base().join(setting);
+    crate::debug_points::count("metrics-written");
     let text = report::metrics::render(&report::gather(layout, service));
     if let Err(err) = write_file(&path, &text) {
         log.write(&format!(

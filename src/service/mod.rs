@@ -3,7 +3,7 @@
 
 pub mod control;
 pub mod jobs;
-mod metrics_writer;
+pub mod metrics_writer;
 pub mod pidfile;
 pub mod readiness;
 
@@ -321,10 +321,15 @@ impl Service<'_> {
             return;
         }
         let schedules = self.plan.read(self.layout, &self.log);
+        let walls = due.walls(now.wall_minute());
+        let starts_now = |settings: &settings::Settings, schedule: &Schedule| {
+            let when = settings.for_name(&schedule.name, None).when(schedule);
+            walls.clone().any(|wall| when.due_at(wall))
+        };
         if !catching_up
             && !schedules
                 .iter()
-                .any(|schedule| due.minutes.contains(&schedule.minute_of_day))
+                .any(|schedule| starts_now(&self.settings.good, schedule))
         {
             return;
         }
@@ -333,7 +338,7 @@ impl Service<'_> {
         self.settings.warn_of_unused_tables(&schedules, &self.log);
         let (mut due_now, not_due): (Vec<Schedule>, Vec<Schedule>) = schedules
             .into_iter()
-            .partition(|schedule| due.minutes.contains(&schedule.minute_of_day));
+            .partition(|schedule| starts_now(&self.settings.good, schedule));
         if due.step == Step::Start {
             due_now = self.not_started_this_minute(now, due_now);
         }
@@ -403,11 +408,12 @@ impl Service<'_> {
             let last_started = last_of
                 .get(line.as_slice())
                 .map(|outcome| outcome.started.wall_minute());
-            let Some(due) = scheduler_rules::missed_due(
-                now.wall_minute(),
-                schedule.minute_of_day,
-                last_started,
-            ) else {
+            let when = self
+                .settings
+                .good
+                .for_name(&schedule.name, None)
+                .when(&schedule);
+            let Some(due) = when.missed(now.wall_minute(), last_started) else {
                 continue;
             };
             self.log.write(&format!(
@@ -421,8 +427,10 @@ impl Service<'_> {
 
     /// Hands one schedule to the workers, with the settings in force for it.
     fn submit(&mut self, schedule: Schedule) {
+        let settings = self.settings.good.for_name(&schedule.name, self.keep);
         let options = job::Options {
-            settings: self.settings.good.for_name(&schedule.name, self.keep),
+            start_delay_seconds: settings.when(&schedule).shift_seconds,
+            settings,
             progress: crate::progress::Mode::Off,
         };
         let what = job::describe(&schedule, options.settings.form());

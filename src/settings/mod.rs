@@ -8,6 +8,7 @@ mod parse;
 use crate::archive::compression::{Compression, Encoding};
 use crate::archive::form::Form;
 use crate::layout::Layout;
+use crate::plan::calendar::{Days, MAX_SPLAY_SECONDS};
 use crate::store::Keep;
 use parse::Entry;
 use std::fmt;
@@ -53,6 +54,10 @@ enum Value {
     /// A level, and the line it is set on: whether it fits the form is known only once the top
     /// and the name table are merged.
     Level(u32, usize),
+    /// `days`: weekdays, bit 0 Monday.
+    Weekdays(u8),
+    /// `monthdays`: bit d for day d.
+    Monthdays(u32),
     /// `encrypt_to_file`: the file, the line it is set on, and the recipients it holds once
     /// [`load`] has read it.
     RecipientsFile {
@@ -149,7 +154,7 @@ fn show_text(value: Option<&str>) -> String {
 }
 
 /// How many keys there are.
-const KEY_COUNT: usize = 33;
+const KEY_COUNT: usize = 39;
 
 /// Every key, in the order `settings` shows them.
 static KEYS: [Key; KEY_COUNT] = [
@@ -292,6 +297,133 @@ static KEYS: [Key; KEY_COUNT] = [
         },
         apply: |effective, value| effective.full_every_days = count(value),
         show: |effective| effective.full_every_days.to_string(),
+    },
+    Key {
+        name: "days",
+        doc: "weekdays the schedules run on",
+        top_only: false,
+        retention: false,
+        default: Value::Weekdays(0),
+        read: |reading| {
+            let spec = match &reading.0.value {
+                parse::Value::Text(text) => text.clone(),
+                parse::Value::Array(_) => reading.texts()?.join(","),
+                _ => return Err(reading.wrong("weekday names: \"mon-fri\" or [\"mon\", \"thu\"]")),
+            };
+            Days::parse_weekdays(&spec)
+                .map(Value::Weekdays)
+                .map_err(|why| reading.problem(&why))
+        },
+        apply: |effective, value| {
+            if let Value::Weekdays(bits) = value {
+                effective.days.weekdays = *bits;
+            }
+        },
+        show: |effective| {
+            let names = Days::weekday_names(effective.days.weekdays);
+            let quoted: Vec<String> = names
+                .split(',')
+                .filter(|name| !name.is_empty())
+                .map(crate::log::quoted)
+                .collect();
+            format!("[{}]", quoted.join(", "))
+        },
+    },
+    Key {
+        name: "monthdays",
+        doc: "days of the month the schedules run on",
+        top_only: false,
+        retention: false,
+        default: Value::Monthdays(0),
+        read: |reading| {
+            let expected = "a list of days of the month, 1 to 31";
+            let parse::Value::Array(items) = &reading.0.value else {
+                return Err(reading.wrong(expected));
+            };
+            let days: Vec<i64> = items
+                .iter()
+                .map(|item| match item {
+                    parse::Value::Integer(day) => Ok(*day),
+                    _ => Err(reading.wrong(expected)),
+                })
+                .collect::<Result<_, _>>()?;
+            Days::monthdays_of(&days)
+                .map(Value::Monthdays)
+                .map_err(|why| reading.problem(&why))
+        },
+        apply: |effective, value| {
+            if let Value::Monthdays(bits) = value {
+                effective.days.monthdays = *bits;
+            }
+        },
+        show: |effective| {
+            let days: Vec<String> = (1..=31)
+                .filter(|day| effective.days.monthdays & (1 << day) != 0)
+                .map(|day: u32| day.to_string())
+                .collect();
+            format!("[{}]", days.join(", "))
+        },
+    },
+    Key {
+        name: "splay",
+        doc: "seconds of a per-host offset added to each start",
+        top_only: false,
+        retention: false,
+        default: Value::Count(0),
+        read: |reading| {
+            reading
+                .number(
+                    0..=MAX_SPLAY_SECONDS,
+                    &format!("a whole number of seconds from 0 to {MAX_SPLAY_SECONDS}"),
+                )
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.splay_seconds = count(value),
+        show: |effective| effective.splay_seconds.to_string(),
+    },
+    Key {
+        name: "nice",
+        doc: "the CPU priority of the jobs and their hooks",
+        top_only: false,
+        retention: false,
+        default: Value::Count(0),
+        read: |reading| {
+            reading
+                .number(0..=19, "a whole number from 0 (as now) to 19 (the lowest)")
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.nice = count(value),
+        show: |effective| effective.nice.to_string(),
+    },
+    Key {
+        name: "io_class",
+        doc: "the I/O scheduling class of the jobs and their hooks",
+        top_only: false,
+        retention: false,
+        default: Value::Unset,
+        read: |reading| match reading.text()?.as_str() {
+            class @ ("idle" | "best-effort") => Ok(Value::Text(class.to_owned())),
+            _ => Err(reading.wrong("\"idle\" or \"best-effort\"")),
+        },
+        apply: |effective, value| effective.io_class = text(value),
+        show: |effective| show_text(effective.io_class.as_deref()),
+    },
+    Key {
+        name: "io_level",
+        doc: "the level within `io_class = \"best-effort\"`",
+        top_only: false,
+        retention: false,
+        default: Value::Count(4),
+        read: |reading| {
+            reading
+                .number(
+                    0..=7,
+                    "a whole number from 0 (the highest) to 7 (the lowest)",
+                )
+                .map(Value::Count)
+        },
+        apply: |effective, value| effective.io_level = count(value),
+        show: |effective| effective.io_level.to_string(),
     },
     Key {
         name: "compress",
@@ -632,6 +764,13 @@ pub struct Effective {
     /// Level-1 archives against the newest full, a full every `full_every_days`.
     pub incremental: bool,
     pub full_every_days: u32,
+    /// The days the schedules run on.
+    pub days: Days,
+    pub splay_seconds: u32,
+    /// Priorities of the jobs: CPU (`nice`), and I/O (`idle`, `best-effort` with a level).
+    pub nice: u32,
+    pub io_class: Option<String>,
+    pub io_level: u32,
     pub compression: Compression,
     /// Hash each archive as it is written, for the catalog.
     pub checksum: bool,
@@ -671,6 +810,11 @@ impl Default for Effective {
             one_file_system: false,
             incremental: false,
             full_every_days: 7,
+            days: Days::default(),
+            splay_seconds: 0,
+            nice: 0,
+            io_class: None,
+            io_level: 4,
             compression: Compression::None,
             checksum: false,
             encrypt_to: Vec::new(),
@@ -720,6 +864,19 @@ impl Effective {
             // An encrypted archive is always hashed: a verify without the key needs it.
             checksum: self.checksum || self.form().encrypted,
             encryption: crate::crypt::Recipients::of(&self.recipients()),
+        }
+    }
+
+    /// When `schedule` starts under these settings: its days, and this host's offset.
+    pub fn when(&self, schedule: &crate::plan::Schedule) -> crate::plan::calendar::When {
+        self.timing().when(schedule, crate::host::identity())
+    }
+
+    /// The days and splay of the starts.
+    pub fn timing(&self) -> crate::plan::calendar::Timing {
+        crate::plan::calendar::Timing {
+            days: self.days,
+            splay_seconds: self.splay_seconds,
         }
     }
 
@@ -1127,6 +1284,8 @@ mod tests {
              exclude = [\"*.tmp\"]  # file\nexclude_caches = false  # default\n\
              exclude_if_present = []  # default\none_file_system = false  # default\n\
              incremental = false  # default\nfull_every = 7  # default\n\
+             days = []  # default\nmonthdays = []  # default\nsplay = 0  # default\n\
+             nice = 0  # default\nio_class = \"\"  # default\nio_level = 4  # default\n\
              compress = \"none\"  # default\nlevel = 0  # default\nthreads = 0  # default\n\
              catch_up = false  # default\nbefore = \"\"  # default\non_success = \"\"  # default\n\
              on_failure = \"\"  # default\nhook_user = \"\"  # default\nhook_timeout = 600  # default\nmetrics = \"\"  # default\n\

@@ -7,6 +7,7 @@ pub mod io;
 pub mod memory;
 pub mod nss;
 pub mod open;
+pub mod priority;
 pub mod process;
 pub mod reaper;
 pub mod terminal;

@@ -233,6 +233,11 @@ fn log_tails(logs: &Path) -> String {
 pub trait Finished {
     fn output(&self) -> &Output;
 
+    /// Its stdout, as text.
+    fn stdout_text(&self) -> String {
+        stdout(self.output())
+    }
+
     /// Everything a person needs to see when an assertion fails.
     fn explain(&self) -> String {
         let output = self.output();
