@@ -83,6 +83,15 @@ fn level_ones(sb: &Sandbox) -> Vec<String> {
     files.into_iter().map(|(_, name)| name).collect()
 }
 
+/// A full, then a level-1 holding a new file, `docs/new.txt`; the level-1's file name.
+fn full_and_level_one(sb: &Sandbox) -> String {
+    sb.manager(&["run", "0"]).ok();
+    sb.write("docs/new.txt", "new\n");
+    sb.manager(&["run", "0"]).ok();
+    let [level_one] = level_ones(sb).try_into().expect("one level-1");
+    level_one
+}
+
 /// A sandbox whose plan backs up `docs` as `docs`, incrementally, with `settings` besides.
 fn incremental_sandbox(settings: &str) -> Sandbox {
     let sb = Sandbox::new();
@@ -245,10 +254,7 @@ fn i1b_a_file_the_fulls_snapshot_does_not_hold_is_stored_whatever_its_times() {
 #[test]
 fn i2_a_full_comes_every_full_every_days_or_whenever_a_level_1_could_be_wrong() {
     let sb = incremental_sandbox("full_every = 7\n");
-    sb.manager(&["run", "0"]).ok();
-    sb.write("docs/new.txt", "new\n");
-    sb.manager(&["run", "0"]).ok();
-    let [first] = level_ones(&sb).try_into().expect("one level-1");
+    let first = full_and_level_one(&sb);
     sb.manager(&["backups", "--long"])
         .ok()
         .stdout_contains(&format!("{first}  (kept: newest)  (level 1 on docs.tar)"))
@@ -460,10 +466,7 @@ fn i6_kill_9_while_a_level_1_is_written_leaves_the_chain_as_it_was() {
 #[test]
 fn i7_a_level_1_whose_full_is_gone_fails_verify_naming_both() {
     let sb = incremental_sandbox("");
-    sb.manager(&["run", "0"]).ok();
-    sb.write("docs/new.txt", "new\n");
-    sb.manager(&["run", "0"]).ok();
-    let [level_one] = level_ones(&sb).try_into().expect("one level-1");
+    let level_one = full_and_level_one(&sb);
     sb.manager(&["verify", "docs"])
         .ok()
         .stdout_contains(&format!("backups/{level_one}: sound, "))
@@ -511,9 +514,7 @@ fn i8_compressed_and_encrypted_chains_restore_and_verify_without_the_key() {
 #[test]
 fn i9_as_of_picks_the_newest_state_at_or_before_a_time() {
     let sb = incremental_sandbox("");
-    sb.manager(&["run", "0"]).ok();
-    sb.write("docs/new.txt", "new\n");
-    sb.manager(&["run", "0"]).ok();
+    full_and_level_one(&sb);
     let now = sb
         .manager(&["contents", "docs", "--as-of", &log_minute(0)])
         .ok()
@@ -602,10 +603,7 @@ fn i12_hooks_name_the_level_1_they_follow() {
     let sb = incremental_sandbox(
         "on_success = \"echo \\\"$BACKUPBOX_ARCHIVE $BACKUPBOX_SIZE\\\" >> hook.txt\"\n",
     );
-    sb.manager(&["run", "0"]).ok();
-    sb.write("docs/new.txt", "new\n");
-    sb.manager(&["run", "0"]).ok();
-    let [level_one] = level_ones(&sb).try_into().expect("one level-1");
+    let level_one = full_and_level_one(&sb);
     let lines = String::from_utf8(sb.read("hook.txt")).unwrap();
     let lines: Vec<&str> = lines.lines().collect();
     let size = |file: &str| fs::metadata(sb.join("backups").join(file)).unwrap().len();
