@@ -152,8 +152,17 @@ fn unreadable(stored: &Stored) -> impl Fn(io::Error) -> Error + '_ {
     move |err| Error::failed(format!("can't read {}", stored.display())).because(err)
 }
 
-/// Every member of one archive, as `tar -tf` lists them.
-fn list_archive(stored: &Stored, keys: &Identities, lines: &mut Lines) -> Result<()> {
+/// Calls `each` with every member of `stored` (its records passed over), then reads the
+/// stream to its end: like `tar -tzf`, a listing ends with an error when a compressed
+/// stream's checksum, at its very end, does not match.
+fn for_each_member(
+    stored: &Stored,
+    keys: &Identities,
+    each: &mut dyn FnMut(
+        Member,
+        &mut tar::Entry<crate::archive::tar_reader::TarReader<'_>>,
+    ) -> Result<()>,
+) -> Result<()> {
     let unreadable = unreadable(stored);
     let mut archive = tar::Archive::new(stored.read_from_start(keys).map_err(&unreadable)?);
     for entry in archive.entries_with_seek().map_err(&unreadable)? {
@@ -161,12 +170,16 @@ fn list_archive(stored: &Stored, keys: &Identities, lines: &mut Lines) -> Result
         if is_record(entry.header().entry_type()) {
             continue;
         }
-        lines.add(&Member::read(&mut entry).map_err(&unreadable)?)?;
+        let member = Member::read(&mut entry).map_err(&unreadable)?;
+        each(member, &mut entry)?;
     }
-    // Like `tar -tzf`, the listing ends with an error when the compressed stream's checksum,
-    // at its very end, does not match.
     io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(&unreadable)?;
     Ok(())
+}
+
+/// Every member of one archive, as `tar -tf` lists them.
+fn list_archive(stored: &Stored, keys: &Identities, lines: &mut Lines) -> Result<()> {
+    for_each_member(stored, keys, &mut |member, _| lines.add(&member))
 }
 
 /// The state a level-1 makes on its full: the level-1's members in its order (its label
@@ -185,33 +198,21 @@ fn list_state(
     )
     .map_err(unreadable(level_one))?;
     let mut from_full = HashMap::new();
-    let unreadable_full = unreadable(full);
-    let mut archive = tar::Archive::new(full.read_from_start(keys).map_err(&unreadable_full)?);
-    for entry in archive.entries_with_seek().map_err(&unreadable_full)? {
-        let mut entry = entry.map_err(&unreadable_full)?;
-        if is_record(entry.header().entry_type()) {
-            continue;
-        }
-        let member = Member::read(&mut entry).map_err(&unreadable_full)?;
+    for_each_member(full, keys, &mut |member, _| {
         let key = crate::manager::restore::key(&member.name);
         if unchanged.contains(&key) {
             from_full.insert(key, member);
         }
-    }
+        Ok(())
+    })?;
     let unreadable = unreadable(level_one);
-    let mut archive = tar::Archive::new(level_one.read_from_start(keys).map_err(&unreadable)?);
-    for entry in archive.entries_with_seek().map_err(&unreadable)? {
-        let mut entry = entry.map_err(&unreadable)?;
-        if is_record(entry.header().entry_type()) {
-            continue;
-        }
-        let member = Member::read(&mut entry).map_err(&unreadable)?;
+    for_each_member(level_one, keys, &mut |member, entry| {
         if member.not_a_file() == Some(NotAFile::VolumeLabel) {
-            continue;
+            return Ok(());
         }
         lines.add(&member)?;
         if entry.header().entry_type().as_byte() != b'D' {
-            continue;
+            return Ok(());
         }
         let mut listing = Vec::new();
         entry.read_to_end(&mut listing).map_err(&unreadable)?;
@@ -226,8 +227,8 @@ fn list_state(
                 lines.add(&kept)?;
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The columns of `tar -tvf`, which widen as GNU tar's do: the owner-and-size column and the
