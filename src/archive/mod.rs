@@ -201,10 +201,14 @@ pub fn open_file(layout: &Layout, file: &[u8]) -> crate::error::Result<Stored> {
 }
 
 /// The stamp of the full that the level-1 `backups/<file>` names in its label, if it can be
-/// read without a key.
-pub fn level_one_label(layout: &Layout, file: &[u8]) -> Option<crate::store::catalog::Written> {
+/// read (with `keys`, for an encrypted one).
+pub fn level_one_label(
+    layout: &Layout,
+    file: &[u8],
+    keys: &Identities,
+) -> Option<crate::store::catalog::Written> {
     let stored = open_file(layout, file).ok()?;
-    let (seconds, nanos) = stored.label(&Identities::default())?;
+    let (seconds, nanos) = stored.label(keys)?;
     Some(crate::store::catalog::Written { seconds, nanos })
 }
 

@@ -690,7 +690,7 @@ pub fn prune(
     };
     let records = catalog::load(layout).unwrap_or_default();
     let chains = chain::Chains::read(&layout.backups_dir(), name, &records, &|file| {
-        archive::level_one_label(layout, file)
+        archive::level_one_label(layout, file, &crate::crypt::Identities::default())
     });
     let orphans: HashSet<Vec<u8>> = chains
         .orphans()

@@ -170,7 +170,9 @@ fn needs(
     let full = records
         .find(owner, meta)
         .and_then(|record| record.full)
-        .or_else(|| crate::archive::level_one_label(layout, file));
+        .or_else(|| {
+            crate::archive::level_one_label(layout, file, &crate::crypt::Identities::default())
+        });
     let Some(full) = full else {
         return Some(Err("its full is not recorded".to_owned()));
     };

@@ -55,7 +55,7 @@ impl Survey {
             return Chains::default();
         }
         Chains::read(&layout.backups_dir(), name, &self.records, &|file| {
-            crate::archive::level_one_label(layout, file)
+            crate::archive::level_one_label(layout, file, &crate::crypt::Identities::default())
         })
     }
 

@@ -13,13 +13,26 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::log::show_bytes;
 use crate::plan::Name;
-use crate::store::catalog::{self, Written};
+use crate::store::catalog;
 use crate::store::chain::Chains;
 use std::collections::HashSet;
 use std::io::{self, Read};
 
 /// A dumpdir longer than this is refused: one of ten million entries is longer still.
 const MAX_DUMPDIR: u64 = 256 << 20;
+
+/// The fulls and level-1s of `name`, what `records` (the catalog) and, without a record,
+/// their labels (read with `keys`) say of each.
+pub fn chains(
+    layout: &Layout,
+    name: &Name,
+    records: &[catalog::Record],
+    keys: &Identities,
+) -> Chains {
+    Chains::read(&layout.backups_dir(), name, records, &|file| {
+        archive::level_one_label(layout, file, keys)
+    })
+}
 
 /// The archives of the state of `name` asked for, the full first, each opened once.
 pub fn parts(
@@ -29,10 +42,16 @@ pub fn parts(
     keys: &Identities,
 ) -> Result<Vec<Stored>> {
     let records = catalog::load(layout).unwrap_or_default();
-    let chains = Chains::read(&layout.backups_dir(), name, &records, &|file| {
-        let (seconds, nanos) = archive::open_file(layout, file).ok()?.label(keys)?;
-        Some(Written { seconds, nanos })
-    });
+    parts_of(layout, name, &chains(layout, name, &records, keys), as_of)
+}
+
+/// [`parts`] of chains already read.
+pub fn parts_of(
+    layout: &Layout,
+    name: &Name,
+    chains: &Chains,
+    as_of: Option<i64>,
+) -> Result<Vec<Stored>> {
     if as_of.is_none() && !chains.has_level_ones() {
         return Ok(vec![archive::open(layout, name)?]);
     }

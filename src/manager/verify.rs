@@ -99,10 +99,7 @@ fn verify_collecting(
         against, progress, ..
     } = asked;
     let records = catalog::load(layout).unwrap_or_default();
-    let chains = Chains::read(&layout.backups_dir(), name, &records, &|file| {
-        let (seconds, nanos) = archive::open_file(layout, file).ok()?.label(keys)?;
-        Some(Written { seconds, nanos })
-    });
+    let chains = crate::manager::state::chains(layout, name, &records, keys);
     refuse_orphans(name, &chains)?;
     let verifying = Verifying {
         log,
@@ -115,7 +112,7 @@ fn verify_collecting(
     };
     // The newest state, one descriptor per archive for both passes: what was checked is
     // what is compared.
-    let parts = crate::manager::state::parts(layout, name, None, keys)?;
+    let parts = crate::manager::state::parts_of(layout, name, &chains, None)?;
     let mut summary = verifying.archive(&parts[0])?;
     if chains.has_level_ones() {
         verifying.print(&summary)?;
