@@ -387,4 +387,36 @@ mod tests {
         // And not on the Saturday before either.
         assert!(!when.due_at(at("24/10/2026 02:30")));
     }
+
+    #[test]
+    fn with_an_offset_a_day_of_minutes_and_a_restart_in_its_minute_start_it_exactly_once() {
+        use crate::plan::timing::Scheduler;
+        let when = When::every_day(23 * 60 + 30).shifted(45 * 60 + 10);
+        let mut scheduler = Scheduler::new();
+        let day: Vec<i64> = (at("01/12/2026 12:00")..at("02/12/2026 12:00")).collect();
+        let started: Vec<i64> = day
+            .iter()
+            .flat_map(|&now| {
+                let due = scheduler.wake(now);
+                due.walls(now)
+                    .filter(|&wall| when.due_at(wall))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(started, [at("02/12/2026 00:15")], "23:30 plus 45 min 10 s");
+        // A missed start is caught up once, by its shifted time, and not after it ran.
+        assert_eq!(
+            when.missed(at("02/12/2026 06:00"), None),
+            Some(at("02/12/2026 00:15"))
+        );
+        assert_eq!(
+            when.missed(at("02/12/2026 06:00"), Some(at("02/12/2026 00:15"))),
+            None
+        );
+        assert_eq!(
+            when.missed(at("02/12/2026 00:15"), None),
+            None,
+            "due now: the tick's"
+        );
+    }
 }
