@@ -616,3 +616,32 @@ fn the_kubernetes_manifests_have_their_required_fields_and_a_plan_that_checks() 
     // Names the plan has are what the CronJob runs.
     assert!(schedules.iter().any(|schedule| schedule["name"] == "app"));
 }
+
+#[test]
+fn the_service_runs_a_schedule_only_on_its_days() {
+    let sb = fleet_sandbox();
+    let now = current_minute();
+    sb.write(
+        "backup_schedules.txt",
+        format!("docs;{now};docs\npics;{now};pics\n"),
+    );
+    let today = date("now", "%a").to_lowercase();
+    let tomorrow = date("+1 day", "%a").to_lowercase();
+    sb.write(
+        "backupbox.toml",
+        format!("[name.docs]\ndays = [\"{today}\"]\n[name.pics]\ndays = [\"{tomorrow}\"]\n"),
+    );
+    let service = sb.spawn_service();
+    // Both are decided in the same check of the minute: once docs is done, pics was not due.
+    sb.await_service_log(30, |log| {
+        log.contains(&"Backup done for docs in backups/docs.tar".to_owned())
+    });
+    stop_foreground(service);
+    assert!(!sb.join("backups/pics.tar").exists(), "{}", sb.explain());
+    assert_eq!(
+        sb.service_log(),
+        ["Backup done for docs in backups/docs.tar"],
+        "{}",
+        sb.explain()
+    );
+}
