@@ -689,14 +689,8 @@ pub fn prune(
         return (Vec::new(), 0);
     };
     let records = catalog::load(layout).unwrap_or_default();
-    let chains = chain::Chains::read(&layout.backups_dir(), name, &records, &|file| {
-        archive::level_one_label(layout, file, &crate::crypt::Identities::default())
-    });
-    let orphans: HashSet<Vec<u8>> = chains
-        .orphans()
-        .into_iter()
-        .map(|archive| archive.file.clone())
-        .collect();
+    let chains = chain::Chains::of(layout, name, &records, &crate::crypt::Identities::default());
+    let orphans = chains.orphan_files();
     let removals = match rotation::prune(&layout.backups_dir(), name, policy, &protected, &chains) {
         Ok(removals) => removals,
         Err(err) => {
@@ -711,7 +705,7 @@ pub fn prune(
         let shown = show_bytes(&file);
         match outcome {
             Ok(()) => {
-                let why = why_removed(policy, orphans.contains(&file));
+                let why = why_removed(policy, orphans.contains(file.as_slice()));
                 log.write(&format!("Removed backups/{shown}: {why}"));
                 removed.push((file, why));
             }

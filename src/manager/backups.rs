@@ -11,6 +11,7 @@ use crate::stdout;
 use crate::store::catalog::{self, Index};
 use crate::store::chain::{self, Chains, Level};
 use crate::store::retention::Reason;
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
@@ -41,15 +42,15 @@ pub fn backups(layout: &Layout, log: &Log, long: bool, json: bool) -> Result<Out
         let kept = prune::reasons(layout);
         let loaded = catalog::load(layout).unwrap_or_default();
         let records = Index::of(&loaded);
+        // Each name's chains, read once for all its level-1s.
+        let mut chains: HashMap<Vec<u8>, Chains> = HashMap::new();
         files
             .into_iter()
             .map(|(file, entry)| {
                 let meta = entry.metadata().ok();
                 Listed {
                     kept: kept.get(&file).cloned(),
-                    needs: meta
-                        .as_ref()
-                        .and_then(|meta| needs(layout, &records, &file, meta)),
+                    needs: needs(layout, &loaded, &mut chains, &file),
                     recipients: meta
                         .as_ref()
                         .and_then(|meta| encrypted_to(&records, &file, meta)),
@@ -156,37 +157,32 @@ fn as_json(listed: &[Listed]) -> String {
     format!("{{\"archives\": [{}]}}", items.join(", "))
 }
 
-/// For a level-1, which full it needs: that full's file, or why there is none.
+/// For a level-1, which full it needs: that full's file, or why there is none. `chains`
+/// keeps each name's, read the first time one of its level-1s is met.
 fn needs(
     layout: &Layout,
-    records: &Index,
+    records: &[catalog::Record],
+    chains: &mut HashMap<Vec<u8>, Chains>,
     file: &[u8],
-    meta: &fs::Metadata,
 ) -> Option<std::result::Result<Vec<u8>, String>> {
     let owner = *crate::store::rotation::possible_owners(file).first()?;
     if !chain::is_level_one(owner, file) {
         return None;
     }
-    let full = records
-        .find(owner, meta)
-        .and_then(|record| record.full)
-        .or_else(|| {
-            crate::archive::level_one_label(layout, file, &crate::crypt::Identities::default())
-        });
-    let Some(full) = full else {
-        return Some(Err("its full is not recorded".to_owned()));
-    };
-    let chains = Chains::read(&layout.backups_dir(), owner, &[], &|_| None);
-    let found = chains
+    let chains = chains.entry(owner.to_vec()).or_insert_with(|| {
+        Chains::of(layout, owner, records, &crate::crypt::Identities::default())
+    });
+    let archive = chains
         .archives
         .iter()
-        .find(|archive| archive.level == Level::Full && archive.written == full);
-    Some(match found {
-        Some(archive) => Ok(archive.file.clone()),
-        None => Err(format!(
+        .find(|archive| archive.file == file)?;
+    Some(match (archive.level, chains.full_of(archive)) {
+        (_, Some(full)) => Ok(full.file.clone()),
+        (Level::One(Some(full)), None) => Err(format!(
             "its full of {} is gone",
             LocalTime::at(full.seconds).date_time()
         )),
+        _ => Err("its full is not recorded".to_owned()),
     })
 }
 

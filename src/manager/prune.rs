@@ -54,9 +54,12 @@ impl Survey {
         if !files.iter().any(|file| chain::is_level_one(name, file)) {
             return Chains::default();
         }
-        Chains::read(&layout.backups_dir(), name, &self.records, &|file| {
-            crate::archive::level_one_label(layout, file, &crate::crypt::Identities::default())
-        })
+        Chains::of(
+            layout,
+            name,
+            &self.records,
+            &crate::crypt::Identities::default(),
+        )
     }
 
     /// Each archive of `name` with the reasons the settings keep it, newest first.
@@ -70,11 +73,7 @@ impl Survey {
         let currents = rotation::currents(&layout.backups_dir(), name);
         let files = self.files.get(&**name).map_or(&[][..], Vec::as_slice);
         let chains = self.chains(layout, name);
-        let orphans: HashSet<&[u8]> = chains
-            .orphans()
-            .into_iter()
-            .map(|archive| archive.file.as_slice())
-            .collect();
+        let orphans = chains.orphan_files();
         rotation::review(name, files, &currents, &policy, &self.protected, &chains)
             .into_iter()
             .map(|(generation, reasons)| {

@@ -21,19 +21,6 @@ use std::io::{self, Read};
 /// A dumpdir longer than this is refused: one of ten million entries is longer still.
 const MAX_DUMPDIR: u64 = 256 << 20;
 
-/// The fulls and level-1s of `name`, what `records` (the catalog) and, without a record,
-/// their labels (read with `keys`) say of each.
-pub fn chains(
-    layout: &Layout,
-    name: &Name,
-    records: &[catalog::Record],
-    keys: &Identities,
-) -> Chains {
-    Chains::read(&layout.backups_dir(), name, records, &|file| {
-        archive::level_one_label(layout, file, keys)
-    })
-}
-
 /// The archives of the state of `name` asked for, the full first, each opened once.
 pub fn parts(
     layout: &Layout,
@@ -42,7 +29,12 @@ pub fn parts(
     keys: &Identities,
 ) -> Result<Vec<Stored>> {
     let records = catalog::load(layout).unwrap_or_default();
-    parts_of(layout, name, &chains(layout, name, &records, keys), as_of)
+    parts_of(
+        layout,
+        name,
+        &Chains::of(layout, name, &records, keys),
+        as_of,
+    )
 }
 
 /// [`parts`] of chains already read.

@@ -99,7 +99,7 @@ fn verify_collecting(
         against, progress, ..
     } = asked;
     let records = catalog::load(layout).unwrap_or_default();
-    let chains = crate::manager::state::chains(layout, name, &records, keys);
+    let chains = Chains::of(layout, name, &records, keys);
     refuse_orphans(name, &chains)?;
     let verifying = Verifying {
         log,

@@ -123,6 +123,27 @@ impl Chains {
         Chains { archives }
     }
 
+    /// [`Chains::read`] of `backups/` in `layout`, each level-1 without a record read for its
+    /// label (with `keys`, for an encrypted one).
+    pub fn of(
+        layout: &Layout,
+        name: &[u8],
+        records: &[Record],
+        keys: &crate::crypt::Identities,
+    ) -> Chains {
+        Chains::read(&layout.backups_dir(), name, records, &|file| {
+            crate::archive::level_one_label(layout, file, keys)
+        })
+    }
+
+    /// The files of [`Chains::orphans`].
+    pub fn orphan_files(&self) -> std::collections::HashSet<&[u8]> {
+        self.orphans()
+            .into_iter()
+            .map(|archive| archive.file.as_slice())
+            .collect()
+    }
+
     /// Whether any level-1 is there: without one, every command works as before incrementals.
     pub fn has_level_ones(&self) -> bool {
         self.archives

@@ -120,11 +120,7 @@ pub fn review(
         })
         .collect();
     let mut reasons = retention::choose(&all, policy);
-    let orphans: HashSet<&[u8]> = chains
-        .orphans()
-        .into_iter()
-        .map(|archive| archive.file.as_slice())
-        .collect();
+    let orphans = chains.orphan_files();
     for (generation, kept) in all.iter().zip(reasons.iter_mut()) {
         if orphans.contains(generation.file.as_slice()) {
             kept.clear();
