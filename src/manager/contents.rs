@@ -5,7 +5,7 @@
 
 use crate::archive::Stored;
 use crate::archive::check::is_record;
-use crate::archive::incremental::{UNCHANGED, parse_dumpdir};
+use crate::archive::incremental::UNCHANGED;
 use crate::archive::member::{Member, NotAFile};
 use crate::clock::LocalTime;
 use crate::crypt::Identities;
@@ -15,7 +15,7 @@ use crate::log::{Log, show_bytes};
 use crate::plan::Name;
 use crate::stdout;
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use tar::EntryType;
 
 /// What `contents` lists, and how.
@@ -214,15 +214,8 @@ fn list_state(
         if entry.header().entry_type().as_byte() != b'D' {
             return Ok(());
         }
-        let mut listing = Vec::new();
-        entry.read_to_end(&mut listing).map_err(&unreadable)?;
-        let directory = crate::manager::restore::key(&member.name);
-        for (flag, child) in parse_dumpdir(&listing).unwrap_or_default() {
-            let mut key = directory.clone();
-            if !key.is_empty() {
-                key.push(b'/');
-            }
-            key.extend_from_slice(child);
+        let children = crate::manager::state::dumpdir_of(&member, entry).map_err(&unreadable)?;
+        for (flag, key) in children {
             if let Some(kept) = from_full.remove(&key).filter(|_| flag == UNCHANGED) {
                 lines.add(&kept)?;
             }

@@ -87,31 +87,44 @@ pub fn unchanged(level_one: impl Read + io::Seek) -> io::Result<HashSet<Vec<u8>>
             continue;
         }
         let member = Member::read(&mut entry)?;
-        let damaged = || {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: a dumpdir backupbox does not write",
-                    crate::log::show_name(&member.name)
-                ),
-            )
-        };
-        if entry.size() > MAX_DUMPDIR {
-            return Err(damaged());
-        }
-        let mut listing = Vec::new();
-        entry.read_to_end(&mut listing)?;
-        let directory = crate::manager::restore::key(&member.name);
-        for (flag, child) in parse_dumpdir(&listing).ok_or_else(damaged)? {
+        for (flag, key) in dumpdir_of(&member, &mut entry)? {
             if flag == UNCHANGED {
-                let mut path = directory.clone();
-                if !path.is_empty() {
-                    path.push(b'/');
-                }
-                path.extend_from_slice(child);
-                unchanged.insert(path);
+                unchanged.insert(key);
             }
         }
     }
     Ok(unchanged)
+}
+
+/// The entries of the dumpdir member `member` (whose data `entry` is about to read): each
+/// flag with the entry's member key (`a/b/c`). One longer than [`MAX_DUMPDIR`], or one
+/// backupbox would not write, is damage.
+pub fn dumpdir_of(member: &Member, entry: &mut impl Read) -> io::Result<Vec<(u8, Vec<u8>)>> {
+    let damaged = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: a dumpdir backupbox does not write",
+                crate::log::show_name(&member.name)
+            ),
+        )
+    };
+    let mut listing = Vec::new();
+    entry.take(MAX_DUMPDIR + 1).read_to_end(&mut listing)?;
+    if listing.len() as u64 > MAX_DUMPDIR {
+        return Err(damaged());
+    }
+    let directory = crate::manager::restore::key(&member.name);
+    Ok(parse_dumpdir(&listing)
+        .ok_or_else(damaged)?
+        .into_iter()
+        .map(|(flag, child)| {
+            let mut key = directory.clone();
+            if !key.is_empty() {
+                key.push(b'/');
+            }
+            key.extend_from_slice(child);
+            (flag, key)
+        })
+        .collect())
 }
