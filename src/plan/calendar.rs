@@ -217,6 +217,20 @@ mod tests {
         wall_minute_of_stamp(stamp).unwrap()
     }
 
+    /// The minutes `when` starts in, as a fresh scheduler woken at each of `clock` runs it.
+    fn starts(when: &When, clock: &[i64]) -> Vec<i64> {
+        let mut scheduler = crate::plan::timing::Scheduler::new();
+        clock
+            .iter()
+            .flat_map(|&now| {
+                let due = scheduler.wake(now);
+                due.walls(now)
+                    .filter(|&wall| when.due_at(wall))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     fn weekdays(text: &str) -> Days {
         Days {
             weekdays: Days::parse_weekdays(text).unwrap(),
@@ -347,63 +361,38 @@ mod tests {
 
     #[test]
     fn dst_days_run_a_sunday_schedule_once_in_the_skipped_and_the_repeated_hour() {
-        use crate::plan::timing::Scheduler;
         let when = When {
             days: weekdays("sun"),
             ..When::every_day(2 * 60 + 30)
         };
-        let runs = |scheduler: &mut Scheduler, walls: &[i64]| -> Vec<i64> {
-            walls
-                .iter()
-                .flat_map(|&now| {
-                    let due = scheduler.wake(now);
-                    due.walls(now)
-                        .filter(|&wall| when.due_at(wall))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
         // Spring forward (Europe, 29 March 2026): the clock shows 01:59, then 03:00.
-        let mut scheduler = Scheduler::new();
         let spring = [
             at("29/03/2026 01:58"),
             at("29/03/2026 01:59"),
             at("29/03/2026 03:00"),
         ];
         assert_eq!(
-            runs(&mut scheduler, &spring),
+            starts(&when, &spring),
             [at("29/03/2026 02:30")],
             "once, late"
         );
         // Fall back (25 October 2026): 02:00 to 02:59 twice; the second pass runs nothing.
-        let mut scheduler = Scheduler::new();
         let hour: Vec<i64> = (at("25/10/2026 02:00")..=at("25/10/2026 02:59")).collect();
         let twice: Vec<i64> = hour.iter().chain(hour.iter()).copied().collect();
-        assert_eq!(
-            runs(&mut scheduler, &twice),
-            [at("25/10/2026 02:30")],
-            "once"
-        );
+        assert_eq!(starts(&when, &twice), [at("25/10/2026 02:30")], "once");
         // And not on the Saturday before either.
         assert!(!when.due_at(at("24/10/2026 02:30")));
     }
 
     #[test]
     fn with_an_offset_a_day_of_minutes_and_a_restart_in_its_minute_start_it_exactly_once() {
-        use crate::plan::timing::Scheduler;
         let when = When::every_day(23 * 60 + 30).shifted(45 * 60 + 10);
-        let mut scheduler = Scheduler::new();
         let day: Vec<i64> = (at("01/12/2026 12:00")..at("02/12/2026 12:00")).collect();
-        let started: Vec<i64> = day
-            .iter()
-            .flat_map(|&now| {
-                let due = scheduler.wake(now);
-                due.walls(now)
-                    .filter(|&wall| when.due_at(wall))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        assert_eq!(started, [at("02/12/2026 00:15")], "23:30 plus 45 min 10 s");
+        assert_eq!(
+            starts(&when, &day),
+            [at("02/12/2026 00:15")],
+            "23:30 plus 45 min 10 s"
+        );
         // A missed start is caught up once, by its shifted time, and not after it ran.
         assert_eq!(
             when.missed(at("02/12/2026 06:00"), None),
