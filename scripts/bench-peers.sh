@@ -56,23 +56,8 @@ export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$work/restic-cache
 export BORG_BASE_DIR=$work/borg-home BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
 tools=(ours restic borg tar)
 
-now_us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
-wall_us=0 rss_kb=0
-# timed COMMAND...: runs COMMAND under /usr/bin/time; sets wall_us and rss_kb.
-timed() {
-    local start end
-    start=$(now_us)
-    /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>"$work/stderr" || {
-        cat "$work/stderr" >&2
-        die "failed: $*"
-    }
-    end=$(now_us)
-    wall_us=$((end - start))
-    rss_kb=$(tail -1 "$work/rss")
-}
-median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
-seconds() { printf '%d.%03d' $(($1 / 1000000)) $((($1 / 1000) % 1000)); }
-ratio() { printf '%d.%02d' $(($1 / $2)) $(((($1 * 100) / $2) % 100)); }
+# now_us, timed (sets wall_us and rss_kb), median, seconds, ratio.
+source "$repo/scripts/bench-measure.sh"
 mb() { printf '%d.%d' $(($1 / 1000000)) $((($1 / 100000) % 10)); }
 
 # The commands, one function per tool and step, run from the round's folder.
@@ -204,7 +189,7 @@ section=$(
     echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
     row "first backup (s)" first s
     row "second, after 1 % changed (s)" second s
-    row "each later day, median (s)" later s
+    ((days > 2)) && row "each later day, median (s)" later s
     row "stored after $days days (MB)" bytes MB
     row "restore of the newest state (s)" restore_t s
     row "peak RSS of a backup (MiB)" peak MiB

@@ -142,21 +142,8 @@ warm() { find "$1" -type f -exec cat {} + >/dev/null; }
 
 # --- measuring -----------------------------------------------------------------------------
 
-now_us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
-
-# timed OUT_VAR COMMAND...: runs COMMAND under /usr/bin/time; sets wall_us and rss_kb.
-wall_us=0 rss_kb=0
-timed() {
-    local start end
-    start=$(now_us)
-    /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>"$work/stderr" || {
-        cat "$work/stderr" >&2
-        die "failed: $*"
-    }
-    end=$(now_us)
-    wall_us=$((end - start))
-    rss_kb=$(tail -1 "$work/rss")
-}
+# now_us, timed (sets wall_us and rss_kb), median, seconds, ratio.
+source "$repo/scripts/bench-measure.sh"
 
 # turns NAME...: "NAME RUN" lines for RUNS runs, each run starting one name further on, so that
 # no command always goes first (right after the deletions and the sync) or always last.
@@ -169,9 +156,6 @@ turns() {
     done
 }
 
-median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
-seconds() { printf '%d.%03d' $(($1 / 1000000)) $((($1 / 1000) % 1000)); }
-ratio() { printf '%d.%02d' $(($1 / $2)) $(((($1 * 100) / $2) % 100)); }
 # samples SECONDS...: " 0.123 0.456", for the every-run lines.
 samples() { local t out=; for t in "$@"; do out+=" $(seconds "$t")"; done; echo "$out"; }
 mib() { printf '%d.%d' $(($1 / 1024)) $((($1 * 10 / 1024) % 10)); }
