@@ -92,6 +92,11 @@ impl Children {
         Ok(children)
     }
 
+    /// The dumpdir flag of the entry [`Children::next`] gives next.
+    fn peek_flag(&self) -> Option<u8> {
+        self.entries.get(self.next).map(|child| child.flag)
+    }
+
     fn next(&mut self) -> Option<(&[u8], &Child)> {
         let child = self.entries.get(self.next)?;
         self.next += 1;
@@ -419,6 +424,11 @@ impl<'a> Walker<'a> {
             if index < frame.children.entries.len() {
                 self.read_ahead_passed(frame, index);
             }
+            // At an incremental full a directory's files are all stored before its first
+            // subdirectory: its snapshot record is complete.
+            if frame.children.peek_flag() == Some(incremental::DIRECTORY) {
+                self.write_held(frame)?;
+            }
             let Some((name, child)) = frame.children.next() else {
                 let mut done = stack.pop();
                 if let Some(done) = done.as_mut() {
@@ -434,11 +444,6 @@ impl<'a> Walker<'a> {
             let (likely_file, flag, inode) = (child.likely_file, child.flag, child.inode);
             if flag == incremental::UNCHANGED {
                 continue;
-            }
-            let name = name.to_vec();
-            let name = name.as_slice();
-            if flag == incremental::DIRECTORY {
-                self.write_held(frame)?;
             }
             // Only a directory whose reopening failed is closed here, and its rest is skipped.
             let Some(dir) = frame.dir.as_ref() else {
