@@ -99,6 +99,14 @@ impl Days {
     }
 }
 
+/// Whether a plan line at `minute_of_day` can start in wall minute `wall`, whatever its days
+/// and splay: its time lies at most a splay (under an hour) before `wall`.
+pub fn may_start_at(plan_minute: u16, wall: i64) -> bool {
+    let late =
+        (i64::from(minute_of_day(wall)) - i64::from(plan_minute)).rem_euclid(MINUTES_PER_DAY);
+    late < i64::from(MAX_SPLAY_SECONDS / 60)
+}
+
 /// When one plan line starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct When {
@@ -333,6 +341,20 @@ mod tests {
             when.missed(at("05/12/2026 12:00"), Some(at("01/12/2026 00:05"))),
             None
         );
+    }
+
+    #[test]
+    fn a_start_is_never_outside_the_hour_may_start_at_allows() {
+        for shift in [0, 59, 60 * 30 + 1, MAX_SPLAY_SECONDS - 1] {
+            let when = When::every_day(23 * 60 + 45).shifted(shift);
+            for wall in at("01/12/2026 00:00")..at("03/12/2026 00:00") {
+                if when.due_at(wall) {
+                    assert!(may_start_at(23 * 60 + 45, wall), "{shift} s at {wall}");
+                }
+            }
+        }
+        assert!(!may_start_at(3 * 60, at("01/12/2026 04:00")));
+        assert!(may_start_at(3 * 60, at("01/12/2026 03:59")));
     }
 
     #[test]

@@ -323,8 +323,15 @@ impl Service<'_> {
         let schedules = self.plan.read(self.layout, &self.log);
         let walls = due.walls(now.wall_minute());
         let starts_now = |settings: &settings::Settings, schedule: &Schedule| {
-            let when = settings.for_name(&schedule.name, None).when(schedule);
-            walls.clone().any(|wall| when.due_at(wall))
+            // Only a schedule whose time lies within a splay of now can start: the settings
+            // are merged for those alone, not for every line of the plan every minute.
+            let near = walls
+                .clone()
+                .any(|wall| crate::plan::calendar::may_start_at(schedule.minute_of_day, wall));
+            near && {
+                let when = settings.for_name(&schedule.name, None).when(schedule);
+                walls.clone().any(|wall| when.due_at(wall))
+            }
         };
         if !catching_up
             && !schedules
